@@ -1,0 +1,170 @@
+"""YAML recipes for ``--config``: loading, ``_base_`` includes, key validation, argparse defaults.
+
+A config file is a flat YAML mapping whose keys are the *argparse destination names* of the entry
+point (``batch_size``, ``drop_path``, ``opt_betas``...; underscores, not dashes). Values have the type
+the flag takes after parsing (``opt_betas: [0.9, 0.999]``, ``amp: true``).
+
+Optional include: ``_base_: ../common.yaml`` (or a list of paths), resolved relative to the including
+file; the including file's keys override the base's. Includes may nest; cycles are an error.
+
+Precedence at run time: argparse defaults < config file < flags given on the command line.
+Typical use in an entry point::
+
+    parser = get_args_parser()
+    args = parse_args_with_config(parser)          # reads --config, validates keys, applies CLI
+
+Unknown keys raise ``ConfigError`` naming the file and the key, so a typo never silently falls back
+to a default.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+__all__ = ["ConfigError", "load_config", "parser_keys", "apply_config", "parse_args_with_config",
+           "FINETUNE_KEYS", "PRETRAIN_KEYS", "ALL_KEYS"]
+
+BASE_KEY = "_base_"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+# Keys the recipes in configs/ use. Entry points validate against their own parser's flags
+# (``parser_keys(parser)``); these lists are the fallback and document the convention.
+COMMON_KEYS = frozenset("""
+model data_set data_path output_dir log_dir batch_size epochs update_freq save_ckpt_freq
+lr blr min_lr warmup_lr warmup_epochs warmup_steps opt opt_eps opt_betas clip_grad momentum
+weight_decay weight_decay_end num_frames sampling_rate input_size short_side_size num_workers
+pin_mem seed device resume auto_resume save_ckpt start_epoch amp reader dist_url world_size
+local_rank dist_on_itp drop_path tubelet_size attention_backend use_checkpoint
+""".split())
+
+FINETUNE_KEYS = COMMON_KEYS | frozenset("""
+nb_classes finetune model_key model_prefix init_scale fc_drop_rate drop attn_drop_rate
+layer_decay smoothing mixup cutmix cutmix_minmax mixup_prob mixup_switch_prob mixup_mode
+aa color_jitter train_interpolation reprob remode recount resplit num_sample crop_pct
+test_num_segment test_num_crop eval dist_eval disable_eval_during_finetuning validation_path
+test_path eval_data_path loss output_activation use_mean_pooling model_ema model_ema_decay
+train_fraction skip_broken_eval save_predictions temporal_downsample spatial_bottleneck
+stage_depths num_bottleneck_tokens embed_dim num_heads val_metric best_metric fold
+""".split())
+
+PRETRAIN_KEYS = COMMON_KEYS | frozenset("""
+mask_type mask_ratio decoder_depth decoder_embed_dim decoder_num_heads normlize_target
+normalize_target pretrain_fraction train_fraction input_crop temporal_downsample
+spatial_bottleneck stage_depths num_bottleneck_tokens embed_dim num_heads
+""".split())
+
+ALL_KEYS = FINETUNE_KEYS | PRETRAIN_KEYS
+
+
+def _read_yaml(path: str) -> Dict[str, Any]:
+    import yaml  # pyyaml (a dependency of timm)
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of flag names to values, "
+                          f"got {type(data).__name__}")
+    for k in data:
+        if not isinstance(k, str):
+            raise ConfigError(f"{path}: key {k!r} is not a string")
+    return data
+
+
+def _load(path: str, stack: List[str]) -> Dict[str, Any]:
+    path = os.path.abspath(path)
+    if path in stack:
+        raise ConfigError("cyclic _base_ include: " + " -> ".join(stack + [path]))
+    data = _read_yaml(path)
+    bases = data.pop(BASE_KEY, None)
+    merged: Dict[str, Any] = {}
+    if bases is not None:
+        if isinstance(bases, str):
+            bases = [bases]
+        if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+            raise ConfigError(f"{path}: {BASE_KEY} must be a path or a list of paths")
+        for b in bases:
+            bpath = b if os.path.isabs(b) else os.path.join(os.path.dirname(path), b)
+            merged.update(_load(bpath, stack + [path]))
+    merged.update(data)
+    return merged
+
+
+def load_config(path: str, allowed: Optional[Iterable[str]] = None) -> Dict[str, Any]:
+    """Read a YAML recipe (resolving ``_base_`` includes) -> dict of flag name -> value.
+
+    ``allowed``: the set of accepted keys (e.g. ``parser_keys(parser)``); a key outside it raises
+    ``ConfigError`` naming the file (the file that defines it, for included keys) and the key.
+    Dashes in keys are accepted and turned into underscores.
+    """
+    cfg = _load(path, [])
+    cfg = {k.replace("-", "_"): v for k, v in cfg.items()}
+    if allowed is not None:
+        allowed = set(allowed)
+        unknown = [k for k in cfg if k not in allowed]
+        if unknown:
+            where = {k: _defining_file(path, k) for k in unknown}
+            msg = "; ".join(f"{where[k]}: unknown key {k!r}" for k in unknown)
+            raise ConfigError(msg + " (keys are the entry point's flag names, with underscores)")
+    return cfg
+
+
+def _defining_file(path: str, key: str, stack: Optional[List[str]] = None) -> str:
+    """The file (path itself or one of its includes) where ``key`` is set last."""
+    path = os.path.abspath(path)
+    stack = stack or []
+    if path in stack:
+        return path
+    data = _read_yaml(path)
+    if key in data or key.replace("_", "-") in data:
+        return path
+    bases = data.get(BASE_KEY) or []
+    if isinstance(bases, str):
+        bases = [bases]
+    for b in reversed(bases):
+        bpath = b if os.path.isabs(b) else os.path.join(os.path.dirname(path), b)
+        found = _defining_file(bpath, key, stack + [path])
+        if found:
+            return found
+    return path
+
+
+def parser_keys(parser: argparse.ArgumentParser) -> set:
+    """The destination names of a parser's options (excluding help and ``config`` itself)."""
+    return {a.dest for a in parser._actions if a.dest not in ("help", "config", argparse.SUPPRESS)}
+
+
+def apply_config(parser: argparse.ArgumentParser, path: str) -> Dict[str, Any]:
+    """Validate ``path`` against the parser's flags and install its values as parser defaults."""
+    cfg = load_config(path, allowed=parser_keys(parser))
+    parser.set_defaults(**cfg)
+    return cfg
+
+
+def parse_args_with_config(parser: argparse.ArgumentParser,
+                           argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parse ``argv`` where ``--config FILE`` sets defaults and explicit flags override them.
+
+    Adds a ``--config`` option to the parser when it has none. ``args.config`` keeps the path.
+    """
+    if not any(a.dest == "config" for a in parser._actions):
+        parser.add_argument("--config", default=None, type=str,
+                            help="YAML recipe (keys = flag names); command-line flags override it")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", default=None)
+    known, _ = pre.parse_known_args(argv)
+    if known.config:
+        apply_config(parser, known.config)
+    return parser.parse_args(argv)
