@@ -162,7 +162,17 @@ def _format_label(label: Label) -> str:
 
 
 def write_split(path: str, rows: Sequence[Row]) -> None:
-    """Write one split file (SPEC section 5). Paths may contain spaces but no line breaks."""
+    """Write one split file (SPEC section 5). Paths may contain spaces but no line breaks.
+
+    Uses ``datasets.split_file.write_split_file`` (the reader's own counterpart) when available.
+    """
+    try:
+        from datasets.split_file import write_split_file
+    except ImportError:
+        write_split_file = None
+    if write_split_file is not None:
+        write_split_file(path, rows)
+        return
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
