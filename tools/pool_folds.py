@@ -17,7 +17,8 @@ clip for AVCAffe; ``<name>`` = the registry's label / target names, in registry 
 - regression: ``video_index,path,target_<name_0>,...,pred_<name_0>,...``
 - AVCAffe adds a ``participant_task`` column (e.g. ``aiim001_task_3``); clips with the same key are
   averaged into one video-level score before weighted F1. Without the column, the key is read from
-  the path (``aiimNNN`` followed by ``task_N``).
+  ``--groups_file`` (preprocess.avcaffe's ``video_groups.txt``) or from the path (``aiimNNN``
+  followed by ``task_N``).
 
 The reader is tolerant: columns are found by prefix (``prob_``, also ``score_`` / ``logit_``;
 ``target_`` / ``label_`` and ``pred_``), other columns are ignored, and a missing column is an error
@@ -99,8 +100,29 @@ def avcaffe_key(path: str) -> Optional[str]:
     return f"{m.group(1).lower()}_{task}"
 
 
-def read_prediction_csv(path: str, info, fold: str = "") -> FoldPredictions:
-    """Read one per-video prediction CSV for dataset ``info`` (a registry DatasetInfo)."""
+def read_groups_file(path: str) -> Dict[str, str]:
+    """``video_groups.txt`` of preprocess.avcaffe: ``<clip path> <key>`` a line (path may hold spaces)."""
+    groups: Dict[str, str] = {}
+    with open(path, "r", encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line.strip():
+                continue
+            parts = line.rsplit(" ", 1)
+            if len(parts) != 2:
+                raise PredictionFileError(f"{path}:{n}: expected '<path> <key>'")
+            groups[parts[0]] = parts[1]
+    return groups
+
+
+def read_prediction_csv(path: str, info, fold: str = "",
+                        groups: Optional[Dict[str, str]] = None) -> FoldPredictions:
+    """Read one per-video prediction CSV for dataset ``info`` (a registry DatasetInfo).
+
+    For datasets with a ``video_level_key`` (AVCAffe) the clip rows are grouped by the key column,
+    else by ``groups`` (clip path -> key, from ``--groups_file``), else by the key found in the path,
+    and the scores of each group are averaged.
+    """
     import pandas as pd
     try:
         df = pd.read_csv(path, dtype={"path": str})
@@ -147,6 +169,13 @@ def read_prediction_csv(path: str, info, fold: str = "") -> FoldPredictions:
             key_col = info.video_level_key
             if key_col in df.columns:
                 keys = df[key_col].astype(str).tolist()
+            elif groups:
+                keys = [groups.get(p) or avcaffe_key(p) for p in paths]
+                if any(k is None for k in keys):
+                    bad = paths[[k is None for k in keys].index(True)]
+                    raise PredictionFileError(
+                        f"{path}: clip {bad!r} is not in the groups file and has no aiimNNN/task_N "
+                        "key in its path")
             else:
                 keys = [avcaffe_key(p) for p in paths]
                 if any(k is None for k in keys):
@@ -321,9 +350,11 @@ def _table(head, rows) -> List[str]:
     return out
 
 
-def run(data_set: str, files: Sequence[str]):
+def run(data_set: str, files: Sequence[str], groups_file: Optional[str] = None):
     info = get_dataset_info(data_set)
-    folds = [read_prediction_csv(p, info, _fold_name(p, i, files)) for i, p in enumerate(files)]
+    groups = read_groups_file(groups_file) if groups_file else None
+    folds = [read_prediction_csv(p, info, _fold_name(p, i, files), groups)
+             for i, p in enumerate(files)]
     check_duplicates(folds)
     pooled, per_fold, targets, outputs = pool(info, folds)
     return info, folds, pooled, per_fold, targets, outputs
@@ -336,6 +367,9 @@ def get_args_parser():
     p.add_argument("--data_set", required=True, help="registry name, e.g. dfew, werewolf-xl")
     p.add_argument("--pred_files", nargs="+", default=None, help="per-fold prediction CSV files")
     p.add_argument("--glob", default=None, help="glob pattern of prediction CSV files (quote it)")
+    p.add_argument("--groups_file", default=None,
+                   help="AVCAffe: '<clip path> <participant_task>' lines (preprocess.avcaffe's "
+                        "video_groups.txt), used when the CSV has no participant_task column")
     p.add_argument("--json", default=None, help="also write the pooled and per-fold numbers here")
     return p
 
@@ -344,7 +378,7 @@ def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     try:
         files = resolve_files(args.pred_files, args.glob)
-        info, folds, pooled, per_fold, targets, outputs = run(args.data_set, files)
+        info, folds, pooled, per_fold, targets, outputs = run(args.data_set, files, args.groups_file)
     except (PredictionFileError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,115 @@
+# Sourced by scripts/finetune/<dataset>.sh after it sets DATASET, CONFIG_NAME, FOLDS, SPLITS_DEFAULT.
+# Fine-tunes every fold with torchrun, then pools the folds' test predictions (tools.pool_folds).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+SCRIPT="scripts/finetune/$(basename "$0")"
+
+usage() {
+  cat <<USAGE
+usage: [VAR=value ...] bash $SCRIPT [extra run_finetune.py flags]
+
+Fine-tunes SVFAP on ${DATASET} over its ${#FOLDS[@]} fold(s) (${FOLDS[*]}), one torchrun per fold:
+  torchrun run_finetune.py --config configs/finetune/${CONFIG_NAME}_\${MODEL}.yaml \\
+      --data_path \$SPLITS/<fold dir> --output_dir \$OUT/<fold dir> --finetune \$PRETRAINED [flags]
+then pools the test predictions of all folds:
+  python -m tools.pool_folds --data_set ${DATASET} --pred_files \$OUT/<fold dir>/\$PRED_NAME ...
+Fold dirs follow the preprocess scripts: split01, split02, ... (numbered folds) or 'official'.
+
+environment variables (default):
+  MODEL        base | small                                   (base)
+  PRETRAINED   pre-trained checkpoint; 'none' = from scratch  (checkpoints/svfap_\${MODEL}_voxceleb2.pth)
+  SPLITS       folder of the fold dirs written by preprocess  (${SPLITS_DEFAULT})
+  OUT          output root, one sub-folder per fold           (output/finetune/${CONFIG_NAME}_\${MODEL})
+  NGPUS        GPUs on this node (torchrun --nproc_per_node) (4)
+  TOTAL_BATCH  overall batch size of the recipe               (96)
+  UPDATE_FREQ  gradient accumulation steps                    (1)
+  BATCH_SIZE   per-GPU batch; default TOTAL_BATCH/(NGPUS*UPDATE_FREQ)
+  RUN_FOLDS    subset of folds to train, e.g. "1 3"           (all)
+  SKIP_DONE    1 = skip a fold whose \$PRED_NAME exists        (1)
+  PRED_NAME    per-video prediction file of a fold            (pred_video.csv)
+  MASTER_PORT  torchrun rendezvous port                       (29500)
+  PYTHON / TORCHRUN  interpreter and launcher                 (python / torchrun)
+Any extra arguments are passed to run_finetune.py and override the config file.
+USAGE
+}
+
+for a in "$@"; do
+  case "$a" in -h|--help) usage; exit 0 ;; esac
+done
+
+MODEL="${MODEL:-base}"
+case "$MODEL" in base|small) ;; *) echo "error: MODEL must be base or small, got '$MODEL'" >&2; exit 2 ;; esac
+PRETRAINED="${PRETRAINED:-checkpoints/svfap_${MODEL}_voxceleb2.pth}"
+SPLITS="${SPLITS:-$SPLITS_DEFAULT}"
+OUT="${OUT:-output/finetune/${CONFIG_NAME}_${MODEL}}"
+NGPUS="${NGPUS:-4}"
+TOTAL_BATCH="${TOTAL_BATCH:-96}"
+UPDATE_FREQ="${UPDATE_FREQ:-1}"
+SKIP_DONE="${SKIP_DONE:-1}"
+PRED_NAME="${PRED_NAME:-pred_video.csv}"
+MASTER_PORT="${MASTER_PORT:-29500}"
+RUN_FOLDS="${RUN_FOLDS:-${FOLDS[*]}}"
+CONFIG="configs/finetune/${CONFIG_NAME}_${MODEL}.yaml"
+
+if [ -z "${BATCH_SIZE:-}" ]; then
+  if (( TOTAL_BATCH % (NGPUS * UPDATE_FREQ) != 0 )); then
+    echo "error: TOTAL_BATCH=$TOTAL_BATCH is not divisible by NGPUS*UPDATE_FREQ=$((NGPUS * UPDATE_FREQ)); set BATCH_SIZE" >&2
+    exit 2
+  fi
+  BATCH_SIZE=$(( TOTAL_BATCH / (NGPUS * UPDATE_FREQ) ))
+fi
+
+cd "$ROOT"
+if [ -z "${PYTHON:-}" ] && [ -z "${VIRTUAL_ENV:-}" ] && [ -x "$ROOT/.venv/bin/python" ]; then
+  export PATH="$ROOT/.venv/bin:$PATH"
+fi
+PYTHON="${PYTHON:-python}"
+TORCHRUN="${TORCHRUN:-torchrun}"
+
+[ -f "$CONFIG" ] || { echo "error: config $CONFIG not found" >&2; exit 2; }
+FT_ARGS=()
+if [ "$PRETRAINED" != "none" ]; then
+  [ -f "$PRETRAINED" ] || { echo "error: PRETRAINED=$PRETRAINED not found (PRETRAINED=none trains from scratch)" >&2; exit 2; }
+  FT_ARGS=(--finetune "$PRETRAINED")
+fi
+
+fold_dir() {  # 1 -> split01, official -> official (the preprocess convention)
+  if [[ "$1" =~ ^[0-9]+$ ]]; then printf 'split%02d' "$((10#$1))"; else printf '%s' "$1"; fi
+}
+
+echo "[$DATASET] model=$MODEL config=$CONFIG splits=$SPLITS out=$OUT"
+echo "[$DATASET] ${NGPUS} GPU(s) x batch ${BATCH_SIZE} x update_freq ${UPDATE_FREQ} (recipe total ${TOTAL_BATCH})"
+for fold in $RUN_FOLDS; do
+  d="$(fold_dir "$fold")"
+  if [ -f "$OUT/$d/$PRED_NAME" ] && [ "$SKIP_DONE" = "1" ]; then
+    echo "[$DATASET] fold $fold: $OUT/$d/$PRED_NAME exists, skipping (SKIP_DONE=0 to rerun)"
+    continue
+  fi
+  [ -d "$SPLITS/$d" ] || { echo "error: split folder $SPLITS/$d not found (run python -m preprocess.* first or set SPLITS)" >&2; exit 2; }
+  mkdir -p "$OUT/$d"
+  echo "[$DATASET] fold $fold -> $OUT/$d"
+  "$TORCHRUN" --nproc_per_node="$NGPUS" --master_port="$MASTER_PORT" run_finetune.py \
+    --config "$CONFIG" \
+    --data_path "$SPLITS/$d" \
+    --output_dir "$OUT/$d" \
+    --batch_size "$BATCH_SIZE" --update_freq "$UPDATE_FREQ" \
+    ${FT_ARGS[@]+"${FT_ARGS[@]}"} "$@"
+done
+
+PRED_FILES=()
+MISSING=()
+for fold in "${FOLDS[@]}"; do
+  f="$OUT/$(fold_dir "$fold")/$PRED_NAME"
+  if [ -f "$f" ]; then PRED_FILES+=("$f"); else MISSING+=("$f"); fi
+done
+if [ "${#MISSING[@]}" -gt 0 ]; then
+  echo "[$DATASET] not pooling: missing ${MISSING[*]}" >&2
+  [ "${#PRED_FILES[@]}" -gt 0 ] || exit 0
+  echo "[$DATASET] pooling the ${#PRED_FILES[@]} fold(s) present (not the full protocol)" >&2
+fi
+POOL_ARGS=()
+GROUPS_FILE="$SPLITS/$(fold_dir "${FOLDS[0]}")/video_groups.txt"   # AVCAffe clip -> participant_task
+[ -f "$GROUPS_FILE" ] && POOL_ARGS=(--groups_file "$GROUPS_FILE")
+"$PYTHON" -m tools.pool_folds --data_set "$DATASET" --pred_files "${PRED_FILES[@]}" \
+  ${POOL_ARGS[@]+"${POOL_ARGS[@]}"} --json "$OUT/pooled_metrics.json" | tee "$OUT/pooled_metrics.txt"

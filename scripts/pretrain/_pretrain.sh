@@ -1,0 +1,62 @@
+# Sourced by scripts/pretrain/voxceleb2_{base,small}.sh after they set MODEL_SIZE.
+# Single-node masked-autoencoder pre-training with torchrun.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+SCRIPT="scripts/pretrain/$(basename "$0")"
+
+usage() {
+  cat <<USAGE
+usage: [VAR=value ...] bash $SCRIPT [extra run_pretrain.py flags]
+
+Pre-trains SVFAP-${MODEL_SIZE} on VoxCeleb2 (SPEC section 2) on one node:
+  torchrun --nproc_per_node=\$NGPUS run_pretrain.py --config configs/pretrain/voxceleb2_${MODEL_SIZE}.yaml \\
+      --data_path \$DATA --output_dir \$OUTPUT --batch_size \$BATCH_SIZE --update_freq \$UPDATE_FREQ [flags]
+For several nodes use scripts/slurm/pretrain_multinode.sbatch.
+
+environment variables (default):
+  DATA         split file of the clips (python -m preprocess.voxceleb2)  (data/splits/voxceleb2/pretrain.csv)
+  OUTPUT       checkpoints and logs                                       (output/pretrain/voxceleb2_${MODEL_SIZE})
+  NGPUS        GPUs on this node                                          (4)
+  TOTAL_BATCH  overall batch size of the recipe (lr = blr*TOTAL_BATCH/256) (256)
+  UPDATE_FREQ  gradient accumulation steps                                (1)
+  BATCH_SIZE   per-GPU batch; default TOTAL_BATCH/(NGPUS*UPDATE_FREQ)
+  MASTER_PORT  torchrun rendezvous port                                   (29500)
+  TORCHRUN     launcher                                                   (torchrun)
+Extra arguments go to run_pretrain.py and override the config (e.g. --resume, --epochs).
+USAGE
+}
+
+for a in "$@"; do
+  case "$a" in -h|--help) usage; exit 0 ;; esac
+done
+
+DATA="${DATA:-data/splits/voxceleb2/pretrain.csv}"
+OUTPUT="${OUTPUT:-output/pretrain/voxceleb2_${MODEL_SIZE}}"
+NGPUS="${NGPUS:-4}"
+TOTAL_BATCH="${TOTAL_BATCH:-256}"
+UPDATE_FREQ="${UPDATE_FREQ:-1}"
+MASTER_PORT="${MASTER_PORT:-29500}"
+CONFIG="configs/pretrain/voxceleb2_${MODEL_SIZE}.yaml"
+if [ -z "${BATCH_SIZE:-}" ]; then
+  if (( TOTAL_BATCH % (NGPUS * UPDATE_FREQ) != 0 )); then
+    echo "error: TOTAL_BATCH=$TOTAL_BATCH is not divisible by NGPUS*UPDATE_FREQ=$((NGPUS * UPDATE_FREQ)); set BATCH_SIZE" >&2
+    exit 2
+  fi
+  BATCH_SIZE=$(( TOTAL_BATCH / (NGPUS * UPDATE_FREQ) ))
+fi
+
+cd "$ROOT"
+if [ -z "${VIRTUAL_ENV:-}" ] && [ -x "$ROOT/.venv/bin/python" ]; then
+  export PATH="$ROOT/.venv/bin:$PATH"
+fi
+TORCHRUN="${TORCHRUN:-torchrun}"
+[ -e "$DATA" ] || { echo "error: DATA=$DATA not found (python -m preprocess.voxceleb2 writes it)" >&2; exit 2; }
+mkdir -p "$OUTPUT"
+echo "[pretrain] SVFAP-${MODEL_SIZE}: ${NGPUS} GPU(s) x batch ${BATCH_SIZE} x update_freq ${UPDATE_FREQ} = $((NGPUS * BATCH_SIZE * UPDATE_FREQ)) (recipe ${TOTAL_BATCH})"
+"$TORCHRUN" --nproc_per_node="$NGPUS" --master_port="$MASTER_PORT" run_pretrain.py \
+  --config "$CONFIG" \
+  --data_path "$DATA" \
+  --output_dir "$OUTPUT" \
+  --batch_size "$BATCH_SIZE" --update_freq "$UPDATE_FREQ" \
+  "$@"
