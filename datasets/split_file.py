@@ -1,0 +1,223 @@
+"""Split files: reading, validating and writing them (SPEC section 5).
+
+A split file is plain text, space separated, no header, one sample a line::
+
+    <path> <label>              classification, 0-based integer label
+    <path> <v1> <v2> ... <vK>   regression, K = number of target values
+    <path> [<dummy label>]      pre-training (the label, if any, is ignored)
+
+``<path>`` is a video file or a folder of frames. Paths may contain spaces (eNTERFACE'05 folders are
+named ``subject 1/anger/sentence 1``): a line is parsed from the right, the last K fields are the
+label(s) and everything before them, joined by single spaces, is the path. (Runs of several spaces
+inside a path are therefore not supported; tabs are treated like spaces.)
+
+Relative paths are resolved against ``data_root`` when one is given (the ``--data_root`` flag), else
+used as given (relative to the working directory).
+
+Errors are reported so that a user can fix the file in one go:
+
+* every malformed line (too few fields, a label that is not a number, a classification label out of
+  ``[0, num_classes)``, the wrong number of regression values) is named as ``file:line``; all of them
+  are collected and raised together as one :class:`SplitFileError`;
+* every missing path is collected and raised together, at start-up, as one :class:`MissingPathsError`
+  (with the count and the first 20), never one at a time during an epoch.
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
+
+MAX_LISTED = 20
+
+Label = Union[int, Tuple[float, ...], None]
+
+
+class SplitFileError(ValueError):
+    """A split file has malformed lines. ``errors`` holds ``(line_number, message)`` pairs."""
+
+    def __init__(self, path: str, errors: Sequence[Tuple[int, str]]):
+        self.path = path
+        self.errors = list(errors)
+        shown = "\n".join(f"  {path}:{ln}: {msg}" for ln, msg in self.errors[:MAX_LISTED])
+        more = len(self.errors) - MAX_LISTED
+        tail = f"\n  ... and {more} more" if more > 0 else ""
+        super().__init__(f"split file {path}: {len(self.errors)} malformed line(s):\n{shown}{tail}")
+
+
+class MissingPathsError(FileNotFoundError):
+    """Paths named in a split file do not exist. ``missing`` holds ``(line_number, path)`` pairs."""
+
+    def __init__(self, path: str, missing: Sequence[Tuple[int, str]], data_root: Optional[str]):
+        self.path = path
+        self.missing = list(missing)
+        shown = "\n".join(f"  {path}:{ln}: {p}" for ln, p in self.missing[:MAX_LISTED])
+        more = len(self.missing) - MAX_LISTED
+        tail = f"\n  ... and {more} more" if more > 0 else ""
+        root = f" (data root: {data_root})" if data_root else " (no --data_root given)"
+        super().__init__(
+            f"split file {path}: {len(self.missing)} path(s) do not exist{root}:\n{shown}{tail}")
+
+
+@dataclass(frozen=True)
+class SplitEntry:
+    path: str        # resolved path (joined with data_root when relative)
+    label: Label     # int (classification), tuple of floats (regression) or None (pre-training)
+    line: int        # 1-based line number in the split file
+    raw_path: str    # the path as written in the file
+
+
+def _is_int(tok: str) -> bool:
+    try:
+        int(tok)
+        return True
+    except ValueError:
+        return False
+
+
+def _is_number(tok: str) -> bool:
+    try:
+        return math.isfinite(float(tok))
+    except ValueError:
+        return False
+
+
+def resolve_path(raw: str, data_root: Optional[str]) -> str:
+    raw = os.path.expanduser(raw)
+    if data_root and not os.path.isabs(raw):
+        return os.path.join(data_root, raw)
+    return raw
+
+
+def read_split_file(split_file: str, task: str = "classification", num_outputs: int = 1,
+                    num_classes: Optional[int] = None, data_root: Optional[str] = None,
+                    check_paths: bool = True) -> List[SplitEntry]:
+    """Read and validate ``split_file``.
+
+    Args:
+        task: 'classification' (one integer label), 'regression' (``num_outputs`` numbers) or
+            'pretrain' (optional dummy label, ignored).
+        num_classes: valid classification labels are ``0 .. num_classes-1`` (no upper check if None).
+        data_root: relative paths are joined to it.
+        check_paths: verify that every path exists (all missing ones reported together).
+
+    Raises:
+        FileNotFoundError: the split file itself is missing.
+        SplitFileError: malformed lines, each named as ``file:line``.
+        MissingPathsError: paths that do not exist, all of them in one error.
+    """
+    if task not in ("classification", "regression", "pretrain"):
+        raise ValueError(f"unknown task {task!r}")
+    if not os.path.isfile(split_file):
+        raise FileNotFoundError(f"split file not found: {split_file}")
+    n_labels = 1 if task == "classification" else (num_outputs if task == "regression" else 0)
+    if task == "regression" and n_labels < 1:
+        raise ValueError("regression split files need num_outputs >= 1")
+
+    entries: List[SplitEntry] = []
+    errors: List[Tuple[int, str]] = []
+    with open(split_file, "r", encoding="utf-8") as f:
+        for ln, line in enumerate(f, start=1):
+            line = line.strip()
+            if not line:
+                continue
+            toks = line.split()
+            label: Label = None
+            if task == "pretrain":
+                # '<path>' or '<path> <dummy label>'
+                if len(toks) >= 2 and _is_number(toks[-1]):
+                    toks = toks[:-1]
+                raw = " ".join(toks)
+            else:
+                trailing = 0
+                while trailing < len(toks) - 1 and _is_number(toks[len(toks) - 1 - trailing]):
+                    trailing += 1
+                if len(toks) < n_labels + 1 or trailing < n_labels:
+                    what = "an integer label" if task == "classification" else \
+                        f"{n_labels} numeric values"
+                    errors.append((ln, f"expected '<path> {_label_spec(task, n_labels)}' "
+                                       f"({what} after the path), found {trailing} numeric "
+                                       f"value(s) after the path: {line!r}"))
+                    continue
+                raw = " ".join(toks[:-n_labels])
+                if trailing > n_labels and task == "regression" and check_paths \
+                        and not os.path.exists(resolve_path(raw, data_root)):
+                    errors.append((ln, f"expected {n_labels} values, found {trailing}: {line!r}"))
+                    continue
+                lab_toks = toks[-n_labels:]
+                if task == "classification":
+                    if not _is_int(lab_toks[0]):
+                        errors.append((ln, f"label {lab_toks[0]!r} is not an integer"))
+                        continue
+                    label = int(lab_toks[0])
+                    if label < 0 or (num_classes is not None and label >= num_classes):
+                        rng = f"0..{num_classes - 1}" if num_classes is not None else ">= 0"
+                        errors.append((ln, f"label {label} out of range ({rng})"))
+                        continue
+                else:
+                    label = tuple(float(t) for t in lab_toks)
+            entries.append(SplitEntry(resolve_path(raw, data_root), label, ln, raw))
+    if errors:
+        raise SplitFileError(split_file, errors)
+    if not entries:
+        raise SplitFileError(split_file, [(0, "the split file has no samples")])
+    if check_paths:
+        missing = [(e.line, e.path) for e in entries if not os.path.exists(e.path)]
+        if missing:
+            raise MissingPathsError(split_file, missing, data_root)
+    return entries
+
+
+def _label_spec(task: str, n: int) -> str:
+    if task == "classification":
+        return "<label>"
+    return " ".join(f"<v{i + 1}>" for i in range(n))
+
+
+def _format_label(label) -> List[str]:
+    if label is None:
+        return []
+    if isinstance(label, (list, tuple)) or (hasattr(label, "ndim") and getattr(label, "ndim") > 0):
+        return [_format_value(v) for v in label]
+    return [_format_value(label)]
+
+
+def _format_value(v) -> str:
+    if isinstance(v, bool):
+        raise TypeError("boolean labels are not allowed")
+    if isinstance(v, int) or (hasattr(v, "dtype") and getattr(v.dtype, "kind", "") in "iu"):
+        return str(int(v))
+    fv = float(v)
+    if not math.isfinite(fv):
+        raise ValueError(f"non-finite label value {v!r}")
+    return repr(fv)  # shortest round-trip representation: deterministic and lossless
+
+
+def write_split_file(path: str, rows: Iterable[Tuple[str, object]]) -> int:
+    """Write ``rows`` of ``(path, label)`` to ``path`` as a split file; returns the row count.
+
+    ``label`` is an int (classification), a sequence of numbers (regression) or None (path only).
+    Output is deterministic: rows in the given order, '\\n' line endings, integers as integers,
+    floats in Python's shortest round-trip form. The file is written atomically (temp + rename).
+    """
+    lines = []
+    for p, label in rows:
+        p = str(p)
+        if not p or "\n" in p or "\r" in p or p != p.strip():
+            raise ValueError(f"unsupported path for a split file: {p!r}")
+        lines.append(" ".join([p] + _format_label(label)))
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".split_", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            for line in lines:
+                f.write(line + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return len(lines)

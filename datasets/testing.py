@@ -1,0 +1,132 @@
+"""Small helpers that write real test videos (used by tests/test_data*.py and the data benchmark).
+
+* ``write_mp4(path, frames)`` - mp4 with OpenCV's 'mp4v' (MPEG-4 part 2) codec, readable by both
+  decord and OpenCV.
+* ``write_frame_folder(folder, frames, ext)`` - ``1.jpg .. N.jpg`` (natural-order names).
+* ``pattern_frames(n, h, w)`` - frames whose content encodes the frame index (a bright bar whose
+  position and a colour channel depend on the index), so tests can recover which frame was read.
+* ``faststart_mp4(data)`` - move the ``moov`` atom before ``mdat`` (as streaming encoders do), so that
+  cutting the file keeps its header: the realistic "truncated download" case.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from typing import Iterator, Tuple
+
+import numpy as np
+
+
+def pattern_frames(n: int, h: int = 64, w: int = 64, seed: int = 0) -> np.ndarray:
+    """uint8 (n, h, w, 3) RGB; frame i has red level 6*i+3 (for i < 41) and a white bar that moves
+    with i, over blocky noise. :func:`pattern_index` recovers i after lossy coding."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 60, size=(h // 8 + 1, w // 8 + 1, 3)).astype(np.uint8)
+    base = np.kron(base, np.ones((8, 8, 1), np.uint8))[:h, :w]
+    out = np.empty((n, h, w, 3), np.uint8)
+    for i in range(n):
+        f = base.copy()
+        f[..., 0] = (6 * i + 3) % 246
+        x = (i * 3) % max(w - 4, 1)
+        f[:, x:x + 4] = 255
+        out[i] = f
+    return out
+
+
+def pattern_index(frames: np.ndarray) -> np.ndarray:
+    """Frame indices encoded by :func:`pattern_frames` (median red level // 6), per frame."""
+    red = np.asarray(frames)[..., 0].reshape(len(frames), -1)
+    return (np.median(red, axis=1) // 6).astype(np.int64)
+
+
+def write_mp4(path: str, frames: np.ndarray, fps: float = 25.0) -> str:
+    import cv2
+    n, h, w, _ = frames.shape
+    vw = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    if not vw.isOpened():
+        raise RuntimeError(f"cv2.VideoWriter cannot write {path}")
+    for f in frames:
+        vw.write(np.ascontiguousarray(f[:, :, ::-1]))
+    vw.release()
+    return path
+
+
+def write_frame_folder(folder: str, frames: np.ndarray, ext: str = "jpg", quality: int = 95) -> str:
+    import cv2
+    os.makedirs(folder, exist_ok=True)
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext in ("jpg", "jpeg") else []
+    for i, f in enumerate(frames, start=1):
+        img = f if f.ndim == 2 else f[:, :, ::-1]
+        if not cv2.imwrite(os.path.join(folder, f"{i}.{ext}"), np.ascontiguousarray(img), params):
+            raise RuntimeError(f"cannot write frame {i} to {folder}")
+    return folder
+
+
+def _atoms(buf, start: int, end: int) -> Iterator[Tuple[str, int, int, int]]:
+    i = start
+    while i + 8 <= end:
+        size, typ = struct.unpack(">I4s", bytes(buf[i:i + 8]))
+        hdr = 8
+        if size == 1:
+            size = struct.unpack(">Q", bytes(buf[i + 8:i + 16]))[0]
+            hdr = 16
+        elif size == 0:
+            size = end - i
+        yield typ.decode("latin1"), i, size, hdr
+        i += size
+
+
+def faststart_mp4(data: bytes) -> bytes:
+    """Rewrite an mp4 so that ``moov`` precedes ``mdat`` (chunk offsets patched)."""
+    top = list(_atoms(data, 0, len(data)))
+    names = [t[0] for t in top]
+    if "moov" not in names or "mdat" not in names:
+        raise ValueError("not an mp4 with moov and mdat atoms")
+    if names.index("moov") < names.index("mdat"):
+        return bytes(data)
+    _, mi, msize, _ = top[names.index("moov")]
+    moov = bytearray(data[mi:mi + msize])
+
+    def patch(s, e):
+        for typ, i, size, hdr in _atoms(moov, s, e):
+            if typ in ("trak", "mdia", "minf", "stbl"):
+                patch(i + hdr, i + size)
+            elif typ in ("stco", "co64"):
+                n = struct.unpack(">I", bytes(moov[i + 12:i + 16]))[0]
+                fmt, width = (">I", 4) if typ == "stco" else (">Q", 8)
+                for k in range(n):
+                    o = i + 16 + width * k
+                    moov[o:o + width] = struct.pack(fmt, struct.unpack(fmt, bytes(
+                        moov[o:o + width]))[0] + msize)
+
+    patch(8, len(moov))
+    out = bytearray()
+    for typ, i, size, _ in top:
+        if typ == "moov":
+            continue
+        out += data[i:i + size]
+        if typ == "ftyp":
+            out += moov
+    return bytes(out)
+
+
+def write_truncated_mp4(path: str, frames: np.ndarray, keep: float = 0.5,
+                        faststart: bool = True) -> str:
+    """An mp4 cut to ``keep`` of its size. ``faststart=True``: the header survives (the file opens
+    and promises all frames, but decoding stops early); False: the header is lost (cannot open)."""
+    tmp = path + ".full.mp4"
+    write_mp4(tmp, frames)
+    with open(tmp, "rb") as f:
+        data = f.read()
+    os.unlink(tmp)
+    if faststart:
+        data = faststart_mp4(data)
+    with open(path, "wb") as f:
+        f.write(data[:int(len(data) * keep)])
+    return path
+
+
+def write_random_bytes(path: str, n: int = 4096, seed: int = 0) -> str:
+    with open(path, "wb") as f:
+        f.write(np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes())
+    return path

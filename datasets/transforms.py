@@ -1,0 +1,285 @@
+"""Clip transforms: uint8 frames ``(T, H, W, 3)`` RGB -> float32 tensor ``(3, T, H, W)`` normalised.
+
+All randomness comes from a ``numpy.random.Generator`` passed per call, so a clip's augmentation is
+reproducible from one seed (the dataset draws that seed from torch's RNG, which the DataLoader seeds
+per worker and epoch).
+
+* :class:`PretrainTransform` - optional fixed crop (``input_crop=(top, bottom, left, right)``, e.g.
+  VoxCeleb2's rows 0-160, cols 32-192), then the VideoMAE/TSN multi-scale crop (scales 1, .875, .75,
+  .66 of the short side, height/width scale indices at most 1 apart, one of 13 fixed offsets), resized
+  to ``input_size``; ImageNet normalisation. The same crop for every frame.
+* :class:`FinetuneTrainTransform` - optional fixed crop; random resized crop (area scale 0.08-1,
+  aspect 3/4-4/3, as in the published VideoMAE fine-tuning code) to ``input_size``; horizontal flip
+  (p=0.5); timm RandAugment (``rand-m7-n4-mstd0.5-inc1``) applied **identically to every frame of a
+  clip** (see :class:`ClipRandAugment`); ImageNet normalisation; timm RandomErasing (p=0.25, 'pixel'
+  mode, one box) with **the same box in every frame** by default (``erase_mode='clip'``: an occluder
+  that stays put, like real occlusions; the noise inside differs per frame), or a different box per
+  frame (``erase_mode='frame'``, what the published code does). Crop and flip are the same for all
+  frames.
+* :class:`EvalTransform` - optional fixed crop; resize so the short side is ``short_side_size``;
+  then one of ``num_crops`` square crops of ``input_size`` spread uniformly along the long side
+  (centred along the short side); normalisation.
+
+Resizing uses OpenCV per frame (INTER_AREA when shrinking, INTER_LINEAR when enlarging).
+"""
+from __future__ import annotations
+
+import math
+import random
+from contextlib import contextmanager
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from .sampling import crop_offsets
+
+try:
+    import cv2
+except ImportError:  # pragma: no cover
+    cv2 = None
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+PRETRAIN_SCALES = (1.0, 0.875, 0.75, 0.66)
+DEFAULT_AA = "rand-m7-n4-mstd0.5-inc1"
+
+Crop = Optional[Tuple[int, int, int, int]]
+
+
+# ----------------------------------------------------------------------------- helpers
+def apply_fixed_crop(frames: np.ndarray, crop: Crop) -> np.ndarray:
+    """``frames[:, top:bottom, left:right]``; checks the crop fits."""
+    if crop is None:
+        return frames
+    top, bottom, left, right = (int(c) for c in crop)
+    _, h, w, _ = frames.shape
+    if not (0 <= top < bottom <= h and 0 <= left < right <= w):
+        raise ValueError(f"input_crop {crop} (top, bottom, left, right) does not fit frames of "
+                         f"size {h}x{w}")
+    return frames[:, top:bottom, left:right]
+
+
+def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    t, h, w, c = frames.shape
+    if (h, w) == (height, width):
+        return np.ascontiguousarray(frames)
+    interp = cv2.INTER_AREA if (height <= h and width <= w) else cv2.INTER_LINEAR
+    out = np.empty((t, height, width, c), dtype=frames.dtype)
+    for i in range(t):
+        out[i] = cv2.resize(np.ascontiguousarray(frames[i]), (width, height), interpolation=interp)
+    return out
+
+
+def resize_short_side(frames: np.ndarray, size: int) -> np.ndarray:
+    _, h, w, _ = frames.shape
+    if h <= w:
+        nh, nw = size, max(size, int(round(w * size / h)))
+    else:
+        nh, nw = max(size, int(round(h * size / w))), size
+    return resize_frames(frames, nh, nw)
+
+
+def to_normalized_tensor(frames: np.ndarray, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
+    """uint8 (T, H, W, 3) -> float32 (3, T, H, W), (x / 255 - mean) / std."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float().div_(255.0)
+    m = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(3, 1, 1, 1)
+    return x.sub_(m).div_(s).contiguous()
+
+
+def denormalize(clip: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
+    m = torch.tensor(mean, dtype=clip.dtype).view(3, 1, 1, 1)
+    s = torch.tensor(std, dtype=clip.dtype).view(3, 1, 1, 1)
+    return clip * s + m
+
+
+@contextmanager
+def replay_global_rng(seed: int):
+    """Seed Python's ``random`` and NumPy's legacy global RNG with ``seed``; yields ``reset()``,
+    which puts both back to that seeded state (so a sequence of random calls can be replayed
+    exactly). The previous global states are restored on exit. Not thread safe (DataLoader
+    workers are processes, so this is fine there)."""
+    py_state = random.getstate()
+    np_state = np.random.get_state()
+    try:
+        random.seed(seed)
+        np.random.seed(seed % (2 ** 32))
+        py_seeded = random.getstate()
+        np_seeded = np.random.get_state()
+
+        def reset():
+            random.setstate(py_seeded)
+            np.random.set_state(np_seeded)
+
+        yield reset
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+
+
+class ClipRandAugment:
+    """timm RandAugment applied with the same ops and magnitudes to every frame of a clip.
+
+    timm's ``RandAugment`` draws its ops with ``np.random`` and probabilities/magnitudes with
+    ``random``; we seed both from the clip's generator and reset them to that state before each
+    frame, so each frame replays exactly the same random decisions.
+    """
+
+    def __init__(self, config_str: str = DEFAULT_AA, input_size: int = 160, mean=IMAGENET_MEAN,
+                 interpolation: str = "bicubic"):
+        from timm.data.auto_augment import rand_augment_transform
+        from timm.data.transforms import str_to_pil_interp
+        hparams = dict(translate_const=int(input_size * 0.45),
+                       img_mean=tuple(min(255, round(255 * x)) for x in mean),
+                       interpolation=str_to_pil_interp(interpolation))
+        self.config_str = config_str
+        self.ra = rand_augment_transform(config_str, hparams)
+
+    def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        from PIL import Image
+        seed = int(rng.integers(0, 2 ** 63 - 1))
+        out = np.empty_like(frames)
+        with replay_global_rng(seed) as reset:
+            for i in range(frames.shape[0]):
+                reset()
+                out[i] = np.asarray(self.ra(Image.fromarray(frames[i])))
+        return out
+
+    def __repr__(self):
+        return f"ClipRandAugment({self.config_str!r})"
+
+
+def random_resized_crop_params(h: int, w: int, scale, ratio, rng: np.random.Generator):
+    """torchvision's RandomResizedCrop.get_params with a numpy generator -> (top, left, ch, cw)."""
+    area = h * w
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target_area = area * rng.uniform(scale[0], scale[1])
+        aspect = math.exp(rng.uniform(*log_ratio))
+        cw = int(round(math.sqrt(target_area * aspect)))
+        ch = int(round(math.sqrt(target_area / aspect)))
+        if 0 < cw <= w and 0 < ch <= h:
+            top = int(rng.integers(0, h - ch + 1))
+            left = int(rng.integers(0, w - cw + 1))
+            return top, left, ch, cw
+    in_ratio = w / h  # fallback: central crop
+    if in_ratio < min(ratio):
+        cw, ch = w, int(round(w / min(ratio)))
+    elif in_ratio > max(ratio):
+        ch, cw = h, int(round(h * max(ratio)))
+    else:
+        cw, ch = w, h
+    return (h - ch) // 2, (w - cw) // 2, ch, cw
+
+
+def multi_scale_crop_params(h: int, w: int, input_size: int, scales=PRETRAIN_SCALES,
+                            max_distort: int = 1, more_fix_crop: bool = True,
+                            rng: Optional[np.random.Generator] = None):
+    """TSN/VideoMAE GroupMultiScaleCrop (fix_crop=True) -> (top, left, ch, cw)."""
+    rng = rng if rng is not None else np.random.default_rng()
+    base = min(h, w)
+    sizes = [int(base * s) for s in scales]
+    sizes = [input_size if abs(s - input_size) < 3 else s for s in sizes]
+    pairs = [(cw, ch) for i, ch in enumerate(sizes) for j, cw in enumerate(sizes)
+             if abs(i - j) <= max_distort]
+    cw, ch = pairs[int(rng.integers(len(pairs)))]
+    cw, ch = min(cw, w), min(ch, h)
+    ws, hs = (w - cw) // 4, (h - ch) // 4
+    offsets = [(0, 0), (4 * ws, 0), (0, 4 * hs), (4 * ws, 4 * hs), (2 * ws, 2 * hs)]
+    if more_fix_crop:
+        offsets += [(0, 2 * hs), (4 * ws, 2 * hs), (2 * ws, 4 * hs), (2 * ws, 0),
+                    (1 * ws, 1 * hs), (3 * ws, 1 * hs), (1 * ws, 3 * hs), (3 * ws, 3 * hs)]
+    left, top = offsets[int(rng.integers(len(offsets)))]
+    return top, left, ch, cw
+
+
+# ----------------------------------------------------------------------------- transforms
+class PretrainTransform:
+    def __init__(self, input_size: int = 160, scales: Sequence[float] = PRETRAIN_SCALES,
+                 input_crop: Crop = None, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                 max_distort: int = 1, more_fix_crop: bool = True):
+        self.input_size = int(input_size)
+        self.scales = tuple(scales)
+        self.input_crop = input_crop
+        self.mean, self.std = mean, std
+        self.max_distort, self.more_fix_crop = max_distort, more_fix_crop
+
+    def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        frames = apply_fixed_crop(frames, self.input_crop)
+        _, h, w, _ = frames.shape
+        top, left, ch, cw = multi_scale_crop_params(h, w, self.input_size, self.scales,
+                                                    self.max_distort, self.more_fix_crop, rng)
+        frames = resize_frames(frames[:, top:top + ch, left:left + cw],
+                               self.input_size, self.input_size)
+        return to_normalized_tensor(frames, self.mean, self.std)
+
+
+class FinetuneTrainTransform:
+    def __init__(self, input_size: int = 160, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3),
+                 hflip: float = 0.5, auto_augment: Optional[str] = DEFAULT_AA,
+                 reprob: float = 0.25, remode: str = "pixel", recount: int = 1,
+                 erase_mode: str = "clip", input_crop: Crop = None,
+                 mean=IMAGENET_MEAN, std=IMAGENET_STD):
+        from timm.data.random_erasing import RandomErasing
+        if erase_mode not in ("clip", "frame"):
+            raise ValueError("erase_mode must be 'clip' or 'frame'")
+        self.input_size = int(input_size)
+        self.scale, self.ratio, self.hflip = tuple(scale), tuple(ratio), hflip
+        self.input_crop = input_crop
+        self.mean, self.std = mean, std
+        self.rand_augment = (ClipRandAugment(auto_augment, self.input_size, mean)
+                             if auto_augment and auto_augment.lower() != "none" else None)
+        self.erase_mode = erase_mode
+        self.eraser = (RandomErasing(reprob, mode=remode, max_count=recount, num_splits=0,
+                                     device="cpu") if reprob and reprob > 0 else None)
+
+    def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        frames = apply_fixed_crop(frames, self.input_crop)
+        _, h, w, _ = frames.shape
+        top, left, ch, cw = random_resized_crop_params(h, w, self.scale, self.ratio, rng)
+        frames = resize_frames(frames[:, top:top + ch, left:left + cw],
+                               self.input_size, self.input_size)
+        if self.hflip > 0 and rng.random() < self.hflip:
+            frames = frames[:, :, ::-1]
+        if self.rand_augment is not None:
+            frames = self.rand_augment(np.ascontiguousarray(frames), rng)
+        clip = to_normalized_tensor(frames, self.mean, self.std)
+        if self.eraser is not None:
+            seed = int(rng.integers(0, 2 ** 63 - 1))
+            with replay_global_rng(seed):
+                c, t, hh, ww = clip.shape
+                if self.erase_mode == "clip":   # one box shared by all frames
+                    self.eraser(clip.view(c * t, hh, ww))
+                else:                          # one box per frame
+                    self.eraser(clip.permute(1, 0, 2, 3))
+        return clip
+
+
+class EvalTransform:
+    def __init__(self, input_size: int = 160, short_side_size: Optional[int] = None,
+                 num_crops: int = 1, input_crop: Crop = None, mean=IMAGENET_MEAN,
+                 std=IMAGENET_STD):
+        self.input_size = int(input_size)
+        self.short_side_size = int(short_side_size or input_size)
+        if self.short_side_size < self.input_size:
+            raise ValueError(f"short_side_size {self.short_side_size} < input_size "
+                             f"{self.input_size}")
+        self.num_crops = int(num_crops)
+        self.input_crop = input_crop
+        self.mean, self.std = mean, std
+
+    def __call__(self, frames: np.ndarray, crop_index: int = 0) -> torch.Tensor:
+        if not 0 <= crop_index < self.num_crops:
+            raise IndexError(f"crop_index {crop_index} not in 0..{self.num_crops - 1}")
+        frames = apply_fixed_crop(frames, self.input_crop)
+        frames = resize_short_side(frames, self.short_side_size)
+        _, h, w, _ = frames.shape
+        s = self.input_size
+        if w >= h:
+            left = crop_offsets(w, s, self.num_crops)[crop_index]
+            top = (h - s) // 2
+        else:
+            top = crop_offsets(h, s, self.num_crops)[crop_index]
+            left = (w - s) // 2
+        return to_normalized_tensor(frames[:, top:top + s, left:left + s], self.mean, self.std)

@@ -1,0 +1,244 @@
+"""Torch datasets over split files: fine-tuning (train / validation / test) and pre-training.
+
+Items (docs/architecture.md):
+
+* train: ``(clip float32 (3,T,H,W), target, index, n_broken_skipped)``; ``target`` is an int
+  (classification) or a float32 tensor ``(num_outputs,)`` (regression); ``index`` is the index of
+  the sample the clip actually comes from (the requested one unless it was substituted).
+* validation / test: ``(clip, target, video_index, view_index)``; ``len = num_videos * num_views``,
+  item ``i`` is view ``i % num_views`` of video ``i // num_views``; view ``v`` is temporal segment
+  ``v // num_crops`` and spatial crop ``v % num_crops``.
+* pre-training: ``(clip, mask bool (N,), n_broken_skipped)`` with a tube mask (True = masked).
+
+Randomness: each training item draws one seed from torch's RNG (seeded by the DataLoader per worker
+and per epoch, so ``torch.manual_seed`` makes a run reproducible) and derives the clip position,
+the augmentation and the mask from it.
+
+Broken videos, training and pre-training: a video that cannot be read (or transformed) is logged
+once per process on the ``svfap.data`` logger with path and reason, remembered, and replaced by
+another sample chosen deterministically from ``(seed, index, attempt)`` - the same substitute on a
+resumed run. The item reports how many broken videos it met (``n_broken_skipped``). After
+``max_consecutive_failures`` (50) failures in a row for one item the dataset gives up with an error
+(the whole set must be broken).
+
+Broken videos, evaluation: never substituted. Reading one raises :class:`VideoReadError` naming the
+file; with ``skip_broken_eval=True`` every video is probed when the dataset is built and the
+unreadable ones are left out and listed in ``skipped`` as ``(path, reason)``.
+"""
+from __future__ import annotations
+
+import logging
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .sampling import eval_clip_indices, sample_train_indices
+from .split_file import SplitEntry
+from .video_reader import VideoReadError, open_video, probe_video
+
+logger = logging.getLogger("svfap.data")
+
+
+class TooManyBrokenVideos(RuntimeError):
+    pass
+
+
+class _SubstitutingDataset(Dataset):
+    """Shared broken-video handling for the training and pre-training datasets."""
+
+    def __init__(self, entries: Sequence[SplitEntry], reader: str, seed: int,
+                 max_consecutive_failures: int = 50):
+        self.entries: List[SplitEntry] = list(entries)
+        if not self.entries:
+            raise ValueError("dataset has no samples")
+        self.paths = [e.path for e in self.entries]
+        self.reader = reader
+        self.seed = int(seed)
+        self.max_consecutive_failures = int(max_consecutive_failures)
+        self.broken = {}  # path -> reason, this process only
+
+    def __len__(self):
+        return len(self.entries)
+
+    def _substitute(self, index: int, attempt: int) -> int:
+        rng = np.random.default_rng([self.seed & 0xFFFFFFFF, index, attempt, 0x5B57])
+        return int(rng.integers(len(self.entries)))
+
+    def _mark_broken(self, path: str, reason: str, index: int):
+        if path not in self.broken:
+            self.broken[path] = reason
+            logger.warning("broken video skipped (substituted by another sample): %s: %s",
+                           path, reason)
+
+    def _load(self, i: int, rng: np.random.Generator):
+        raise NotImplementedError
+
+    def _load_with_substitution(self, index: int):
+        if not 0 <= index < len(self.entries):
+            raise IndexError(index)
+        seed = int(torch.randint(0, 2 ** 62, (1,)).item())
+        i, skipped, last_reason = index, 0, ""
+        for attempt in range(self.max_consecutive_failures + 1):
+            path = self.paths[i]
+            if path not in self.broken:
+                try:
+                    return i, self._load(i, np.random.default_rng(seed)), skipped
+                except Exception as e:  # unreadable or untransformable video: substitute
+                    reason = e.reason if isinstance(e, VideoReadError) else \
+                        f"{type(e).__name__}: {e}"
+                    self._mark_broken(path, reason, i)
+            skipped += 1
+            last_reason = f"{path}: {self.broken[path]}"
+            i = self._substitute(index, attempt)
+        raise TooManyBrokenVideos(
+            f"{self.max_consecutive_failures + 1} videos in a row could not be read while loading "
+            f"sample {index} ({len(self.broken)} broken videos seen so far by this process); is "
+            f"the whole data set broken, or the reader misconfigured? Last error: {last_reason}")
+
+
+class VideoClsDataset(_SubstitutingDataset):
+    """Fine-tuning dataset (classification or regression) in 'train', 'validation' or 'test' mode."""
+
+    def __init__(self, entries: Sequence[SplitEntry], mode: str, task: str, num_outputs: int,
+                 transform, num_frames: int = 16, sampling_rate: int = 4,
+                 num_segments: int = 1, num_crops: int = 1, reader: str = "decord",
+                 seed: int = 0, skip_broken_eval: bool = False,
+                 max_consecutive_failures: int = 50):
+        if mode not in ("train", "validation", "test"):
+            raise ValueError(f"mode must be 'train', 'validation' or 'test', got {mode!r}")
+        self.mode = mode
+        self.task = task
+        self.num_outputs = int(num_outputs)
+        self.transform = transform
+        self.num_frames, self.sampling_rate = int(num_frames), int(sampling_rate)
+        self.num_segments, self.num_crops = int(num_segments), int(num_crops)
+        self.skip_broken_eval = bool(skip_broken_eval)
+        self.skipped: List[Tuple[str, str]] = []
+        entries = list(entries)
+        if mode != "train" and skip_broken_eval:
+            entries, self.skipped = _probe_entries(entries, reader)
+        super().__init__(entries, reader, seed, max_consecutive_failures)
+        self.labels = [e.label for e in self.entries]
+
+    # ---- views
+    @property
+    def num_videos(self) -> int:
+        return len(self.entries)
+
+    @property
+    def num_views(self) -> int:
+        return 1 if self.mode == "train" else self.num_segments * self.num_crops
+
+    def __len__(self):
+        return self.num_videos * self.num_views
+
+    def target(self, i: int):
+        lab = self.entries[i].label
+        if self.task == "regression":
+            return torch.tensor(lab, dtype=torch.float32)
+        return int(lab)
+
+    # ---- loading
+    def _load(self, i: int, rng: np.random.Generator):
+        v = open_video(self.paths[i], self.reader)
+        try:
+            idx = sample_train_indices(v.num_frames, self.num_frames, self.sampling_rate, rng)
+            frames = v.get(idx)
+        finally:
+            v.close()
+        return self.transform(frames, rng)
+
+    def __getitem__(self, index: int):
+        if self.mode == "train":
+            i, clip, skipped = self._load_with_substitution(index)
+            return clip, self.target(i), i, skipped
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        vid, view = divmod(index, self.num_views)
+        seg, crop = divmod(view, self.num_crops)
+        path = self.paths[vid]
+        try:
+            v = open_video(path, self.reader)
+            try:
+                idx = eval_clip_indices(v.num_frames, seg, self.num_frames, self.sampling_rate,
+                                        self.num_segments)
+                frames = v.get(idx)
+            finally:
+                v.close()
+        except VideoReadError as e:
+            raise VideoReadError(path, f"{e.reason} (evaluation never substitutes videos: fix or "
+                                       f"remove it from the split file, or pass "
+                                       f"skip_broken_eval=True to leave unreadable videos out)"
+                                 ) from e
+        return self.transform(frames, crop), self.target(vid), vid, view
+
+
+class VideoPretrainDataset(_SubstitutingDataset):
+    """Pre-training dataset: clip + tube mask."""
+
+    def __init__(self, entries: Sequence[SplitEntry], transform, mask_generator,
+                 num_frames: int = 16, sampling_rate: int = 4, reader: str = "decord",
+                 seed: int = 0, max_consecutive_failures: int = 50):
+        super().__init__(entries, reader, seed, max_consecutive_failures)
+        self.transform = transform
+        self.mask_generator = mask_generator
+        self.num_frames, self.sampling_rate = int(num_frames), int(sampling_rate)
+
+    def _load(self, i: int, rng: np.random.Generator):
+        v = open_video(self.paths[i], self.reader)
+        try:
+            idx = sample_train_indices(v.num_frames, self.num_frames, self.sampling_rate, rng)
+            frames = v.get(idx)
+        finally:
+            v.close()
+        clip = self.transform(frames, rng)
+        mask = torch.from_numpy(np.asarray(self.mask_generator(rng), dtype=bool))
+        return clip, mask
+
+    def __getitem__(self, index: int):
+        _, (clip, mask), skipped = self._load_with_substitution(index)
+        return clip, mask, skipped
+
+
+def _probe_entries(entries: List[SplitEntry], reader: str):
+    kept, skipped = [], []
+    for e in entries:
+        try:
+            probe_video(e.path, reader)
+            kept.append(e)
+        except VideoReadError as err:
+            skipped.append((e.path, err.reason))
+    if skipped:
+        logger.warning("skip_broken_eval: leaving out %d unreadable video(s) of %d: %s%s",
+                       len(skipped), len(entries),
+                       "; ".join(f"{p} ({r})" for p, r in skipped[:20]),
+                       " ..." if len(skipped) > 20 else "")
+    if not kept:
+        raise VideoReadError(entries[0].path if entries else "?",
+                             f"all {len(entries)} videos of the evaluation set are unreadable")
+    return kept, skipped
+
+
+def select_fraction(labels: Sequence, fraction: float, seed: int, stratified: bool) -> List[int]:
+    """Deterministic subset of ``round(fraction * n)`` sample indices (at least one per class when
+    stratified), returned sorted. Stratified: the fraction is taken from each class separately."""
+    n = len(labels)
+    if fraction is None or fraction >= 1.0:
+        return list(range(n))
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0xF4AC])
+    if not stratified:
+        k = max(1, int(round(fraction * n)))
+        return sorted(rng.choice(n, size=k, replace=False).tolist())
+    by_class = {}
+    for i, lab in enumerate(labels):
+        by_class.setdefault(lab, []).append(i)
+    chosen = []
+    for lab in sorted(by_class):
+        idx = by_class[lab]
+        k = max(1, int(round(fraction * len(idx))))
+        chosen += [idx[j] for j in rng.choice(len(idx), size=k, replace=False).tolist()]
+    return sorted(chosen)

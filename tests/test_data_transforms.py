@@ -1,0 +1,113 @@
+"""Transforms: shapes, value ranges, identical augmentation across the frames of a clip."""
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from datasets.testing import pattern_frames
+from datasets.transforms import (PRETRAIN_SCALES, EvalTransform, FinetuneTrainTransform,
+                                 PretrainTransform, denormalize, multi_scale_crop_params)
+
+S = 64
+
+
+def _same_frames(t=8, h=72, w=96, seed=0):
+    f = pattern_frames(1, h, w, seed=seed)[0]
+    f[10:30, 20:50] = (200, 30, 90)   # some structure for the geometric ops to move
+    return np.repeat(f[None], t, axis=0)
+
+
+def _in_unit_range(clip):
+    x = denormalize(clip)
+    return float(x.min()) >= -1e-4 and float(x.max()) <= 1 + 1e-4
+
+
+def test_output_shapes_dtypes_ranges():
+    frames = pattern_frames(8, 72, 96)
+    rng = np.random.default_rng(0)
+    for tf in (PretrainTransform(S),
+               FinetuneTrainTransform(S, reprob=0.0),
+               lambda f, r: EvalTransform(S, 80, 2)(f, 1)):
+        clip = tf(frames, rng)
+        assert clip.shape == (3, 8, S, S) and clip.dtype == torch.float32
+        assert clip.is_contiguous() and _in_unit_range(clip)
+    # normalisation: a mid-grey frame maps to (0.5 - mean) / std
+    grey = np.full((2, S, S, 3), 128, np.uint8)
+    clip = EvalTransform(S)(grey, 0)
+    expect = (128 / 255 - torch.tensor([0.485, 0.456, 0.406])) / torch.tensor([0.229, 0.224, 0.225])
+    assert torch.allclose(clip[:, 0, 0, 0], expect, atol=1e-5)
+
+
+def test_randaugment_identical_across_frames_and_rng_restored():
+    frames = _same_frames()
+    tf = FinetuneTrainTransform(S, reprob=0.0)
+    plain = FinetuneTrainTransform(S, auto_augment=None, reprob=0.0)
+    state_py, state_np = random.getstate(), np.random.get_state()[1].copy()
+    n_changed = 0
+    for seed in range(12):
+        clip = tf(frames, np.random.default_rng(seed))
+        for t in range(1, clip.shape[1]):
+            assert torch.equal(clip[:, t], clip[:, 0]), f"seed {seed}: frame {t} differs"
+        ref = plain(frames, np.random.default_rng(seed))
+        n_changed += not torch.allclose(clip, ref)
+    assert n_changed >= 6     # RandAugment really does something
+    assert random.getstate() == state_py and np.array_equal(np.random.get_state()[1], state_np)
+    # reproducible from the clip's generator
+    a = tf(frames, np.random.default_rng(5))
+    b = tf(frames, np.random.default_rng(5))
+    assert torch.equal(a, b)
+
+
+def test_random_erasing_clip_vs_frame():
+    frames = _same_frames()
+    base = FinetuneTrainTransform(S, reprob=0.0)
+    for mode in ("clip", "frame"):
+        tf = FinetuneTrainTransform(S, reprob=1.0, erase_mode=mode)
+        boxes_differ = 0
+        for seed in range(6):
+            ref = base(frames, np.random.default_rng(seed))
+            out = tf(frames, np.random.default_rng(seed))
+            erased = (out != ref).any(dim=0)          # (T, H, W) erased pixels
+            assert erased.any()
+            same = all(torch.equal(erased[t], erased[0]) for t in range(1, erased.shape[0]))
+            if mode == "clip":
+                assert same
+            boxes_differ += not same
+        if mode == "frame":
+            assert boxes_differ >= 5
+
+
+def test_pretrain_fixed_crop_and_multiscale():
+    # frames: the fixed crop window (rows 0-40, cols 16-56) is black, the rest white
+    f = np.full((4, 64, 72, 3), 255, np.uint8)
+    f[:, 0:40, 16:56] = 0
+    tf = PretrainTransform(32, input_crop=(0, 40, 16, 56))
+    for seed in range(10):
+        clip = tf(f, np.random.default_rng(seed))
+        assert clip.shape == (3, 4, 32, 32)
+        assert float(denormalize(clip).abs().max()) < 1e-4   # nothing from outside the crop
+    with pytest.raises(ValueError, match="does not fit"):
+        PretrainTransform(32, input_crop=(0, 100, 0, 10))(f, np.random.default_rng(0))
+    rng = np.random.default_rng(0)
+    sizes = {int(160 * s) for s in PRETRAIN_SCALES}
+    for _ in range(100):
+        top, left, ch, cw = multi_scale_crop_params(160, 160, 160, rng=rng)
+        assert ch in sizes and cw in sizes and top + ch <= 160 and left + cw <= 160
+        assert abs(sorted(sizes, reverse=True).index(ch) - sorted(sizes, reverse=True).index(cw)) <= 1
+
+
+def test_eval_crops_along_long_side():
+    # horizontal ramp: the right crop is brighter than the left one
+    ramp = np.tile(np.linspace(0, 255, 96).astype(np.uint8)[None, :, None], (48, 1, 3))
+    frames = np.repeat(ramp[None], 2, axis=0)               # 48 x 96 -> short side 64 -> 64 x 128
+    tf = EvalTransform(S, short_side_size=S, num_crops=2)
+    left, right = tf(frames, 0), tf(frames, 1)
+    assert left.shape == right.shape == (3, 2, S, S)
+    assert float(left.mean()) < float(right.mean())
+    assert torch.equal(left, tf(frames, 0))                  # deterministic
+    tall = np.transpose(frames, (0, 2, 1, 3))               # 96 x 48: crops along the height
+    top, bottom = tf(tall, 0), tf(tall, 1)
+    assert float(top.mean()) < float(bottom.mean())
+    with pytest.raises(ValueError):
+        EvalTransform(S, short_side_size=S - 1)
