@@ -120,7 +120,8 @@ def main(argv=None):
                   f"skipped (first: {sorted(unlabeled)[0]})")
         out = os.path.join(args.out, attr)
         folds = OrderedDict([("official", fold)])
-        common.write_folds(out, folds, info.label_names, dataset=f"AVCAffe {attr}", val_is_test=True)
+        common.write_folds(out, folds, info.label_names, dataset=f"AVCAffe {attr}", val_is_test=True,
+                           expected="86 train / 20 test participants (58112 clips in all)")
         with open(os.path.join(common.fold_dir(out, "official"), GROUPS_FILE), "w", encoding="utf-8") as f:
             for pth, key in groups:
                 f.write(f"{pth} {key}\n")

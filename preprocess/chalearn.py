@@ -96,7 +96,8 @@ def main(argv=None):
                   f"(first: {nofile[0]})")
         fold[split] = common.apply_missing_policy(rows, args, split)
     folds = OrderedDict([("official", fold)])
-    common.write_folds(args.out, folds, traits, regression=True, dataset="ChaLearn FI")
+    common.write_folds(args.out, folds, traits, regression=True, dataset="ChaLearn FI",
+                       expected="train 6000, val 2000, test 2000")
     for split in ("train", "val", "test"):
         common.print_regression_summary(fold[split], traits, split)
     return folds

@@ -214,7 +214,8 @@ def apply_missing_policy(rows: List[Row], args, what: str = "") -> List[Row]:
 
 def write_folds(out: str, folds: "OrderedDict[str, Dict[str, List[Row]]]",
                 label_names: Sequence[str] = (), *, regression: bool = False,
-                dataset: str = "", val_is_test: bool = False) -> Dict[str, Dict[str, int]]:
+                dataset: str = "", val_is_test: bool = False, expected: str = ""
+                ) -> Dict[str, Dict[str, int]]:
     """Write ``folds[fold][split] -> rows`` to ``<out>/<fold dir>/<split>.csv``, print counts.
 
     With ``val_is_test`` and no 'val' split given, val.csv is written as a copy of test.csv (with a
@@ -241,6 +242,8 @@ def write_folds(out: str, folds: "OrderedDict[str, Dict[str, List[Row]]]",
         with open(os.path.join(out, "label_names.txt"), "w", encoding="utf-8") as f:
             f.write("\n".join(label_names) + "\n")
     print_fold_counts(counts, out)
+    if expected:
+        print(f"expected for the full official distribution (DATASETS.md): {expected}")
     return counts
 
 

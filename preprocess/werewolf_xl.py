@@ -115,7 +115,8 @@ def main(argv=None):
     print(f"{len(items)} clips of {len({s for s, _ in items})} sessions")
     folds = common.group_folds(items, SESSION_FOLDS)
     common.write_folds(args.out, folds, info.label_names, regression=True, dataset="Werewolf-XL",
-                       val_is_test=True)
+                       val_is_test=True,
+                       expected="14632 speaker clips over 30 sessions")
     common.print_regression_summary([r for _, r in items], info.label_names)
     return folds
 
