@@ -22,8 +22,16 @@ DATASETS = ["dfew", "ferv39k", "mafw", "crema-d", "ravdess", "enterface05", "wer
 
 
 def _entry_point_keys(kind):
-    """Flag names of run_<kind>.py's parser when the entry point exists, else engine.config's list."""
+    """Flag names of the entry point's parser (engine.args, else run_<kind>.py), else engine.config's
+    fallback list."""
     fallback = C.FINETUNE_KEYS if kind == "finetune" else C.PRETRAIN_KEYS
+    try:
+        from engine import args as A
+        make = getattr(A, f"{kind}_parser", None)
+        if make is not None:
+            return C.parser_keys(make()), "engine.args"
+    except ImportError:
+        pass
     path = os.path.join(ROOT, f"run_{kind}.py")
     if not os.path.exists(path):
         return set(fallback), "engine.config"
@@ -155,7 +163,7 @@ if "run_finetune.py" in args:
     out = args[args.index("--output_dir") + 1]
     names = os.environ["STUB_NAMES"].split(",")
     rnd = random.Random(out)
-    with open(os.path.join(out, "pred_video.csv"), "w") as f:
+    with open(os.path.join(out, "test_predictions.csv"), "w") as f:
         f.write("video_index,path,label," + ",".join("prob_" + n for n in names) + "\n")
         for i in range(20):
             s = [rnd.random() for _ in names]

@@ -5,16 +5,19 @@ then compute each metric once over the pooled set (not the mean of per-fold numb
 
 Usage (from the repository root)::
 
-    python -m tools.pool_folds --data_set dfew --pred_files out/dfew/fold_1/pred_video.csv ...
-    python -m tools.pool_folds --data_set dfew --glob 'out/dfew/fold_*/pred_video.csv'
-    python -m tools.pool_folds --data_set avcaffe-arousal --pred_files out/avc/pred_video.csv
+    python -m tools.pool_folds --data_set dfew --pred_files out/dfew/split01/test_predictions.csv ...
+    python -m tools.pool_folds --data_set dfew --glob 'out/dfew/split*/test_predictions.csv'
+    python -m tools.pool_folds --data_set dfew --pred_files out/dfew/split0*      # fold folders
+    python -m tools.pool_folds --data_set avcaffe-arousal --pred_files out/avc/official
 
-Prediction CSV format (written by the engine's test pass; header row, one row per test video, or per
-clip for AVCAffe; ``<name>`` = the registry's label / target names, in registry order):
+Prediction CSV format (``<output_dir>/test_predictions.csv``, written by the engine's test pass,
+``engine.finetune.write_prediction_csvs``; header row, one row per test video, or per clip for
+AVCAffe; ``<name>`` = the registry's label / target names, in registry order):
 
-- classification: ``video_index,path,label,prob_<name_0>,...,prob_<name_C-1>``
+- classification: ``video_index,path,label,[pred,num_views,]prob_<name_0>,...,prob_<name_C-1>``
   (``label`` = 0-based true class; ``prob_*`` = view-averaged softmax scores)
-- regression: ``video_index,path,target_<name_0>,...,pred_<name_0>,...``
+- regression: ``video_index,path,label_<name_0>,...,[num_views,]pred_<name_0>,...``
+  (``target_<name>`` is accepted for the true values too)
 - AVCAffe adds a ``participant_task`` column (e.g. ``aiim001_task_3``); clips with the same key are
   averaged into one video-level score before weighted F1. Without the column, the key is read from
   ``--groups_file`` (preprocess.avcaffe's ``video_groups.txt``) or from the path (``aiimNNN``
@@ -276,13 +279,26 @@ def pool(info, folds: Sequence[FoldPredictions]):
     return pooled, per_fold, targets, outputs
 
 
+DEFAULT_NAMES = ("test_predictions.csv", "pred_video.csv")
+
+
+def _resolve_one(path: str) -> str:
+    """A folder (a fold's output_dir) stands for its per-video test prediction file."""
+    if os.path.isdir(path):
+        for n in DEFAULT_NAMES:
+            if os.path.isfile(os.path.join(path, n)):
+                return os.path.join(path, n)
+        raise PredictionFileError(f"{path}: folder without {' or '.join(DEFAULT_NAMES)}")
+    return path
+
+
 def resolve_files(pred_files: Optional[Sequence[str]], pattern: Optional[str]) -> List[str]:
-    files = list(pred_files or [])
+    files = [_resolve_one(p) for p in (pred_files or [])]
     if pattern:
         matched = sorted(globlib.glob(pattern), key=_natural_key)
         if not matched:
             raise PredictionFileError(f"--glob {pattern!r} matched no file")
-        files += matched
+        files += [_resolve_one(p) for p in matched]
     if not files:
         raise PredictionFileError("give --pred_files or --glob")
     return files
@@ -365,7 +381,9 @@ def get_args_parser():
         "python -m tools.pool_folds",
         description="Pool per-video test predictions of all folds and print the paper's metrics.")
     p.add_argument("--data_set", required=True, help="registry name, e.g. dfew, werewolf-xl")
-    p.add_argument("--pred_files", nargs="+", default=None, help="per-fold prediction CSV files")
+    p.add_argument("--pred_files", nargs="+", default=None,
+                   help="per-fold prediction CSV files (a fold's output folder stands for its "
+                        "test_predictions.csv)")
     p.add_argument("--glob", default=None, help="glob pattern of prediction CSV files (quote it)")
     p.add_argument("--groups_file", default=None,
                    help="AVCAffe: '<clip path> <participant_task>' lines (preprocess.avcaffe's "

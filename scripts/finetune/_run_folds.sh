@@ -27,7 +27,7 @@ environment variables (default):
   BATCH_SIZE   per-GPU batch; default TOTAL_BATCH/(NGPUS*UPDATE_FREQ)
   RUN_FOLDS    subset of folds to train, e.g. "1 3"           (all)
   SKIP_DONE    1 = skip a fold whose \$PRED_NAME exists        (1)
-  PRED_NAME    per-video prediction file of a fold            (pred_video.csv)
+  PRED_NAME    per-video test prediction file of a fold       (test_predictions.csv)
   MASTER_PORT  torchrun rendezvous port                       (29500)
   PYTHON / TORCHRUN  interpreter and launcher                 (python / torchrun)
 Any extra arguments are passed to run_finetune.py and override the config file.
@@ -47,7 +47,7 @@ NGPUS="${NGPUS:-4}"
 TOTAL_BATCH="${TOTAL_BATCH:-96}"
 UPDATE_FREQ="${UPDATE_FREQ:-1}"
 SKIP_DONE="${SKIP_DONE:-1}"
-PRED_NAME="${PRED_NAME:-pred_video.csv}"
+PRED_NAME="${PRED_NAME:-test_predictions.csv}"
 MASTER_PORT="${MASTER_PORT:-29500}"
 RUN_FOLDS="${RUN_FOLDS:-${FOLDS[*]}}"
 CONFIG="configs/finetune/${CONFIG_NAME}_${MODEL}.yaml"
