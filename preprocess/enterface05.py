@@ -57,6 +57,10 @@ def main(argv=None):
     if not items:
         raise FileNotFoundError(f"no 'subject N/<emotion>/.../*.avi' files below {args.root}")
     items = common.apply_missing_policy_grouped(items, args)
+    odd_space = [r[0] for _, r in items if "  " in r[0] or "\t" in r[0]]
+    if odd_space:
+        print(f"WARNING: {len(odd_space)} paths hold runs of spaces or tabs, which split-file readers "
+              f"collapse (first: {odd_space[0]!r}); rename those folders")
     per_subject = Counter(s for s, _ in items)
     print(f"{len(items)} clips of {len(per_subject)} subjects "
           f"({', '.join(str(s) for s in sorted(per_subject))})")
