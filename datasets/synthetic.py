@@ -61,7 +61,7 @@ CLASS_TIMING: Dict[str, Tuple[Tuple[float, float], Tuple[float, float], Tuple[fl
     "fear": ((0.06, 0.14), (0.25, 0.50), (0.10, 0.30)),
 }
 
-DEFAULTS = dict(num_labeled=420, num_unlabeled=280, num_frames=64, size=128, num_folds=5, seed=0,
+DEFAULTS = dict(num_labeled=350, num_unlabeled=210, num_frames=64, size=128, num_folds=5, seed=0,
                 fmt="mp4", label_noise=0.03, val_fraction=0.1, fps=25)
 
 _KIND_LABELED, _KIND_UNLABELED = 0, 1

@@ -1,6 +1,6 @@
 """Render the embedded synthetic facial-expression dataset and its split files.
 
-    python -m tools.make_synthetic --out data/synthetic --num_labeled 420 --num_unlabeled 280 \
+    python -m tools.make_synthetic --out data/synthetic --num_labeled 350 --num_unlabeled 210 \
         --num_frames 64 --size 128 --folds 5 --seed 0 [--format frames] [--workers 2]
 
 Prints the per-split counts of every fold and the class totals.  See docs/synthetic.md.
@@ -33,7 +33,8 @@ def get_args(argv=None):
     p.add_argument("--val_fraction", type=float, default=DEFAULTS["val_fraction"])
     p.add_argument("--fps", type=int, default=DEFAULTS["fps"])
     p.add_argument("--class_distribution", choices=("uniform", "dfew"), default="uniform")
-    p.add_argument("--workers", type=int, default=1, help="processes (output is identical)")
+    p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+                   help="processes (the output does not depend on it)")
     p.add_argument("--reuse", action="store_true",
                    help="keep an existing dataset in --out generated with the same parameters")
     p.add_argument("--preview", default="", help="also write a PNG grid of every class here")
