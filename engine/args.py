@@ -1,0 +1,236 @@
+"""Command-line flags of ``run_pretrain.py`` and ``run_finetune.py`` (VideoMAE names).
+
+``--config FILE`` (a YAML recipe from ``configs/``, see ``engine.config``) sets defaults; flags given
+on the command line override it; a key that is not a flag of the entry point is an error naming it.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Optional, Sequence
+
+import torch
+
+from engine.config import parse_args_with_config
+
+__all__ = ['str2bool', 'common_parser', 'pretrain_parser', 'finetune_parser', 'parse_args',
+           'finalize_args', 'resolve_amp']
+
+
+def str2bool(v) -> bool:
+    if isinstance(v, bool):
+        return v
+    s = str(v).strip().lower()
+    if s in ('1', 'true', 'yes', 'y', 'on'):
+        return True
+    if s in ('0', 'false', 'no', 'n', 'off'):
+        return False
+    raise argparse.ArgumentTypeError(f'expected a boolean, got {v!r}')
+
+
+def _amp_type(v) -> str:
+    s = str(v).strip().lower()
+    aliases = {'true': 'auto', '1': 'auto', 'yes': 'auto', 'false': 'none', '0': 'none',
+               'no': 'none', 'fp32': 'none', 'float32': 'none', 'bfloat16': 'bf16',
+               'float16': 'fp16', 'half': 'fp16'}
+    s = aliases.get(s, s)
+    if s not in ('none', 'bf16', 'fp16', 'auto'):
+        raise argparse.ArgumentTypeError(f'--amp must be none | bf16 | fp16 | auto, got {v!r}')
+    return s
+
+
+def resolve_amp(amp, device: str) -> str:
+    """'auto' (also YAML ``amp: true``) -> bf16 on a GPU that supports it, fp16 on other GPUs,
+    none on CPU. YAML ``amp: false`` -> none."""
+    if isinstance(amp, bool):
+        amp = 'auto' if amp else 'none'
+    amp = _amp_type(amp)
+    if amp == 'auto':
+        if str(device).startswith('cuda') and torch.cuda.is_available():
+            return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
+        return 'none'
+    return amp
+
+
+def common_parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g = p.add_argument_group('model')
+    g.add_argument('--model', type=str, required=False, help='timm name of the model')
+    g.add_argument('--drop_path', type=float, default=0.0, help='stochastic depth rate')
+    g.add_argument('--stage_depths', type=int, nargs='+', default=None,
+                   help='blocks per stage, e.g. 12 6 3 (default: the model config)')
+    g.add_argument('--num_bottleneck_tokens', type=int, nargs='+', default=None,
+                   help='K bottleneck tokens per later stage (one value, or one per stage)')
+    g.add_argument('--temporal_downsample', type=str, default=None,
+                   choices=['conv', 'avg', 'max', 'none'], help='temporal pyramid operator')
+    g.add_argument('--spatial_bottleneck', type=str2bool, default=None,
+                   help='SBT stages (false: standard blocks in later stages, ablation)')
+    g.add_argument('--embed_dim', type=int, default=None)
+    g.add_argument('--num_heads', type=int, default=None)
+    g.add_argument('--tubelet_size', type=int, default=2)
+    g.add_argument('--use_checkpoint', type=str2bool, nargs='?', const=True, default=False,
+                   help='gradient checkpointing of every block')
+    g.add_argument('--attention_backend', type=str, default='sdpa', choices=['sdpa', 'naive'])
+    g.add_argument('--finetune', type=str, default='',
+                   help='start from these weights (models.checkpoint.load_checkpoint: released '
+                        'or our own checkpoints)')
+
+    g = p.add_argument_group('data')
+    g.add_argument('--data_path', type=str, default=None)
+    g.add_argument('--data_root', type=str, default=None,
+                   help='prefix joined to relative paths in split files')
+    g.add_argument('--data_set', type=str, default=None, help='dataset registry name')
+    g.add_argument('--num_frames', type=int, default=16)
+    g.add_argument('--sampling_rate', type=int, default=4)
+    g.add_argument('--input_size', type=int, default=160)
+    g.add_argument('--reader', type=str, default='decord', choices=['decord', 'opencv'])
+    g.add_argument('--num_workers', type=int, default=10)
+    g.add_argument('--pin_mem', type=str2bool, nargs='?', const=True, default=True)
+    g.add_argument('--no_pin_mem', action='store_false', dest='pin_mem')
+    g.add_argument('--prefetch_factor', type=int, default=4)
+
+    g = p.add_argument_group('optimisation')
+    g.add_argument('--batch_size', type=int, default=8, help='per process (GPU)')
+    g.add_argument('--epochs', type=int, default=100)
+    g.add_argument('--update_freq', type=int, default=1, help='gradient accumulation steps')
+    g.add_argument('--opt', type=str, default='adamw')
+    g.add_argument('--opt_eps', type=float, default=1e-8)
+    g.add_argument('--opt_betas', type=float, nargs='+', default=None)
+    g.add_argument('--momentum', type=float, default=0.9)
+    g.add_argument('--clip_grad', type=float, default=None, help='max grad norm (none: no clip)')
+    g.add_argument('--weight_decay', type=float, default=0.05)
+    g.add_argument('--weight_decay_end', type=float, default=None,
+                   help='cosine weight-decay schedule end value (default: constant)')
+    g.add_argument('--lr', type=float, default=None, help='absolute lr (overrides --blr)')
+    g.add_argument('--blr', type=float, default=None,
+                   help='base lr: lr = blr * batch_size * update_freq * world_size / 256')
+    g.add_argument('--min_lr', type=float, default=1e-6)
+    g.add_argument('--warmup_lr', type=float, default=1e-6)
+    g.add_argument('--warmup_epochs', type=float, default=5)
+    g.add_argument('--warmup_steps', type=int, default=-1,
+                   help='warm-up optimizer steps (overrides --warmup_epochs when > 0)')
+
+    g = p.add_argument_group('runtime')
+    g.add_argument('--output_dir', type=str, default='output')
+    g.add_argument('--log_dir', type=str, default=None,
+                   help='TensorBoard folder (default: output_dir/tb)')
+    g.add_argument('--device', type=str, default='cuda')
+    g.add_argument('--seed', type=int, default=0)
+    g.add_argument('--resume', type=str, default='', help='resume from this training checkpoint')
+    g.add_argument('--auto_resume', type=str2bool, nargs='?', const=True, default=True,
+                   help='resume from output_dir/checkpoint-last.pth when present')
+    g.add_argument('--no_auto_resume', action='store_false', dest='auto_resume')
+    g.add_argument('--start_epoch', type=int, default=0)
+    g.add_argument('--save_ckpt', type=str2bool, nargs='?', const=True, default=True)
+    g.add_argument('--save_ckpt_freq', type=int, default=10,
+                   help='also keep checkpoint-<epoch>.pth every N epochs (checkpoint-last.pth is '
+                        'rewritten every epoch)')
+    g.add_argument('--amp', type=_amp_type, default='auto',
+                   help='mixed precision: none | bf16 | fp16 (GradScaler) | auto (bf16 on GPUs '
+                        'that support it, fp16 on other GPUs, none on CPU)')
+    g.add_argument('--compile', type=str2bool, nargs='?', const=True, default=False,
+                   help='torch.compile the model')
+    g.add_argument('--log_every', type=int, default=20, help='console/TensorBoard interval (steps)')
+    g.add_argument('--max_steps_per_epoch', type=int, default=None,
+                   help='cap on optimizer steps per epoch (quick runs)')
+    g.add_argument('--find_unused_parameters', type=str2bool, nargs='?', const=True, default=False)
+    g.add_argument('--local_rank', '--local-rank', type=int, default=None,
+                   help='ignored (torch.distributed.launch compatibility; use torchrun)')
+    return p
+
+
+def pretrain_parser() -> argparse.ArgumentParser:
+    p = common_parser('SVFAP masked facial video autoencoder pre-training')
+    p.set_defaults(model='pretrain_svfap_base_patch16_160', data_set='voxceleb2', batch_size=64,
+                   blr=3e-4, min_lr=1e-5, opt_betas=[0.9, 0.95], epochs=100, warmup_epochs=5)
+    g = p.add_argument_group('pre-training')
+    g.add_argument('--mask_type', type=str, default='tube', choices=['tube'])
+    g.add_argument('--mask_ratio', type=float, default=0.9)
+    g.add_argument('--decoder_depth', type=int, default=None)
+    g.add_argument('--decoder_embed_dim', type=int, default=None)
+    g.add_argument('--decoder_num_heads', type=int, default=None)
+    g.add_argument('--pretrain_fraction', type=float, default=1.0,
+                   help='random subset of the pre-training set (deterministic for --seed)')
+    g.add_argument('--input_crop', type=int, nargs=4, default=None,
+                   help='fixed top bottom left right crop (default: the registry\'s)')
+    g.add_argument('--vis_every', type=int, default=5,
+                   help='reconstruction image to TensorBoard every N epochs (0: never)')
+    g.add_argument('--normalize_target', type=str2bool, nargs='?', const=True, default=True,
+                   help='per-patch normalised pixel targets (the paper; false is not supported)')
+    return p
+
+
+def finetune_parser() -> argparse.ArgumentParser:
+    p = common_parser('SVFAP fine-tuning and evaluation')
+    p.set_defaults(model='svfap_base_patch16_160', batch_size=24, blr=1e-3, opt_betas=[0.9, 0.999],
+                   drop_path=0.1)
+    g = p.add_argument_group('fine-tuning')
+    g.add_argument('--nb_classes', type=int, default=None, help='outputs (default: the registry\'s)')
+    g.add_argument('--task', type=str, default=None, choices=['classification', 'regression'],
+                   help='only for a data_set outside the registry')
+    g.add_argument('--loss', type=str, default='auto', choices=['auto', 'ce', 'mse'],
+                   help='auto: cross-entropy for classification, MSE for regression')
+    g.add_argument('--output_activation', type=str, default=None,
+                   choices=['none', 'sigmoid', 'tanh', 'relu'],
+                   help='head output activation (default: the registry\'s)')
+    g.add_argument('--init_scale', type=float, default=0.001)
+    g.add_argument('--fc_drop_rate', type=float, default=0.0)
+    g.add_argument('--layer_decay', type=float, default=0.75)
+    g.add_argument('--model_ema', type=str2bool, nargs='?', const=True, default=False)
+    g.add_argument('--model_ema_decay', type=float, default=0.9999)
+    g.add_argument('--model_ema_eval', type=str2bool, nargs='?', const=True, default=True,
+                   help='also test the EMA weights at the end')
+    g.add_argument('--smoothing', type=float, default=0.1)
+    g.add_argument('--mixup', type=float, default=0.8)
+    g.add_argument('--cutmix', type=float, default=1.0)
+    g.add_argument('--cutmix_minmax', type=float, nargs=2, default=None)
+    g.add_argument('--mixup_prob', type=float, default=1.0)
+    g.add_argument('--mixup_switch_prob', type=float, default=0.5)
+    g.add_argument('--mixup_mode', type=str, default='batch', choices=['batch', 'pair', 'elem'])
+    g.add_argument('--aa', type=str, default='rand-m7-n4-mstd0.5-inc1',
+                   help='RandAugment config ("none": off)')
+    g.add_argument('--reprob', type=float, default=0.25)
+    g.add_argument('--remode', type=str, default='pixel')
+    g.add_argument('--recount', type=int, default=1)
+    g.add_argument('--short_side_size', type=int, default=None, help='eval resize (default input_size)')
+    g.add_argument('--test_num_segment', type=int, default=2)
+    g.add_argument('--test_num_crop', type=int, default=2)
+    g.add_argument('--train_fraction', type=float, default=1.0,
+                   help='few-shot subset of the training split (stratified, deterministic)')
+    g.add_argument('--skip_broken_eval', type=str2bool, nargs='?', const=True, default=False,
+                   help='leave unreadable evaluation videos out (listed in the log)')
+    g.add_argument('--eval', action='store_true', help='only test (weights from --finetune/--resume)')
+    g.add_argument('--dist_eval', type=str2bool, nargs='?', const=True, default=True,
+                   help='shard evaluation over processes (padding duplicates are removed)')
+    g.add_argument('--no_dist_eval', action='store_false', dest='dist_eval')
+    g.add_argument('--eval_batch_size', type=int, default=None)
+    g.add_argument('--val_metric', type=str, default=None,
+                   help='metric that selects checkpoint-best.pth (default: the registry\'s first)')
+    g.add_argument('--save_predictions', type=str2bool, nargs='?', const=True, default=True,
+                   help='write per-view and per-video prediction CSVs')
+    return p
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None):
+    args = parse_args_with_config(parser, argv)
+    return args
+
+
+def finalize_args(args, world_size: int) -> None:
+    """Derived values: amp mode, absolute lr, log dir, list-valued flags."""
+    args.amp = resolve_amp(args.amp, args.device)
+    total_batch = args.batch_size * args.update_freq * world_size
+    args.total_batch_size = total_batch
+    if args.lr is None:
+        if args.blr is None:
+            raise ValueError('give --lr or --blr')
+        args.lr = args.blr * total_batch / 256.0
+    if args.log_dir is None and args.output_dir:
+        args.log_dir = os.path.join(args.output_dir, 'tb')
+    if args.opt_betas is not None:
+        args.opt_betas = [float(b) for b in args.opt_betas]
+    if isinstance(args.num_bottleneck_tokens, list) and len(args.num_bottleneck_tokens) == 1:
+        args.num_bottleneck_tokens = args.num_bottleneck_tokens[0]
+    if args.update_freq < 1:
+        raise ValueError('--update_freq must be >= 1')

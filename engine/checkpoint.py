@@ -1,0 +1,200 @@
+"""Our own training checkpoints: atomic writes, exact resume, RNG state capture.
+
+Format (a dict that ``torch.load(..., weights_only=True)`` reads back)::
+
+    {'model': state_dict, 'optimizer': ..., 'scaler': ... | None, 'model_ema': ... | None,
+     'epoch': last finished epoch (0-based), 'global_step': optimizer steps done,
+     'args': plain dict, 'rng': {'python', 'numpy', 'torch', 'cuda'}, 'best': {...} | None,
+     'format': 'svfap-train-v1'}
+
+Checkpoints are only written at epoch boundaries, so a resumed run starts a fresh epoch; the data
+order and every augmentation draw of an epoch are functions of (seed, epoch) (see ``engine.data``),
+which is what makes an interrupted-and-resumed run equal to an uninterrupted one.
+
+Released checkpoints of the published implementation (and pre-trained encoders to fine-tune from)
+are loaded by ``models.checkpoint.load_checkpoint`` (``--finetune``), not here.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import random
+import re
+import tempfile
+from typing import Any, Dict, Optional
+
+import numpy as np
+import torch
+
+from engine.distributed import is_main_process
+
+__all__ = ['atomic_torch_save', 'save_checkpoint', 'load_training_checkpoint', 'find_resume_checkpoint',
+           'get_rng_state', 'set_rng_state', 'plain_args', 'auto_load', 'CHECKPOINT_FORMAT']
+
+CHECKPOINT_FORMAT = 'svfap-train-v1'
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_torch_save(obj: Any, path: str) -> None:
+    """``torch.save`` to a temporary file in the target's folder, flush + fsync, then
+    ``os.replace`` it over ``path``: a crash mid-write leaves any previous file at ``path`` intact."""
+    directory = os.path.dirname(os.path.abspath(path)) or '.'
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=directory)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual file mode
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(directory)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def plain_args(args) -> Dict[str, Any]:
+    """``args`` as a dict of plain python values (safe for ``weights_only`` loading)."""
+    d = vars(args) if isinstance(args, argparse.Namespace) else dict(args)
+
+    def conv(v):
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return v
+        if isinstance(v, (list, tuple)):
+            return [conv(x) for x in v]
+        if isinstance(v, dict):
+            return {str(k): conv(x) for k, x in v.items()}
+        if isinstance(v, (np.integer,)):
+            return int(v)
+        if isinstance(v, (np.floating,)):
+            return float(v)
+        return str(v)
+
+    return {k: conv(v) for k, v in d.items() if not k.startswith('_')}
+
+
+def get_rng_state() -> Dict[str, Any]:
+    py = random.getstate()
+    np_state = np.random.get_state()
+    state = {
+        'python': [py[0], list(py[1]), py[2]],
+        'numpy': {'name': np_state[0], 'keys': torch.from_numpy(np_state[1].astype(np.int64)),
+                  'pos': int(np_state[2]), 'has_gauss': int(np_state[3]),
+                  'cached_gaussian': float(np_state[4])},
+        'torch': torch.get_rng_state(),
+        'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    return state
+
+
+def set_rng_state(state: Optional[Dict[str, Any]]) -> None:
+    if not state:
+        return
+    if 'python' in state:
+        v, internal, gauss = state['python']
+        random.setstate((v, tuple(int(x) for x in internal), gauss))
+    if 'numpy' in state:
+        s = state['numpy']
+        np.random.set_state((s['name'], s['keys'].numpy().astype(np.uint32), int(s['pos']),
+                             int(s['has_gauss']), float(s['cached_gaussian'])))
+    if 'torch' in state:
+        torch.set_rng_state(state['torch'].cpu())
+    cuda = state.get('cuda') or []
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([c.cpu() for c in cuda])
+
+
+def save_checkpoint(path: str, *, model, optimizer=None, scaler=None, model_ema=None, epoch: int,
+                    global_step: int, args=None, best: Optional[Dict] = None,
+                    extra: Optional[Dict] = None) -> Optional[str]:
+    """Write one checkpoint atomically (main process only; returns the path or None)."""
+    if not is_main_process():
+        return None
+    obj = {
+        'model': model.state_dict(),
+        'optimizer': optimizer.state_dict() if optimizer is not None else None,
+        'scaler': scaler.state_dict() if scaler is not None else None,
+        'model_ema': model_ema.state_dict() if model_ema is not None else None,
+        'epoch': int(epoch),
+        'global_step': int(global_step),
+        'args': plain_args(args) if args is not None else {},
+        'rng': get_rng_state(),
+        'best': best,
+        'format': CHECKPOINT_FORMAT,
+    }
+    if extra:
+        obj.update(extra)
+    atomic_torch_save(obj, path)
+    return path
+
+
+def load_training_checkpoint(path: str, map_location='cpu') -> Dict[str, Any]:
+    """Load one of our checkpoints with ``weights_only=True`` (never full unpickling)."""
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+_CKPT_RE = re.compile(r'checkpoint-(\d+)\.pth$')
+
+
+def find_resume_checkpoint(output_dir: str) -> Optional[str]:
+    """``checkpoint-last.pth`` if present, else the highest ``checkpoint-<epoch>.pth``."""
+    if not output_dir or not os.path.isdir(output_dir):
+        return None
+    last = os.path.join(output_dir, 'checkpoint-last.pth')
+    if os.path.isfile(last):
+        return last
+    best_epoch, best_path = -1, None
+    for p in glob.glob(os.path.join(output_dir, 'checkpoint-*.pth')):
+        m = _CKPT_RE.search(p)
+        if m and int(m.group(1)) > best_epoch:
+            best_epoch, best_path = int(m.group(1)), p
+    return best_path
+
+
+def auto_load(args, model_without_ddp, optimizer=None, scaler=None, model_ema=None) -> Optional[Dict]:
+    """Restore a training state from ``--resume`` or, with ``--auto_resume``, the newest checkpoint
+    in ``--output_dir``. Sets ``args.start_epoch``; returns the loaded dict (or None)."""
+    path = getattr(args, 'resume', None) or None
+    if not path and getattr(args, 'auto_resume', False):
+        path = find_resume_checkpoint(args.output_dir)
+    if not path:
+        return None
+    ckpt = load_training_checkpoint(path)
+    if ckpt.get('format') != CHECKPOINT_FORMAT or 'model' not in ckpt:
+        raise RuntimeError(f'{path} is not an SVFAP training checkpoint; use --finetune to start '
+                           f'from released or pre-trained weights')
+    model_without_ddp.load_state_dict(ckpt['model'])
+    print(f'| resumed model from {path} (epoch {ckpt.get("epoch")})')
+    if getattr(args, 'eval', False):
+        # evaluation only: weights are all we need (EMA too, if asked)
+        if model_ema is not None and ckpt.get('model_ema') is not None:
+            model_ema.load_state_dict(ckpt['model_ema'])
+        return ckpt
+    if optimizer is not None and ckpt.get('optimizer') is not None:
+        optimizer.load_state_dict(ckpt['optimizer'])
+    if scaler is not None and ckpt.get('scaler') is not None:
+        scaler.load_state_dict(ckpt['scaler'])
+    if model_ema is not None and ckpt.get('model_ema') is not None:
+        model_ema.load_state_dict(ckpt['model_ema'])
+    set_rng_state(ckpt.get('rng'))
+    args.start_epoch = int(ckpt['epoch']) + 1
+    return ckpt

@@ -1,0 +1,205 @@
+"""Distributed helpers.
+
+One code path for: a plain process (CPU or one GPU, no process group), ``torchrun`` on one or many
+nodes (``env://``: RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT) and Slurm ``srun``
+(SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID). Every collective here is a no-op when no process
+group is initialised, so callers never need to test for it.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import subprocess
+from typing import Any, List, Optional
+
+import torch
+import torch.distributed as dist
+
+__all__ = [
+    'init_distributed_mode', 'is_dist_avail_and_initialized', 'get_rank', 'get_world_size',
+    'get_local_rank', 'is_main_process', 'barrier', 'all_gather_object', 'all_reduce_max',
+    'all_reduce_sum', 'destroy_distributed', 'setup_for_distributed_print',
+]
+
+
+def is_dist_avail_and_initialized() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def get_world_size() -> int:
+    return dist.get_world_size() if is_dist_avail_and_initialized() else 1
+
+
+def get_rank() -> int:
+    return dist.get_rank() if is_dist_avail_and_initialized() else 0
+
+
+def get_local_rank() -> int:
+    return int(os.environ.get('LOCAL_RANK', os.environ.get('SLURM_LOCALID', 0)))
+
+
+def is_main_process() -> bool:
+    return get_rank() == 0
+
+
+def _slurm_master_addr() -> str:
+    nodelist = os.environ.get('SLURM_JOB_NODELIST') or os.environ.get('SLURM_NODELIST')
+    if not nodelist:
+        return '127.0.0.1'
+    try:
+        out = subprocess.check_output(['scontrol', 'show', 'hostnames', nodelist], text=True)
+        return out.split()[0]
+    except (OSError, subprocess.CalledProcessError, IndexError):
+        # a plain single-host name list ("node01") still works
+        return nodelist.split(',')[0].split('[')[0]
+
+
+def _env_int(name: str, default: int = 0) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def init_distributed_mode(args) -> None:
+    """Set ``args.distributed, args.rank, args.world_size, args.gpu, args.device`` and, for more than
+    one process, initialise the default process group (nccl on CUDA, gloo on CPU).
+
+    Launch modes: torchrun (RANK/WORLD_SIZE set), Slurm srun with more than one task
+    (SLURM_PROCID/SLURM_NTASKS; MASTER_ADDR from the node list, MASTER_PORT default 29500),
+    otherwise a plain single process with no process group.
+    """
+    want_cuda = str(getattr(args, 'device', 'cuda')).startswith('cuda')
+    if want_cuda and not torch.cuda.is_available():
+        print('| CUDA is not available: running on CPU')
+        want_cuda = False
+        args.device = 'cpu'
+
+    if 'RANK' in os.environ and 'WORLD_SIZE' in os.environ:
+        rank, world_size = _env_int('RANK'), _env_int('WORLD_SIZE', 1)
+        local_rank = _env_int('LOCAL_RANK', 0)
+    elif 'SLURM_PROCID' in os.environ and _env_int('SLURM_NTASKS', 1) > 1:
+        rank, world_size = _env_int('SLURM_PROCID'), _env_int('SLURM_NTASKS', 1)
+        local_rank = _env_int('SLURM_LOCALID', 0)
+        os.environ.setdefault('MASTER_ADDR', _slurm_master_addr())
+        os.environ.setdefault('MASTER_PORT', '29500')
+        os.environ['RANK'], os.environ['WORLD_SIZE'] = str(rank), str(world_size)
+        os.environ['LOCAL_RANK'] = str(local_rank)
+    else:
+        rank, world_size, local_rank = 0, 1, 0
+
+    args.rank, args.world_size, args.gpu = rank, world_size, local_rank
+    if want_cuda:
+        torch.cuda.set_device(local_rank)
+        args.device = f'cuda:{local_rank}'
+    else:
+        args.device = 'cpu'
+
+    if world_size <= 1:
+        args.distributed = False
+        return
+
+    args.distributed = True
+    backend = 'nccl' if want_cuda else 'gloo'
+    timeout = datetime.timedelta(minutes=int(os.environ.get('SVFAP_DIST_TIMEOUT_MIN', 60)))
+    kwargs = dict(backend=backend, init_method='env://', world_size=world_size, rank=rank,
+                  timeout=timeout)
+    if want_cuda:
+        kwargs['device_id'] = torch.device(args.device)
+    if not dist.is_initialized():
+        dist.init_process_group(**kwargs)
+    print(f'| distributed init (rank {rank}/{world_size}, local rank {local_rank}, '
+          f'backend {backend}, master {os.environ.get("MASTER_ADDR")}:{os.environ.get("MASTER_PORT")})',
+          flush=True)
+    barrier()
+    setup_for_distributed_print(rank == 0)
+
+
+def destroy_distributed() -> None:
+    if is_dist_avail_and_initialized():
+        try:
+            barrier()
+        finally:
+            dist.destroy_process_group()
+    restore_print()
+
+
+def barrier() -> None:
+    if not is_dist_avail_and_initialized():
+        return
+    if dist.get_backend() == 'nccl' and torch.cuda.is_available():
+        dist.barrier(device_ids=[torch.cuda.current_device()])
+    else:
+        dist.barrier()
+
+
+def all_gather_object(obj: Any) -> List[Any]:
+    """Gather one picklable object from every rank (a one-element list without a process group)."""
+    if not is_dist_avail_and_initialized():
+        return [obj]
+    out: List[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def _reduce(t: torch.Tensor, op) -> torch.Tensor:
+    if not is_dist_avail_and_initialized():
+        return t
+    t = t.clone()
+    dist.all_reduce(t, op=op)
+    return t
+
+
+def all_reduce_max(t: torch.Tensor) -> torch.Tensor:
+    return _reduce(t, dist.ReduceOp.MAX)
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    return _reduce(t, dist.ReduceOp.SUM)
+
+
+_builtin_print = None
+
+
+def setup_for_distributed_print(is_master: bool) -> None:
+    """Silence ``print`` on non-main ranks (``print(..., force=True)`` still prints)."""
+    import builtins
+    global _builtin_print
+    if _builtin_print is None:
+        _builtin_print = builtins.print
+
+    def _print(*a, **kw):
+        force = kw.pop('force', False)
+        if is_master or force:
+            _builtin_print(*a, **kw)
+
+    builtins.print = _print
+
+
+def restore_print() -> None:
+    import builtins
+    global _builtin_print
+    if _builtin_print is not None:
+        builtins.print = _builtin_print
+        _builtin_print = None
+
+
+def device_of(args) -> torch.device:
+    return torch.device(getattr(args, 'device', 'cpu'))
+
+
+def maybe_unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The plain module under DDP and/or torch.compile wrappers."""
+    m = model
+    for _ in range(4):
+        if hasattr(m, 'module') and isinstance(m, torch.nn.parallel.DistributedDataParallel):
+            m = m.module
+        elif hasattr(m, '_orig_mod'):
+            m = m._orig_mod
+        else:
+            break
+    return m
+
+
+def optional_int(x: Optional[str]) -> Optional[int]:
+    return None if x is None else int(x)

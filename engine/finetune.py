@@ -1,0 +1,266 @@
+"""Fine-tuning: video mixup/cutmix, losses, and multi-view evaluation with prediction CSVs.
+
+Evaluation protocol (SPEC section 4): every view (clip x crop) of a test video is scored; the
+softmax scores (classification) or outputs (regression) of a video's views are averaged; metrics
+are computed once over all videos. With a distributed sampler every process scores a strided share
+of the views (the sampler pads the last share with repeats); the (video, view) records of all
+processes are gathered and duplicates removed before averaging, so the result equals that of one
+process.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from timm.data import Mixup
+from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
+
+from engine.distributed import all_gather_object, is_main_process
+from engine.step import autocast_context
+
+__all__ = ['VideoMixup', 'build_mixup', 'build_criterion', 'make_finetune_loss', 'evaluate',
+           'gather_predictions', 'aggregate_views', 'write_prediction_csvs', 'compute_eval_metrics']
+
+
+class VideoMixup:
+    """timm ``Mixup`` for video batches ``(B, C, T, H, W)``.
+
+    timm cuts the CutMix box on the last two dimensions of a 4-D image batch. A video batch is
+    reshaped to ``(B, C*T, H, W)`` around the call, so the box is spatial and the same for every
+    frame, and mixup's lambda is shared by all frames of a clip.
+    """
+
+    def __init__(self, **mixup_kwargs):
+        self.mixup = Mixup(**mixup_kwargs)
+
+    def __call__(self, x: torch.Tensor, target: torch.Tensor):
+        if x.ndim != 5:
+            return self.mixup(x, target)
+        B, C, T, H, W = x.shape
+        flat = x.reshape(B, C * T, H, W)
+        flat, target = self.mixup(flat, target)
+        return flat.reshape(B, C, T, H, W), target
+
+    @property
+    def mixup_enabled(self):
+        return self.mixup.mixup_enabled
+
+
+def build_mixup(args) -> Optional[VideoMixup]:
+    """Mixup/CutMix for classification when ``--mixup > 0`` or ``--cutmix > 0`` (label smoothing is
+    folded into the soft targets)."""
+    if args.task != 'classification':
+        return None
+    active = args.mixup > 0 or args.cutmix > 0 or args.cutmix_minmax is not None
+    if not active:
+        return None
+    if args.batch_size % 2:
+        raise ValueError(f'mixup/cutmix needs an even --batch_size (got {args.batch_size}); '
+                         f'or pass --mixup 0 --cutmix 0')
+    return VideoMixup(mixup_alpha=args.mixup, cutmix_alpha=args.cutmix,
+                      cutmix_minmax=args.cutmix_minmax, prob=args.mixup_prob,
+                      switch_prob=args.mixup_switch_prob, mode=args.mixup_mode,
+                      label_smoothing=args.smoothing, num_classes=args.nb_classes)
+
+
+def build_criterion(args, mixup_fn) -> nn.Module:
+    if args.loss == 'mse' or (args.loss == 'auto' and args.task == 'regression'):
+        return nn.MSELoss()
+    if mixup_fn is not None:
+        return SoftTargetCrossEntropy()
+    if args.smoothing > 0:
+        return LabelSmoothingCrossEntropy(smoothing=args.smoothing)
+    return nn.CrossEntropyLoss()
+
+
+def make_finetune_loss(model, criterion, mixup_fn, device: torch.device):
+    """``compute_loss(batch)`` for :func:`engine.loop.train_one_epoch`; batch = (clip, target, index,
+    n_broken)."""
+
+    def compute_loss(batch):
+        clip, target = batch[0], batch[1]
+        clip = clip.to(device, non_blocking=True)
+        target = target.to(device, non_blocking=True)
+        if mixup_fn is not None:
+            clip, target = mixup_fn(clip, target)
+        out = model(clip)
+        loss = criterion(out.float(), target.float() if target.is_floating_point() else target)
+        n_broken = batch[3] if len(batch) > 3 else None
+        return loss, n_broken
+
+    return compute_loss
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation
+
+
+@torch.no_grad()
+def _run_views(model, loader, device, amp: str):
+    """Raw outputs of every view this process sees: dict of numpy arrays."""
+    model.eval()
+    outs, targets, vids, views = [], [], [], []
+    for batch in loader:
+        clip, target, vid, view = batch[0], batch[1], batch[2], batch[3]
+        clip = clip.to(device, non_blocking=True)
+        with autocast_context(device, amp):
+            out = model(clip)
+        outs.append(out.float())
+        targets.append(target)
+        vids.append(torch.as_tensor(vid))
+        views.append(torch.as_tensor(view))
+    if not outs:
+        return dict(outputs=np.zeros((0, 0), np.float32), targets=np.zeros((0,)),
+                    video_index=np.zeros((0,), np.int64), view_index=np.zeros((0,), np.int64))
+    # one device->host copy for the whole pass
+    return dict(outputs=torch.cat(outs).cpu().numpy(),
+                targets=torch.cat([torch.as_tensor(t) for t in targets]).cpu().numpy(),
+                video_index=torch.cat(vids).cpu().numpy().astype(np.int64),
+                view_index=torch.cat(views).cpu().numpy().astype(np.int64))
+
+
+def gather_predictions(local: Dict[str, np.ndarray], distributed: bool) -> Dict[str, np.ndarray]:
+    """Concatenate the per-view records of all processes and drop the sampler's padding duplicates
+    (same ``(video_index, view_index)``), sorted by video then view."""
+    parts = all_gather_object(local) if distributed else [local]
+    parts = [p for p in parts if len(p['video_index'])]
+    if not parts:
+        return local
+    cat = {k: np.concatenate([p[k] for p in parts]) for k in local}
+    key = cat['video_index'].astype(np.int64) * (int(cat['view_index'].max()) + 1) + cat['view_index']
+    _, first = np.unique(key, return_index=True)  # sorted by key = (video, view)
+    return {k: v[first] for k, v in cat.items()}
+
+
+def aggregate_views(views: Dict[str, np.ndarray], task: str) -> Dict[str, np.ndarray]:
+    """Per-video mean of the views' softmax scores (classification) or outputs (regression)."""
+    out = views['outputs'].astype(np.float64)
+    if task == 'classification':
+        scores = torch.from_numpy(out).softmax(dim=-1).numpy()
+    else:
+        scores = out
+    vids = views['video_index']
+    uniq, inv = np.unique(vids, return_inverse=True)
+    sums = np.zeros((len(uniq), scores.shape[1]), np.float64)
+    np.add.at(sums, inv, scores)
+    counts = np.bincount(inv, minlength=len(uniq)).astype(np.float64)
+    _, first = np.unique(inv, return_index=True)
+    return dict(video_index=uniq, scores=sums / counts[:, None], targets=views['targets'][first],
+                num_views=counts.astype(np.int64), view_scores=scores)
+
+
+def compute_eval_metrics(info, video: Dict[str, np.ndarray], label_names: Sequence[str]) -> Dict:
+    from engine.metrics import compute_metrics
+    if info is None:
+        return {}
+    task = info.task
+    if task == 'classification':
+        m = compute_metrics(info, video['scores'], video['targets'].astype(np.int64),
+                            label_names=label_names)
+    else:
+        m = compute_metrics(info, video['scores'], video['targets'], label_names=label_names)
+    return dict(m)
+
+
+def _eval_loss(views: Dict[str, np.ndarray], task: str) -> float:
+    out = torch.from_numpy(views['outputs'].astype(np.float64))
+    if len(out) == 0:
+        return float('nan')
+    if task == 'classification':
+        return float(F.cross_entropy(out, torch.from_numpy(views['targets'].astype(np.int64))))
+    return float(F.mse_loss(out, torch.from_numpy(views['targets'].astype(np.float64))))
+
+
+def evaluate(model, loader, device: torch.device, amp: str, task: str, distributed: bool,
+             info=None, label_names: Optional[Sequence[str]] = None) -> Dict:
+    """Multi-view evaluation. Returns ``{'metrics', 'loss', 'num_videos', 'num_views', 'views',
+    'videos'}`` on every process (all processes gather the full set)."""
+    local = _run_views(model, loader, device, amp)
+    views = gather_predictions(local, distributed)
+    video = aggregate_views(views, task)
+    names = list(label_names) if label_names is not None else \
+        [str(i) for i in range(video['scores'].shape[1])]
+    metrics = compute_eval_metrics(info, video, names) if info is not None else {}
+    return dict(metrics=metrics, loss=_eval_loss(views, task), num_videos=len(video['video_index']),
+                num_views=len(views['video_index']), views=views, videos=video)
+
+
+def _label_columns(task: str, names: Sequence[str]) -> List[str]:
+    return ['label'] if task == 'classification' else [f'label_{n}' for n in names]
+
+
+def _score_columns(task: str, names: Sequence[str]) -> List[str]:
+    return [f'prob_{n}' for n in names] if task == 'classification' else [f'pred_{n}' for n in names]
+
+
+def _label_values(task: str, t) -> List:
+    if task == 'classification':
+        return [int(t)]
+    return [float(x) for x in np.atleast_1d(t)]
+
+
+def write_prediction_csvs(result: Dict, paths: Sequence[str], task: str, label_names: Sequence[str],
+                          out_dir: str, prefix: str = 'test') -> Dict[str, str]:
+    """``<prefix>_predictions_views.csv`` (video_index, view_index, path, label(s), scores) and
+    ``<prefix>_predictions.csv`` (video_index, path, label(s), pred (classification), scores);
+    scores are per-class probabilities or per-target values. Main process only."""
+    if not is_main_process():
+        return {}
+    os.makedirs(out_dir, exist_ok=True)
+    names = list(label_names)
+    views, video = result['views'], result['videos']
+    lab_cols, score_cols = _label_columns(task, names), _score_columns(task, names)
+    view_path = os.path.join(out_dir, f'{prefix}_predictions_views.csv')
+    video_path = os.path.join(out_dir, f'{prefix}_predictions.csv')
+    view_scores = video['view_scores']
+    with open(view_path, 'w', newline='') as f:
+        w = csv.writer(f)
+        w.writerow(['video_index', 'view_index', 'path'] + lab_cols + score_cols)
+        for i in range(len(views['video_index'])):
+            v = int(views['video_index'][i])
+            w.writerow([v, int(views['view_index'][i]), paths[v]]
+                       + _label_values(task, views['targets'][i])
+                       + [f'{x:.7g}' for x in view_scores[i]])
+    with open(video_path, 'w', newline='') as f:
+        w = csv.writer(f)
+        extra = ['pred'] if task == 'classification' else []
+        w.writerow(['video_index', 'path'] + lab_cols + extra + ['num_views'] + score_cols)
+        for i in range(len(video['video_index'])):
+            v = int(video['video_index'][i])
+            pred = [int(np.argmax(video['scores'][i]))] if task == 'classification' else []
+            w.writerow([v, paths[v]] + _label_values(task, video['targets'][i]) + pred
+                       + [int(video['num_views'][i])] + [f'{x:.7g}' for x in video['scores'][i]])
+    return {'views': view_path, 'videos': video_path}
+
+
+def metrics_summary(metrics: Dict) -> str:
+    return '  '.join(f'{k} {v:.4f}' for k, v in metrics.items() if isinstance(v, (int, float)))
+
+
+def main_metric_name(info, metrics: Dict, requested: Optional[str] = None) -> Optional[str]:
+    if requested:
+        return requested
+    if not metrics:
+        return None
+    if info is not None and info.metrics:
+        first = info.metrics[0]
+        if first in metrics:
+            return first
+        if f'{first}_mean' in metrics:
+            return f'{first}_mean'
+    return next(iter(metrics))
+
+
+def split_summary(stats: Dict, prefix: str) -> 'OrderedDict[str, float]':
+    out = OrderedDict()
+    out[f'{prefix}_loss'] = stats['loss']
+    for k, v in stats['metrics'].items():
+        out[f'{prefix}_{k}'] = v
+    out[f'{prefix}_num_videos'] = stats['num_videos']
+    return out

@@ -1,0 +1,161 @@
+"""Logging: console progress lines with ETA, TensorBoard (tensorboardX) and one JSON-lines file per run.
+
+Training statistics are accumulated as device tensors and read back to the host only at
+``--log_every`` intervals and at the end of an epoch, so a step never waits for the GPU.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import time
+from typing import Dict, List, Optional
+
+import torch
+
+from engine.distributed import all_reduce_sum, is_main_process
+
+__all__ = ['DeviceMeter', 'ProgressPrinter', 'TensorboardLogger', 'JsonlLogger', 'format_seconds']
+
+
+def format_seconds(s: float) -> str:
+    if not math.isfinite(s):
+        return '?'
+    return str(datetime.timedelta(seconds=int(max(s, 0))))
+
+
+class DeviceMeter:
+    """Running sums of scalar tensors on one device (no host sync until :meth:`values`)."""
+
+    def __init__(self, device):
+        self.device = torch.device(device)
+        self.sums: Dict[str, torch.Tensor] = {}
+        self.counts: Dict[str, torch.Tensor] = {}
+
+    def update(self, name: str, value: torch.Tensor, weight=1.0) -> None:
+        """Add ``value * weight`` to the sum and ``weight`` to the count (weight may be a tensor)."""
+        v = value.detach().to(self.device, torch.float64)
+        w = weight.detach().to(self.device, torch.float64) if torch.is_tensor(weight) \
+            else torch.tensor(float(weight), device=self.device, dtype=torch.float64)
+        if name not in self.sums:
+            self.sums[name] = torch.zeros((), device=self.device, dtype=torch.float64)
+            self.counts[name] = torch.zeros((), device=self.device, dtype=torch.float64)
+        self.sums[name] += v * w
+        self.counts[name] += w
+
+    def values(self, reduce: bool = False) -> Dict[str, float]:
+        """Averages (one host sync). ``reduce=True`` sums over processes first (a collective:
+        every rank must call it)."""
+        if not self.sums:
+            return {}
+        names = sorted(self.sums)
+        stacked = torch.stack([self.sums[n] for n in names] + [self.counts[n] for n in names])
+        if reduce:
+            stacked = all_reduce_sum(stacked)
+        vals = stacked.tolist()
+        k = len(names)
+        return {n: (vals[i] / vals[k + i] if vals[k + i] > 0 else float('nan'))
+                for i, n in enumerate(names)}
+
+
+class ProgressPrinter:
+    """``Epoch [e] [step/total] eta ... lr ... loss ...`` lines on the main process."""
+
+    def __init__(self, header: str, total: int):
+        self.header, self.total = header, total
+        self.start = time.time()
+
+    def line(self, step: int, stats: Dict[str, float], extra: str = '') -> str:
+        done = step + 1
+        elapsed = time.time() - self.start
+        per_it = elapsed / max(done, 1)
+        eta = per_it * (self.total - done)
+        w = len(str(self.total))
+        parts = [f'{self.header} [{done:>{w}}/{self.total}]', f'eta: {format_seconds(eta)}']
+        for k, v in stats.items():
+            parts.append(f'{k}: {v:.6g}' if isinstance(v, float) else f'{k}: {v}')
+        parts.append(f'time/it: {per_it:.3f}s')
+        if torch.cuda.is_available():
+            parts.append(f'max mem: {torch.cuda.max_memory_allocated() / 2 ** 20:.0f}MB')
+        if extra:
+            parts.append(extra)
+        return '  '.join(parts)
+
+    def log(self, step: int, stats: Dict[str, float], extra: str = '') -> None:
+        if is_main_process():
+            print(self.line(step, stats, extra), flush=True)
+
+    def finish(self) -> float:
+        total = time.time() - self.start
+        if is_main_process():
+            print(f'{self.header} total time: {format_seconds(total)} '
+                  f'({total / max(self.total, 1):.3f} s / it)', flush=True)
+        return total
+
+
+class TensorboardLogger:
+    """tensorboardX writer on the main process; a silent stub elsewhere or without a log dir."""
+
+    def __init__(self, log_dir: Optional[str]):
+        self.writer = None
+        if log_dir and is_main_process():
+            from tensorboardX import SummaryWriter
+            os.makedirs(log_dir, exist_ok=True)
+            self.writer = SummaryWriter(logdir=log_dir)
+
+    def scalars(self, values: Dict[str, float], step: int, prefix: str = '') -> None:
+        if self.writer is None:
+            return
+        for k, v in values.items():
+            if isinstance(v, (int, float)) and math.isfinite(float(v)):
+                self.writer.add_scalar(f'{prefix}{k}', float(v), step)
+
+    def series(self, tag: str, values: List[float], first_step: int) -> None:
+        if self.writer is None:
+            return
+        for i, v in enumerate(values):
+            if math.isfinite(v):
+                self.writer.add_scalar(tag, v, first_step + i)
+
+    def image(self, tag: str, img_chw, step: int) -> None:
+        if self.writer is not None:
+            self.writer.add_image(tag, img_chw, step, dataformats='CHW')
+
+    def text(self, tag: str, text: str, step: int = 0) -> None:
+        if self.writer is not None:
+            self.writer.add_text(tag, text, step)
+
+    def flush(self) -> None:
+        if self.writer is not None:
+            self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def _jsonable(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+class JsonlLogger:
+    """Appends one JSON object per line to ``<output_dir>/log.jsonl`` (main process only)."""
+
+    def __init__(self, output_dir: Optional[str], name: str = 'log.jsonl'):
+        self.path = os.path.join(output_dir, name) if output_dir and is_main_process() else None
+
+    def write(self, record: Dict) -> None:
+        if self.path is None:
+            return
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        with open(self.path, 'a') as f:
+            f.write(json.dumps(_jsonable(record), sort_keys=False) + '\n')
+            f.flush()

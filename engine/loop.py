@@ -1,0 +1,111 @@
+"""The epoch loop shared by pre-training and fine-tuning.
+
+``train_one_epoch`` runs ``steps_per_epoch`` optimizer updates of ``update_freq`` micro-batches each.
+The loss of a micro-batch comes from a ``compute_loss(batch) -> (loss, n_broken)`` callable, run under
+autocast. Per-step lr / weight decay come from precomputed schedules indexed by the global optimizer
+step ``epoch * steps_per_epoch + step``. Nothing is read back from the device except at
+``--log_every`` steps and at the end of the epoch.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Optional
+
+import torch
+
+from engine.distributed import all_reduce_sum
+from engine.logger import DeviceMeter, ProgressPrinter, TensorboardLogger
+from engine.optim import apply_schedules
+from engine.step import NonFiniteTracker, Stepper
+
+__all__ = ['train_one_epoch', 'EpochResult']
+
+
+class EpochResult(dict):
+    """Epoch statistics (averaged over processes) plus ``step_losses`` (this process, per micro-step)."""
+
+
+def train_one_epoch(model: torch.nn.Module, loader, stepper: Stepper, epoch: int,
+                    steps_per_epoch: int, compute_loss: Callable, lr_schedule,
+                    wd_schedule=None, tb: Optional[TensorboardLogger] = None, log_every: int = 20,
+                    header: Optional[str] = None, on_batch: Optional[Callable] = None) -> EpochResult:
+    model.train()
+    device = stepper.device
+    update_freq = stepper.update_freq
+    n_micro = steps_per_epoch * update_freq
+    meter = DeviceMeter(device)
+    tracker = NonFiniteTracker(device)
+    overflow_count = torch.zeros((), device=device, dtype=torch.float64)
+    broken = torch.zeros((), device=device, dtype=torch.float64)
+    step_losses: List[torch.Tensor] = []
+    progress = ProgressPrinter(header or f'Epoch: [{epoch}]', steps_per_epoch)
+    start_it = epoch * steps_per_epoch
+    lr = float('nan')
+    window = DeviceMeter(device)  # stats since the last log line
+    micro = -1
+    for micro, batch in enumerate(loader):
+        if micro >= n_micro:
+            break
+        step = micro // update_freq
+        it = start_it + step
+        if micro % update_freq == 0:
+            lr = apply_schedules(stepper.optimizer, it, lr_schedule, wd_schedule)
+        if on_batch is not None and micro == 0:
+            on_batch(batch)
+        with stepper.micro_context(micro):
+            with stepper.autocast():
+                loss, n_broken = compute_loss(batch)
+            loss = loss.float()
+            tracker.update(loss, step)
+            out = stepper.backward(loss, micro, it)
+        ld = loss.detach()
+        step_losses.append(ld)
+        meter.update('loss', ld)
+        window.update('loss', ld)
+        if n_broken is not None:
+            broken += torch.as_tensor(n_broken, device=device).sum().to(torch.float64)
+        if out is None:
+            continue
+        grad_norm, overflow = out
+        ok = (~overflow).to(torch.float64)
+        gn = torch.where(overflow, torch.zeros_like(grad_norm), grad_norm)
+        meter.update('grad_norm', gn, weight=ok)
+        window.update('grad_norm', gn, weight=ok)
+        overflow_count += overflow.to(torch.float64)
+        last = step == steps_per_epoch - 1
+        if log_every and ((step + 1) % log_every == 0 or last):
+            tracker.check(epoch)
+            vals = window.values()
+            window = DeviceMeter(device)
+            stats = {'lr': lr, 'loss': vals.get('loss', float('nan')),
+                     'grad_norm': vals.get('grad_norm', float('nan'))}
+            scale = stepper.loss_scale()
+            if scale is not None:
+                stats['loss_scale'] = float(scale.item())
+            progress.log(step, stats)
+            if tb is not None:
+                tb.scalars({'lr': lr, 'grad_norm': stats['grad_norm'],
+                            'min_lr': min(g['lr'] for g in stepper.optimizer.param_groups),
+                            'weight_decay': max(g['weight_decay'] for g in stepper.optimizer.param_groups)},
+                           it, prefix='train/')
+                if scale is not None:
+                    tb.scalars({'loss_scale': stats['loss_scale']}, it, prefix='train/')
+    if micro < 0:
+        raise RuntimeError('the training loader yielded no batch (dataset smaller than one batch?)')
+    tracker.check(epoch)
+    seconds = progress.finish()
+    totals = torch.stack([overflow_count, broken])
+    totals = all_reduce_sum(totals).tolist()
+    vals = meter.values(reduce=True)
+    losses = torch.stack(step_losses).tolist() if step_losses else []
+    if tb is not None and losses:
+        # the per-micro-step loss curve of this process (rank 0), written once per epoch
+        tb.series('train/loss_step', losses, start_it * update_freq)
+        tb.scalars({'loss': vals.get('loss', float('nan')),
+                    'grad_norm_epoch': vals.get('grad_norm', float('nan')),
+                    'overflow_steps': totals[0]}, epoch, prefix='train_epoch/')
+        tb.flush()
+    res = EpochResult(loss=vals.get('loss', float('nan')), grad_norm=vals.get('grad_norm', float('nan')),
+                      lr=lr, overflow_steps=int(totals[0]), broken_skipped=int(totals[1]),
+                      steps=steps_per_epoch, seconds=seconds)
+    res['step_losses'] = losses
+    return res

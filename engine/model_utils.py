@@ -1,0 +1,87 @@
+"""Model construction from flags, and the device / torch.compile / DDP wrapping."""
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+import timm
+import torch
+import torch.nn as nn
+
+__all__ = ['model_kwargs_from_args', 'create_model', 'wrap_model', 'count_parameters']
+
+# flags passed to timm.create_model only when set (otherwise the registered config decides)
+_OPTIONAL_MODEL_FLAGS = {
+    'stage_depths': 'stage_depths',
+    'num_bottleneck_tokens': 'num_bottleneck_tokens',
+    'temporal_downsample': 'temporal_downsample',
+    'spatial_bottleneck': 'spatial_bottleneck',
+    'embed_dim': 'embed_dim',
+    'num_heads': 'num_heads',
+}
+
+
+def model_kwargs_from_args(args, pretrain: bool) -> Dict:
+    kw = dict(img_size=args.input_size, all_frames=args.num_frames,
+              drop_path_rate=args.drop_path, use_checkpoint=bool(getattr(args, 'use_checkpoint', False)))
+    if getattr(args, 'tubelet_size', None):
+        kw['tubelet_size'] = args.tubelet_size
+    for flag, name in _OPTIONAL_MODEL_FLAGS.items():
+        v = getattr(args, flag, None)
+        if v is not None:
+            kw[name] = tuple(v) if isinstance(v, list) else v
+    if pretrain:
+        kw['mask_ratio'] = args.mask_ratio
+        for flag in ('decoder_depth', 'decoder_embed_dim', 'decoder_num_heads'):
+            v = getattr(args, flag, None)
+            if v is not None:
+                kw[flag] = v
+    else:
+        kw['num_classes'] = args.nb_classes
+        kw['init_scale'] = args.init_scale
+        kw['fc_drop_rate'] = args.fc_drop_rate
+        kw['output_activation'] = args.output_activation or 'none'
+    return kw
+
+
+def create_model(args, pretrain: bool) -> nn.Module:
+    import models  # noqa: F401  (registers the SVFAP names with timm)
+    from models.layers import set_attention_backend
+    set_attention_backend(getattr(args, 'attention_backend', 'sdpa') or 'sdpa')
+    return timm.create_model(args.model, pretrained=False, **model_kwargs_from_args(args, pretrain))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def wrap_model(model: nn.Module, args) -> Tuple[nn.Module, nn.Module]:
+    """Move to the device, optionally ``torch.compile``, wrap in DDP when distributed.
+
+    Returns ``(model, model_without_ddp)``: the first is what runs forward/backward, the second the
+    plain module whose ``state_dict`` is saved and whose parameters the optimizer holds.
+    """
+    device = torch.device(args.device)
+    model.to(device)
+    model_without_ddp = model
+    run_model = model
+    if getattr(args, 'distributed', False):
+        ids = [device.index] if device.type == 'cuda' else None
+        run_model = torch.nn.parallel.DistributedDataParallel(
+            run_model, device_ids=ids, output_device=ids[0] if ids else None,
+            find_unused_parameters=bool(getattr(args, 'find_unused_parameters', False)))
+    if getattr(args, 'compile', False):
+        # compile the DDP-wrapped module (DDPOptimizer splits graphs at gradient buckets)
+        run_model = torch.compile(run_model)
+    return run_model, model_without_ddp
+
+
+def find_ddp(model: nn.Module):
+    """The DistributedDataParallel instance inside ``model`` (through torch.compile), or None."""
+    m = model
+    for _ in range(3):
+        if isinstance(m, torch.nn.parallel.DistributedDataParallel):
+            return m
+        m = getattr(m, '_orig_mod', None)
+        if m is None:
+            return None
+    return None

@@ -1,0 +1,101 @@
+"""Pieces of the entry points shared by ``run_pretrain.py`` and ``run_finetune.py``."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from typing import Dict, Optional
+
+import torch
+
+from engine.checkpoint import save_checkpoint
+from engine.data import derive_seed, seed_everything
+from engine.distributed import get_rank, is_main_process
+from engine.optim import cosine_scheduler
+
+__all__ = ['seed_epoch', 'build_schedules', 'save_epoch_checkpoints', 'atomic_copy',
+           'print_run_header', 'build_ema']
+
+
+def seed_epoch(seed: int, epoch: int) -> None:
+    """The training loop's own randomness (drop path, mixup) of an epoch: a function of
+    (seed, epoch, rank) only, so a run resumed at an epoch boundary repeats it exactly."""
+    seed_everything(derive_seed(seed, epoch, get_rank(), 0xE90C))
+
+
+def build_schedules(args, steps_per_epoch: int):
+    lr_schedule = cosine_scheduler(args.lr, args.min_lr, args.epochs, steps_per_epoch,
+                                   warmup_epochs=args.warmup_epochs, start_warmup_value=args.warmup_lr,
+                                   warmup_steps=args.warmup_steps)
+    wd_schedule = None
+    if args.weight_decay_end is not None:
+        wd_schedule = cosine_scheduler(args.weight_decay, args.weight_decay_end, args.epochs,
+                                       steps_per_epoch)
+    return lr_schedule, wd_schedule
+
+
+def atomic_copy(src: str, dst: str) -> None:
+    d = os.path.dirname(os.path.abspath(dst))
+    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(dst) + '.', suffix='.tmp', dir=d)
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        with open(tmp, 'rb+') as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, dst)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def save_epoch_checkpoints(args, epoch: int, global_step: int, model_without_ddp, optimizer, scaler,
+                           model_ema, best: Optional[Dict] = None) -> Optional[str]:
+    """checkpoint-last.pth every epoch; checkpoint-<epoch>.pth every --save_ckpt_freq epochs and at
+    the end. Main process only; atomic."""
+    if not (args.output_dir and getattr(args, 'save_ckpt', True)) or not is_main_process():
+        return None
+    last = os.path.join(args.output_dir, 'checkpoint-last.pth')
+    save_checkpoint(last, model=model_without_ddp, optimizer=optimizer, scaler=scaler,
+                    model_ema=model_ema, epoch=epoch, global_step=global_step, args=args, best=best)
+    freq = max(int(args.save_ckpt_freq or 0), 0)
+    if (freq and (epoch + 1) % freq == 0) or epoch + 1 == args.epochs:
+        atomic_copy(last, os.path.join(args.output_dir, f'checkpoint-{epoch}.pth'))
+    return last
+
+
+def print_run_header(args, model, n_params: int, steps_per_epoch: Optional[int]) -> None:
+    if not is_main_process():
+        return
+    print(f'| model {args.model}: {n_params / 1e6:.2f}M trainable parameters')
+    if steps_per_epoch is not None:
+        print(f'| total batch {args.total_batch_size} = {args.batch_size} x {args.update_freq} '
+              f'(update_freq) x {args.world_size} (processes); lr {args.lr:.3e}; '
+              f'{steps_per_epoch} optimizer steps per epoch, {args.epochs} epochs; amp {args.amp}')
+    if args.output_dir:
+        os.makedirs(args.output_dir, exist_ok=True)
+        from engine.checkpoint import plain_args
+        with open(os.path.join(args.output_dir, 'args.json'), 'w') as f:
+            json.dump(plain_args(args), f, indent=1, sort_keys=True)
+
+
+def build_ema(args, model_without_ddp):
+    if not getattr(args, 'model_ema', False):
+        return None
+    from timm.utils import ModelEmaV3
+    ema = ModelEmaV3(model_without_ddp, decay=args.model_ema_decay)
+    print(f'| EMA of the weights, decay {args.model_ema_decay}')
+    return ema
+
+
+def now() -> float:
+    return time.time()
+
+
+def cuda_sync_if(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)

@@ -1,0 +1,286 @@
+"""SVFAP fine-tuning and evaluation (classification or regression), one process or torchrun.
+
+    python run_finetune.py --config configs/finetune/dfew_base.yaml \
+        --data_path splits/dfew/fold_1 --finetune pretrain/checkpoint-99.pth --output_dir out/dfew_f1
+    torchrun --nproc_per_node 4 run_finetune.py --config ... (same flags)
+
+``--data_path`` is a folder with ``train.csv``, ``val.csv`` (optional) and ``test.csv``. See
+docs/training.md for the flags, recipes, resume semantics and outputs.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from engine.args import finalize_args, finetune_parser, parse_args
+from engine.checkpoint import auto_load, load_training_checkpoint, save_checkpoint
+from engine.data import build_eval_loader, build_train_loader, seed_everything
+from engine.distributed import (barrier, destroy_distributed, get_rank, init_distributed_mode,
+                                is_main_process)
+from engine.finetune import (build_criterion, build_mixup, evaluate, main_metric_name,
+                             make_finetune_loss, metrics_summary, write_prediction_csvs)
+from engine.logger import JsonlLogger, TensorboardLogger
+from engine.loop import train_one_epoch
+from engine.model_utils import count_parameters, create_model, wrap_model
+from engine.optim import build_optimizer
+from engine.runtime import (build_ema, build_schedules, print_run_header, save_epoch_checkpoints,
+                            seed_epoch)
+from engine.step import Stepper, make_scaler
+
+
+def _split_lines(path: str) -> List[str]:
+    with open(path) as f:
+        return sorted(line.strip() for line in f if line.strip())
+
+
+def _resolve_task(args):
+    """Task, outputs, label names and output activation from the registry (flags override)."""
+    from datasets.registry import get_dataset_info
+    info = None
+    if args.data_set:
+        try:
+            info = get_dataset_info(args.data_set)
+        except KeyError:
+            if args.nb_classes is None:
+                raise
+    if info is not None and info.task not in ('classification', 'regression'):
+        raise ValueError(f'{args.data_set} is a {info.task} dataset: use run_pretrain.py')
+    args.task = info.task if info is not None else (args.task or 'classification')
+    if args.nb_classes is None:
+        args.nb_classes = info.num_outputs
+    elif info is not None and args.nb_classes != info.num_outputs:
+        print(f'| warning: --nb_classes {args.nb_classes} differs from the registry\'s '
+              f'{info.num_outputs} for {info.name}; metrics use the registry\'s label names only '
+              f'when the counts match')
+    if info is not None and len(info.label_names) == args.nb_classes:
+        label_names = list(info.label_names)
+    else:
+        label_names = [str(i) for i in range(args.nb_classes)]
+    if args.output_activation is None:
+        args.output_activation = info.output_activation if info is not None else 'none'
+    if args.short_side_size is None:
+        args.short_side_size = args.input_size
+    if args.task == 'regression' and (args.mixup > 0 or args.cutmix > 0):
+        print('| regression: mixup / cutmix disabled')
+        args.mixup, args.cutmix, args.cutmix_minmax = 0.0, 0.0, None
+    if args.task == 'regression':
+        args.smoothing = 0.0
+    return info, label_names
+
+
+def _split_files(args) -> Dict[str, Optional[str]]:
+    if not args.data_path:
+        raise ValueError('--data_path (a folder with train.csv / val.csv / test.csv) is required')
+    if os.path.isfile(args.data_path):
+        raise ValueError(f'--data_path must be a folder containing train.csv, val.csv and '
+                         f'test.csv (VideoMAE convention), got the file {args.data_path}')
+    out = {}
+    for split in ('train', 'val', 'test'):
+        p = os.path.join(args.data_path, f'{split}.csv')
+        out[split] = p if os.path.isfile(p) and _split_lines(p) else None  # empty = absent
+    return out
+
+
+def _run_test(tag: str, model, args, test_ds, device, info, label_names, tb, step: int) -> Dict:
+    loader = build_eval_loader(test_ds, args, device.type == 'cuda',
+                               distributed=args.distributed and args.dist_eval)
+    t0 = time.time()
+    res = evaluate(model, loader, device, args.amp, args.task,
+                   distributed=args.distributed and args.dist_eval, info=info,
+                   label_names=label_names)
+    print(f'| {tag}: {res["num_videos"]} videos, {res["num_views"]} views, '
+          f'loss {res["loss"]:.4f}  {metrics_summary(res["metrics"])}  ({time.time() - t0:.1f}s)')
+    if args.save_predictions and args.output_dir:
+        files = write_prediction_csvs(res, test_ds.paths, args.task, label_names, args.output_dir,
+                                      prefix=tag)
+        if files:
+            print(f'| {tag} predictions: {files["videos"]} (per video), {files["views"]} (per view)')
+    if tb is not None:
+        tb.scalars(dict(res['metrics'], loss=res['loss']), step, prefix=f'{tag}/')
+    if is_main_process() and getattr(test_ds, 'skipped', None):
+        print(f'| {tag}: {len(test_ds.skipped)} unreadable videos left out (--skip_broken_eval):')
+        for p, reason in test_ds.skipped:
+            print(f'|   {p}: {reason}')
+    return res
+
+
+def run(args) -> Dict:
+    from datasets.build import build_finetune_dataset
+    from models.checkpoint import load_checkpoint
+
+    info, label_names = _resolve_task(args)
+    finalize_args(args, args.world_size)
+    device = torch.device(args.device)
+    splits = _split_files(args)
+    if not args.eval and splits['train'] is None:
+        raise FileNotFoundError(f'{args.data_path}/train.csv not found')
+    if splits['test'] is None:
+        raise FileNotFoundError(f'{args.data_path}/test.csv not found')
+
+    # a validation split is used to select checkpoint-best.pth only when it is not the test split
+    use_val = False
+    if splits['val'] is not None and not args.eval:
+        same = _split_lines(splits['val']) == _split_lines(splits['test'])
+        if info is not None and info.val_is_test:
+            print(f'| NOTE: {info.name} has no validation split distinct from its test split '
+                  f'(registry: val_is_test); no checkpoint is selected on validation, the final '
+                  f'model is the one tested.')
+        elif same:
+            print(f'| NOTE: {splits["val"]} is identical to {splits["test"]}; it is not used for '
+                  f'model selection; the final model is the one tested.')
+        else:
+            use_val = True
+    elif splits['val'] is None and not args.eval:
+        print('| no val.csv: no model selection; the final model is the one tested')
+
+    # identical initial weights on every process, whatever the world size
+    seed_everything(args.seed)
+    model = create_model(args, pretrain=False)
+    if args.finetune:
+        report = load_checkpoint(model, args.finetune)
+        print(f'| --finetune: {report.summary() if hasattr(report, "summary") else report}')
+    model, model_without_ddp = wrap_model(model, args)
+    model_ema = build_ema(args, model_without_ddp)
+    n_params = count_parameters(model_without_ddp)
+
+    test_ds = build_finetune_dataset(splits['test'], 'test', args)
+    val_ds = build_finetune_dataset(splits['val'], 'validation', args) if use_val else None
+    tb = TensorboardLogger(args.log_dir) if is_main_process() else None
+    jsonl = JsonlLogger(args.output_dir)
+    result: Dict = {'train_history': [], 'step_losses': {}}
+
+    try:
+        if args.eval:
+            if args.resume or (args.auto_resume and not args.finetune):
+                auto_load(args, model_without_ddp, model_ema=model_ema)
+            print_run_header(args, model_without_ddp, n_params, None)
+            res = _run_test('test', model_without_ddp, args, test_ds, device, info, label_names,
+                            tb, 0)
+            result['test'] = res['metrics']
+            jsonl.write({'eval_only': True, **{f'test_{k}': v for k, v in res['metrics'].items()},
+                         'test_loss': res['loss'], 'test_num_videos': res['num_videos']})
+            return result
+
+        train_ds = build_finetune_dataset(splits['train'], 'train', args)
+        train_loader = build_train_loader(train_ds, args, device.type == 'cuda')
+        steps_per_epoch = len(train_loader) // args.update_freq
+        if args.max_steps_per_epoch:
+            steps_per_epoch = min(steps_per_epoch, int(args.max_steps_per_epoch))
+        if steps_per_epoch < 1:
+            raise ValueError(f'{len(train_ds)} training samples give no full optimizer step at '
+                             f'batch {args.batch_size} x update_freq {args.update_freq} x '
+                             f'{args.world_size} processes')
+        optimizer = build_optimizer(args, model_without_ddp, layer_decay=args.layer_decay)
+        scaler = make_scaler(device, args.amp)
+        lr_schedule, wd_schedule = build_schedules(args, steps_per_epoch)
+        mixup_fn = build_mixup(args)
+        criterion = build_criterion(args, mixup_fn)
+        print(f'| criterion {type(criterion).__name__}; mixup '
+              f'{"off" if mixup_fn is None else f"{args.mixup}/{args.cutmix} switch {args.mixup_switch_prob}"}')
+        stepper = Stepper(model, model_without_ddp, optimizer, device, args.amp, args.update_freq,
+                          args.clip_grad, model_ema, scaler)
+        ckpt = auto_load(args, model_without_ddp, optimizer, scaler, model_ema)
+        best = (ckpt or {}).get('best') if ckpt else None
+        print_run_header(args, model_without_ddp, n_params, steps_per_epoch)
+        if tb is not None and args.start_epoch == 0:
+            tb.text('args', '  \n'.join(f'{k}: {v}' for k, v in sorted(vars(args).items())))
+        compute_loss = make_finetune_loss(model, criterion, mixup_fn, device)
+        val_metric = None
+        best_state = None
+
+        t_start = time.time()
+        for epoch in range(args.start_epoch, args.epochs):
+            train_loader.sampler.set_epoch(epoch)
+            seed_epoch(args.seed, epoch)
+            stats = train_one_epoch(model, train_loader, stepper, epoch, steps_per_epoch,
+                                    compute_loss, lr_schedule, wd_schedule, tb, args.log_every)
+            global_step = (epoch + 1) * steps_per_epoch
+            result['step_losses'][epoch] = stats.pop('step_losses')
+            record = {'epoch': epoch, **{f'train_{k}': v for k, v in stats.items()}}
+            if use_val:
+                vloader = build_eval_loader(val_ds, args, device.type == 'cuda',
+                                            distributed=args.distributed and args.dist_eval)
+                vres = evaluate(model_without_ddp, vloader, device, args.amp, args.task,
+                                distributed=args.distributed and args.dist_eval, info=info,
+                                label_names=label_names)
+                val_metric = main_metric_name(info, vres['metrics'], args.val_metric)
+                record.update({f'val_{k}': v for k, v in vres['metrics'].items()})
+                record['val_loss'] = vres['loss']
+                print(f'| val epoch {epoch}: loss {vres["loss"]:.4f}  '
+                      f'{metrics_summary(vres["metrics"])}')
+                if tb is not None:
+                    tb.scalars(dict(vres['metrics'], loss=vres['loss']), epoch, prefix='val/')
+                if val_metric is not None:
+                    value = float(vres['metrics'].get(val_metric, vres['loss']))
+                    if best is None or value > best['value']:
+                        best = {'metric': val_metric, 'value': value, 'epoch': epoch}
+                        best_state = {k: v.detach().to('cpu', copy=True)
+                                      for k, v in model_without_ddp.state_dict().items()}
+                        if args.output_dir and args.save_ckpt:
+                            save_checkpoint(os.path.join(args.output_dir, 'checkpoint-best.pth'),
+                                            model=model_without_ddp, model_ema=model_ema,
+                                            epoch=epoch, global_step=global_step, args=args,
+                                            best=best)
+                        print(f'| new best {val_metric} {value:.4f} at epoch {epoch}')
+            save_epoch_checkpoints(args, epoch, global_step, model_without_ddp, optimizer, scaler,
+                                   model_ema, best=best)
+            record['n_parameters'] = n_params
+            record['time'] = time.time() - t_start
+            jsonl.write(record)
+            result['train_history'].append(record)
+            barrier()
+
+        res = _run_test('test', model_without_ddp, args, test_ds, device, info, label_names, tb,
+                        args.epochs)
+        result['test'] = res['metrics']
+        final = {'final_test': True, **{f'test_{k}': v for k, v in res['metrics'].items()},
+                 'test_loss': res['loss'], 'test_num_videos': res['num_videos']}
+        if model_ema is not None and args.model_ema_eval:
+            eres = _run_test('test_ema', model_ema.module, args, test_ds, device, info, label_names,
+                             tb, args.epochs)
+            result['test_ema'] = eres['metrics']
+            final.update({f'test_ema_{k}': v for k, v in eres['metrics'].items()})
+        best_path = os.path.join(args.output_dir, 'checkpoint-best.pth') if args.output_dir else ''
+        if best is not None and (best_state is not None or os.path.isfile(best_path)):
+            # every process holds the same weights, so each keeps its own copy of the best ones
+            # (a resumed run reads the file instead)
+            if best_state is None:
+                best_state = load_training_checkpoint(best_path)['model']
+            model_without_ddp.load_state_dict(best_state)
+            print(f'| testing checkpoint-best.pth ({best["metric"]} {best["value"]:.4f}, '
+                  f'epoch {best["epoch"]})')
+            bres = _run_test('test_best', model_without_ddp, args, test_ds, device, info,
+                             label_names, tb, args.epochs)
+            result['test_best'] = bres['metrics']
+            final.update({f'test_best_{k}': v for k, v in bres['metrics'].items()})
+            final['best'] = best
+        jsonl.write(final)
+        return result
+    finally:
+        if tb is not None:
+            tb.close()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict:
+    args = parse_args(finetune_parser(), argv)
+    owns_pg = not (torch.distributed.is_available() and torch.distributed.is_initialized())
+    init_distributed_mode(args)
+    try:
+        return run(args)
+    finally:
+        if owns_pg:
+            destroy_distributed()
+
+
+if __name__ == '__main__':
+    from engine.step import NonFiniteLossError
+    try:
+        main()
+    except NonFiniteLossError as e:
+        print(f'ERROR (rank {get_rank()}): {e}', file=sys.stderr, flush=True)
+        sys.exit(1)
