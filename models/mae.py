@@ -1,0 +1,148 @@
+"""SVFAP pre-training: masked facial video autoencoder with a TPSBT encoder (SPEC section 2).
+
+The encoder sees only the visible tokens of a tube mask; the outputs of all its stages are fused
+(nearest-neighbour repetition along time, sum, LayerNorm ``encoder.norm``); a light decoder of
+standard blocks reconstructs the normalised pixels of the masked tubes.
+"""
+from typing import Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+from timm.layers import trunc_normal_
+from timm.models import register_model
+
+from .layers import Block, LayerNorm, sinusoid_position_table
+from .tpsbt import MODEL_CONFIGS, TPSBT, _linear_rates
+
+__all__ = ['PretrainSVFAP', 'PretrainDecoder', 'patchify_targets']
+
+
+def patchify_targets(clip_normalised: torch.Tensor, mean: Union[Sequence[float], torch.Tensor],
+                     std: Union[Sequence[float], torch.Tensor], tubelet: int = 2, patch: int = 16) -> torch.Tensor:
+    """Reconstruction targets: clip (B, 3, T, H, W) normalised with mean/std -> (B, N, tubelet*patch*patch*3).
+
+    Undo the normalisation (back to [0, 1]), cut tubelet x patch x patch tubes in token order
+    (time-major), normalise every channel of every tube by its own mean and unbiased std (+1e-6),
+    and flatten each tube in (t, h, w, channel) order.
+    """
+    B, C, T, H, W = clip_normalised.shape
+    mean = torch.as_tensor(mean, dtype=clip_normalised.dtype, device=clip_normalised.device).view(1, C, 1, 1, 1)
+    std = torch.as_tensor(std, dtype=clip_normalised.dtype, device=clip_normalised.device).view(1, C, 1, 1, 1)
+    x = clip_normalised * std + mean
+    t, h, w = T // tubelet, H // patch, W // patch
+    x = x.view(B, C, t, tubelet, h, patch, w, patch)
+    x = x.permute(0, 2, 4, 6, 3, 5, 7, 1).reshape(B, t * h * w, tubelet * patch * patch, C)
+    x = (x - x.mean(dim=-2, keepdim=True)) / (x.var(dim=-2, unbiased=True, keepdim=True).sqrt() + 1e-6)
+    return x.flatten(2)
+
+
+class PretrainDecoder(nn.Module):
+    """Standard blocks + LayerNorm + linear head applied to the last ``num_masked`` tokens.
+
+    x (B, N, D) -> (B, num_masked, num_outputs).
+    """
+
+    def __init__(self, embed_dim: int = 384, depth: int = 4, num_heads: int = 6, num_outputs: int = 1536,
+                 mlp_ratio: float = 4.0, qkv_bias: bool = True, drop_path_rate: float = 0.0,
+                 init_values: Optional[float] = 0.0):
+        super().__init__()
+        dpr = _linear_rates(drop_path_rate, depth)
+        self.blocks = nn.ModuleList(
+            Block(embed_dim, num_heads, mlp_ratio, qkv_bias=qkv_bias, drop_path=dpr[i], init_values=init_values)
+            for i in range(depth))
+        self.norm = LayerNorm(embed_dim)
+        self.head = nn.Linear(embed_dim, num_outputs)
+
+    def forward(self, x: torch.Tensor, num_masked: int) -> torch.Tensor:
+        for blk in self.blocks:
+            x = blk(x)
+        return self.head(self.norm(x[:, -num_masked:]))
+
+
+class PretrainSVFAP(nn.Module):
+    """Masked autoencoder: clip (B, 3, T, H, W), tube mask (B, N) bool (True = masked)
+    -> predictions (B, N_masked, 3 * tubelet * patch^2) for the masked tokens in token order.
+
+    Args: the TPSBT encoder's (``embed_dim``, ``stage_depths``, ...), plus ``decoder_embed_dim``,
+    ``decoder_depth``, ``decoder_num_heads``, ``decoder_drop_path_rate`` and ``mask_ratio`` (stored for
+    reference; the mask itself is an input).
+    """
+
+    def __init__(self, img_size: int = 160, patch_size: int = 16, all_frames: int = 16, tubelet_size: int = 2,
+                 decoder_embed_dim: int = 384, decoder_depth: int = 4, decoder_num_heads: int = 6,
+                 decoder_drop_path_rate: float = 0.0, mask_ratio: float = 0.9, init_values: Optional[float] = 0.0,
+                 **encoder_kwargs):
+        super().__init__()
+        encoder_kwargs.pop('multiscale_fusion', None)
+        self.encoder = TPSBT(img_size=img_size, patch_size=patch_size, all_frames=all_frames,
+                             tubelet_size=tubelet_size, init_values=init_values, multiscale_fusion=True,
+                             **encoder_kwargs)
+        self.patch_size = patch_size
+        self.tubelet_size = tubelet_size
+        self.mask_ratio = mask_ratio
+        self.decoder_embed_dim = decoder_embed_dim
+        self.num_outputs = 3 * tubelet_size * patch_size ** 2
+        self.encoder_to_decoder = nn.Linear(self.encoder.embed_dim, decoder_embed_dim, bias=False)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_embed_dim))
+        self.decoder = PretrainDecoder(decoder_embed_dim, decoder_depth, decoder_num_heads, self.num_outputs,
+                                       drop_path_rate=decoder_drop_path_rate, init_values=init_values)
+        self.encoder_to_decoder.apply(TPSBT._init_weights)
+        self.decoder.apply(TPSBT._init_weights)
+        trunc_normal_(self.mask_token, std=0.02)
+
+    def token_grid(self, num_frames: int, height: int, width: int) -> Tuple[int, int, int]:
+        """(T, H, W) of a clip -> (T/2, H/16, W/16) token grid."""
+        return self.encoder.token_grid(num_frames, height, width)
+
+    @torch.jit.ignore
+    def no_weight_decay(self) -> set:
+        return {'mask_token'}
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        B = x.shape[0]
+        visible = self.encoder_to_decoder(self.encoder(x, mask))  # (B, N_vis, D)
+        D = visible.shape[-1]
+        pos = sinusoid_position_table(mask.shape[1], D, device=visible.device, dtype=visible.dtype)
+        pos = pos.expand(B, -1, -1)
+        pos_visible = pos[~mask].reshape(B, -1, D)
+        pos_masked = pos[mask].reshape(B, -1, D)
+        tokens = torch.cat([visible + pos_visible, self.mask_token.to(visible.dtype) + pos_masked], dim=1)
+        return self.decoder(tokens, pos_masked.shape[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# timm registration
+
+_TIMM_ONLY_KWARGS = ('pretrained_cfg', 'pretrained_cfg_overlay', 'cache_dir', 'drop_block_rate', 'num_classes')
+
+
+def _create(size: str, pretrained: bool = False, **kwargs) -> PretrainSVFAP:
+    for key in _TIMM_ONLY_KWARGS:  # num_classes is meaningless for pre-training and ignored
+        kwargs.pop(key, None)
+    if pretrained:
+        raise ValueError('SVFAP has no hosted weights; build with pretrained=False and load a file with '
+                         'models.checkpoint.load_checkpoint(model, path)')
+    config = dict(MODEL_CONFIGS[size])
+    config.update(kwargs)
+    return PretrainSVFAP(**config)
+
+
+@register_model
+def pretrain_svfap_base_patch16_160(pretrained: bool = False, **kwargs) -> PretrainSVFAP:
+    """SVFAP-B pre-training model: TPSBT-B encoder (512 ch) + 4-block 384-ch decoder (85.5M params)."""
+    return _create('base', pretrained, **kwargs)
+
+
+@register_model
+def pretrain_svfap_small_patch16_160(pretrained: bool = False, **kwargs) -> PretrainSVFAP:
+    """SVFAP-S pre-training model: TPSBT-S encoder (384 ch) + 4-block 384-ch decoder."""
+    return _create('small', pretrained, **kwargs)
+
+
+@register_model
+def pretrain_svfap_tiny_patch16_160(pretrained: bool = False, **kwargs) -> PretrainSVFAP:
+    """Tiny pre-training config for tests and the quickstart (96-ch encoder, 96-ch 2-block decoder)."""
+    kwargs.setdefault('decoder_embed_dim', 96)
+    kwargs.setdefault('decoder_depth', 2)
+    kwargs.setdefault('decoder_num_heads', 3)
+    return _create('tiny', pretrained, **kwargs)
