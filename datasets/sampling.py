@@ -6,10 +6,10 @@ A clip is ``num_frames`` frames at an exact temporal ``stride``: indices ``start
 
 Videos shorter than the span ``(num_frames - 1) * stride + 1``: **clamping** - the clip starts at
 frame 0, keeps the exact stride, and every index past the end is replaced by the last frame
-(``min(start + stride * i, L - 1)``), i.e. the last frame is repeated. This is what the published
-SVFAP/VideoMAE code does (it pads with the last frame), keeps the motion speed of the real frames the
-same as in long videos, and never jumps back in time the way looping would. A 1-frame video gives
-16 copies of that frame.
+(``min(start + stride * i, L - 1)``), i.e. the last frame is repeated. This is what the
+published SVFAP/VideoMAE code does (it pads with the last frame), keeps the motion speed of the
+real frames the same as in long videos, and never jumps back in time the way looping would. A
+1-frame video gives 16 copies of that frame.
 
 Training: the start is drawn uniformly from ``0 .. L - span`` (inclusive), so every frame can be
 sampled.

@@ -16,11 +16,11 @@ used as given (relative to the working directory).
 
 Errors are reported so that a user can fix the file in one go:
 
-* every malformed line (too few fields, a label that is not a number, a classification label out of
-  ``[0, num_classes)``, the wrong number of regression values) is named as ``file:line``; all of them
-  are collected and raised together as one :class:`SplitFileError`;
-* every missing path is collected and raised together, at start-up, as one :class:`MissingPathsError`
-  (with the count and the first 20), never one at a time during an epoch.
+* every malformed line (too few fields, a label that is not a number, a classification label out
+  of ``[0, num_classes)``, the wrong number of regression values) is named as ``file:line``; all
+  of them are collected and raised together as one :class:`SplitFileError`;
+* every missing path is collected and raised together, at start-up, as one
+  :class:`MissingPathsError` (with the count and the first 20), never one at a time in an epoch.
 """
 from __future__ import annotations
 
@@ -99,7 +99,8 @@ def read_split_file(split_file: str, task: str = "classification", num_outputs: 
     Args:
         task: 'classification' (one integer label), 'regression' (``num_outputs`` numbers) or
             'pretrain' (optional dummy label, ignored).
-        num_classes: valid classification labels are ``0 .. num_classes-1`` (no upper check if None).
+        num_classes: valid classification labels are ``0 .. num_classes-1`` (None: no upper
+            bound check).
         data_root: relative paths are joined to it.
         check_paths: verify that every path exists (all missing ones reported together).
 

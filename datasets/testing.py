@@ -5,8 +5,8 @@
 * ``write_frame_folder(folder, frames, ext)`` - ``1.jpg .. N.jpg`` (natural-order names).
 * ``pattern_frames(n, h, w)`` - frames whose content encodes the frame index (a bright bar whose
   position and a colour channel depend on the index), so tests can recover which frame was read.
-* ``faststart_mp4(data)`` - move the ``moov`` atom before ``mdat`` (as streaming encoders do), so that
-  cutting the file keeps its header: the realistic "truncated download" case.
+* ``faststart_mp4(data)`` - move the ``moov`` atom before ``mdat`` (as streaming encoders do), so
+  that cutting the file keeps its header: the realistic "truncated download" case.
 """
 from __future__ import annotations
 

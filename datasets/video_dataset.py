@@ -99,7 +99,7 @@ class _SubstitutingDataset(Dataset):
 
 
 class VideoClsDataset(_SubstitutingDataset):
-    """Fine-tuning dataset (classification or regression) in 'train', 'validation' or 'test' mode."""
+    """Fine-tuning dataset (classification or regression): 'train', 'validation' or 'test'."""
 
     def __init__(self, entries: Sequence[SplitEntry], mode: str, task: str, num_outputs: int,
                  transform, num_frames: int = 16, sampling_rate: int = 4,

@@ -6,9 +6,10 @@
 * :class:`DecordVideo` - decord (``reader='decord'``, the default): random access by frame index.
 * :class:`OpenCVVideo` - OpenCV (``reader='opencv'``), and the automatic fallback when decord is not
   installed or cannot open / decode a file. Frames are decoded sequentially with ``grab``/
-  ``retrieve`` (seeking with ``CAP_PROP_POS_FRAMES`` is not frame accurate for every codec), so the
-  frame at index ``i`` is the i-th decoded frame - the same one decord returns. ``num_frames`` is the
-  container's frame count; if decoding stops early (a truncated file) reading a later index raises.
+  ``retrieve`` (seeking with ``CAP_PROP_POS_FRAMES`` is not frame accurate for every codec), so
+  the frame at index ``i`` is the i-th decoded frame - the same one decord returns. ``num_frames``
+  is the container's frame count; if decoding stops early (a truncated file) reading a later index
+  raises.
 * :class:`FrameFolder` - a folder of ``jpg/jpeg/png/bmp`` images, in natural order (``2.jpg`` before
   ``10.jpg``), read with OpenCV whatever ``reader`` says.
 

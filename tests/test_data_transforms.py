@@ -94,7 +94,8 @@ def test_pretrain_fixed_crop_and_multiscale():
     for _ in range(100):
         top, left, ch, cw = multi_scale_crop_params(160, 160, 160, rng=rng)
         assert ch in sizes and cw in sizes and top + ch <= 160 and left + cw <= 160
-        assert abs(sorted(sizes, reverse=True).index(ch) - sorted(sizes, reverse=True).index(cw)) <= 1
+        order = sorted(sizes, reverse=True)
+        assert abs(order.index(ch) - order.index(cw)) <= 1
 
 
 def test_eval_crops_along_long_side():
