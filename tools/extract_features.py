@@ -1,0 +1,267 @@
+"""Extract clip- and video-level SVFAP features (pooled, before the head) for a split file or videos.
+
+    python -m tools.extract_features --checkpoint output/dfew/checkpoint-best.pth \
+        --split_file splits/dfew/set_1/test.csv --output feats/dfew_fold1_test.npz
+    python -m tools.extract_features --checkpoint pretrain_checkpoint.pth --model svfap_base_patch16_160 \
+        videos/ --output_dir feats/ --num_clips 4                       # one .npy per video
+    torchrun --nproc_per_node 4 -m tools.extract_features --checkpoint ... --split_file ... --output f.npz
+
+Clips are the engine's test views: ``--num_clips`` clips spread uniformly over each video (exact
+stride; a short video repeats its last frame) times ``--num_crops`` crops along the long side,
+resized and cropped like the test transform. Clip feature = ``forward_features`` of the fine-tuned
+model: mean of the last stage's tokens, then ``fc_norm`` (C values). Video feature = mean of its
+clip features.
+
+From a **pre-training** checkpoint only the encoder is trained; its ``fc_norm`` would be freshly
+initialised, so the clip feature is then the mean of the encoder's last-stage tokens *without*
+``fc_norm`` (``feature_type = 'last_stage_mean'`` in the output; fine-tuned: ``'fc_norm'``).
+
+Output ``.npz``: ``paths`` (V,), ``clip_features`` (num_clips, C) float32, ``clip_video_index``
+(num_clips,), ``clip_segment``, ``clip_crop``, ``video_features`` (V, C) (mean over the video's
+clips), ``labels`` (when read from a split file), ``feature_type``, ``skipped_paths`` /
+``skipped_reasons``. ``--output_dir``: one ``<relative path>.npy`` of shape (clips, C) per video and
+``index.csv`` (path, npy file, label). With torchrun every rank takes every world_size-th video
+and rank 0 merges the parts in input order. Unreadable inputs are reported (``path: reason``) and
+left out; the exit code is 1 only when nothing could be processed.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import tempfile
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from tools._inference import (CheckpointError, InputError, add_model_args, collect_inputs, inspect_video,  # noqa: E402
+                              load_model, report, resolve_device)
+from datasets.registry import CLASSIFICATION, REGRESSION, get_dataset_info  # noqa: E402
+from datasets.split_file import SplitEntry, SplitFileError, read_split_file  # noqa: E402
+from datasets.video_dataset import VideoClsDataset  # noqa: E402
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('inputs', nargs='*', help='videos, frame folders or folders of them (instead of --split_file)')
+    p.add_argument('--split_file', default=None, help='a split file (labels are kept)')
+    p.add_argument('--data_root', default=None, help='joined to relative split-file paths')
+    add_model_args(p)
+    g = p.add_argument_group('features')
+    g.add_argument('--num_clips', type=int, default=2, help='clips per video, spread uniformly')
+    g.add_argument('--num_crops', type=int, default=1, help='crops per clip along the long side')
+    g.add_argument('--num_workers', type=int, default=2, help='DataLoader worker processes')
+    g.add_argument('--output', default=None, help='.npz file with everything')
+    g.add_argument('--output_dir', default=None, help='instead: one .npy (clips, C) per video + index.csv')
+    g.add_argument('--no_progress', action='store_true', help='no tqdm progress bar')
+    return p
+
+
+def _read_entries(args, data_set: Optional[str]) -> List[SplitEntry]:
+    info = None
+    if data_set:
+        try:
+            info = get_dataset_info(data_set)
+        except KeyError:
+            info = None
+    if info is not None and info.task in (CLASSIFICATION, REGRESSION):
+        return read_split_file(args.split_file, task=info.task, num_outputs=info.num_outputs,
+                               num_classes=info.num_outputs if info.is_classification else None,
+                               data_root=args.data_root, check_paths=False)
+    try:  # no registry entry: integer labels if the file has them, else paths only
+        return read_split_file(args.split_file, task='classification', data_root=args.data_root, check_paths=False)
+    except SplitFileError:
+        return read_split_file(args.split_file, task='pretrain', data_root=args.data_root, check_paths=False)
+
+
+class FeatureModel(torch.nn.Module):
+    """clip -> pooled feature: forward_features (fine-tuned) or the last-stage token mean (pre-trained)."""
+
+    def __init__(self, lm):
+        super().__init__()
+        self.model = lm.model
+        self.use_fc_norm = lm.checkpoint_kind == 'finetune'
+
+    @torch.no_grad()
+    def forward(self, clip):
+        if self.use_fc_norm:
+            return self.model.forward_features(clip)
+        return self.model.forward_tokens(clip).mean(dim=1)
+
+
+def _run_shard(lm, entries: List[SplitEntry], args, device, show_progress: bool) -> Dict[str, np.ndarray]:
+    from torch.utils.data import DataLoader
+    from tqdm import tqdm
+    if not entries:
+        C = lm.model.embed_dim
+        return dict(feats=np.zeros((0, C), np.float32), vid=np.zeros(0, np.int64), view=np.zeros(0, np.int64))
+    # the dataset wants a target; labels are kept by the caller, so a placeholder does
+    entries = [SplitEntry(e.path, 0, e.line, e.raw_path) for e in entries]
+    ds = VideoClsDataset(entries, 'test', task='classification', num_outputs=1,
+                         transform=lm.eval_transform(args.num_crops), num_frames=lm.num_frames,
+                         sampling_rate=lm.sampling_rate, num_segments=args.num_clips, num_crops=args.num_crops,
+                         reader=args.reader)
+    loader = DataLoader(ds, batch_size=args.batch_size, shuffle=False, num_workers=args.num_workers,
+                        pin_memory=device.type == 'cuda', persistent_workers=False)
+    fm = FeatureModel(lm)
+    feats, vids, views = [], [], []
+    for clip, _, vid, view in tqdm(loader, desc='features', unit='batch', disable=not show_progress):
+        feats.append(fm(clip.to(device, non_blocking=True)).float().cpu().numpy())
+        vids.append(vid.numpy())
+        views.append(view.numpy())
+    return dict(feats=np.concatenate(feats).astype(np.float32), vid=np.concatenate(vids).astype(np.int64),
+                view=np.concatenate(views).astype(np.int64))
+
+
+def _labels_array(labels: List) -> Optional[np.ndarray]:
+    if not labels or any(lab is None for lab in labels):
+        return None
+    if isinstance(labels[0], tuple):
+        return np.asarray(labels, dtype=np.float32)
+    return np.asarray(labels, dtype=np.int64)
+
+
+def merge(parts: List[Dict[str, np.ndarray]], entries: List[SplitEntry], args, feature_type: str,
+          skipped: List) -> Dict[str, np.ndarray]:
+    """Parts (clip features with *global* video indices) -> the output arrays, in input order."""
+    feats = np.concatenate([p['feats'] for p in parts])
+    vid = np.concatenate([p['vid'] for p in parts])
+    view = np.concatenate([p['view'] for p in parts])
+    order = np.lexsort((view, vid))
+    feats, vid, view = feats[order], vid[order], view[order]
+    kept = np.unique(vid)  # every processed video, renumbered 0..V-1
+    new_index = np.searchsorted(kept, vid)
+    video_feats = np.zeros((len(kept), feats.shape[1]), np.float64)
+    np.add.at(video_feats, new_index, feats.astype(np.float64))
+    video_feats /= np.bincount(new_index, minlength=len(kept))[:, None]
+    out = dict(paths=np.asarray([entries[i].path for i in kept]), clip_features=feats,
+               clip_video_index=new_index.astype(np.int64), clip_segment=view // args.num_crops,
+               clip_crop=view % args.num_crops, video_features=video_feats.astype(np.float32),
+               feature_type=np.asarray(feature_type),
+               skipped_paths=np.asarray([p for p, _ in skipped], dtype=str),
+               skipped_reasons=np.asarray([r for _, r in skipped], dtype=str))
+    labels = _labels_array([entries[i].label for i in kept])
+    if labels is not None:
+        out['labels'] = labels
+    return out
+
+
+def _npy_name(path: str, root: str) -> str:
+    rel = os.path.relpath(os.path.abspath(path), root)
+    stem = os.path.splitext(rel)[0] if os.path.isfile(path) else rel
+    return stem.replace('..' + os.sep, '__' + os.sep) + '.npy'
+
+
+def write_npy_dir(out: Dict[str, np.ndarray], out_dir: str) -> str:
+    paths = [str(p) for p in out['paths']]
+    root = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths]) if paths else out_dir
+    index = os.path.join(out_dir, 'index.csv')
+    os.makedirs(out_dir, exist_ok=True)
+    with open(index, 'w', newline='') as f:
+        w = csv.writer(f)
+        w.writerow(['path', 'npy', 'num_clips', 'label'])
+        for i, p in enumerate(paths):
+            name = _npy_name(p, root)
+            full = os.path.join(out_dir, name)
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            arr = out['clip_features'][out['clip_video_index'] == i]
+            np.save(full, arr)
+            lab = ''
+            if 'labels' in out:
+                lab = ' '.join(str(x) for x in np.atleast_1d(out['labels'][i]).tolist())
+            w.writerow([p, name, len(arr), lab])
+    return index
+
+
+def main(argv=None) -> int:
+    args = get_parser().parse_args(argv)
+    if bool(args.inputs) == bool(args.split_file):
+        print('give either --split_file or input paths', file=sys.stderr)
+        return 2
+    if bool(args.output) == bool(args.output_dir):
+        print('give either --output X.npz or --output_dir', file=sys.stderr)
+        return 2
+    from engine import distributed as dist
+    dargs = argparse.Namespace(device=str(resolve_device(args.device)))
+    dist.init_distributed_mode(dargs)
+    rank, world = dargs.rank, dargs.world_size
+    device = torch.device(dargs.device)
+    try:
+        try:
+            lm = load_model(args, 'features', device, verbose=rank == 0)
+        except CheckpointError as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 2
+        feature_type = 'fc_norm' if lm.checkpoint_kind == 'finetune' else 'last_stage_mean'
+        if lm.checkpoint_kind != 'finetune' and rank == 0:
+            print('note: pre-training checkpoint: features are the mean of the encoder\'s last-stage tokens '
+                  'without fc_norm (untrained here)', file=sys.stderr)
+        if args.split_file:
+            entries = _read_entries(args, args.data_set or lm.data_set)
+            candidates = [(e, None) for e in entries]
+        else:
+            candidates = [(SplitEntry(p, None, i + 1, p), err) for i, (p, err) in enumerate(collect_inputs(args.inputs))]
+        # every rank checks its own share of the inputs; the bad ones are reported once, by that rank
+        good_local, skipped_local = [], []
+        for gi, (e, err) in enumerate(candidates):
+            if gi % world != rank:
+                continue
+            try:
+                if err:
+                    raise InputError(e.path, err)
+                info = inspect_video(e.path, args.reader, lm.input_size)
+                for n in info.notes:
+                    report(e.path, n)
+                good_local.append(gi)
+            except InputError as ie:
+                report(ie.path, ie.reason)
+                skipped_local.append((e.path, ie.reason))
+        entries_all = [e for e, _ in candidates]
+        shard = [entries_all[gi] for gi in good_local]
+        part = _run_shard(lm, shard, args, device, show_progress=rank == 0 and not args.no_progress)
+        part['vid'] = np.asarray(good_local, np.int64)[part['vid']] if len(part['vid']) else part['vid']
+        if world > 1:
+            tmp = os.path.dirname(os.path.abspath(args.output or os.path.join(args.output_dir, 'x')))
+            os.makedirs(tmp, exist_ok=True)
+            part_file = os.path.join(tmp, f'.features_part{rank}.npz')
+            np.savez(part_file, **part)
+            skipped = sum(dist.all_gather_object(skipped_local), [])
+            dist.barrier()
+            if rank != 0:
+                return 0
+            parts = []
+            for r in range(world):
+                f = os.path.join(tmp, f'.features_part{r}.npz')
+                with np.load(f) as z:
+                    parts.append({k: z[k] for k in z.files})
+                os.remove(f)
+        else:
+            parts, skipped = [part], skipped_local
+        skipped.sort(key=lambda s: s[0])
+        if sum(len(p['vid']) for p in parts) == 0:
+            print('error: no input could be processed', file=sys.stderr)
+            return 1
+        out = merge(parts, entries_all, args, feature_type, skipped)
+        V, C = out['video_features'].shape
+        if args.output:
+            os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+            np.savez(args.output, **out)
+            where = args.output
+        else:
+            where = write_npy_dir(out, args.output_dir)
+        print(f'{V} videos, {len(out["clip_features"])} clips, {C}-dim {feature_type} features -> {where}'
+              + (f'; {len(skipped)} inputs skipped' if skipped else ''))
+        return 0
+    finally:
+        dist.destroy_distributed()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
