@@ -67,7 +67,7 @@ def read_checkpoint(path: Union[str, os.PathLike]) -> object:
 
 def extract_state_dict(obj: object, source: str = '<state dict>') -> Dict[str, torch.Tensor]:
     """The weights of a loaded checkpoint: obj['model'|'module'|'state_dict'] or obj itself;
-    leading ``module.`` prefixes removed."""
+    leading ``module.`` (DDP) and ``_orig_mod.`` (torch.compile) prefixes removed."""
     if not isinstance(obj, Mapping):
         raise CheckpointError(f'{source}: expected a dict, found {type(obj).__name__}')
     for entry in WEIGHT_ENTRIES:
@@ -79,8 +79,8 @@ def extract_state_dict(obj: object, source: str = '<state dict>') -> Dict[str, t
         if not isinstance(value, torch.Tensor):
             raise CheckpointError(f'{source}: no weights found (entry {key!r} is a {type(value).__name__}; '
                                   f'expected weights under one of {WEIGHT_ENTRIES} or a bare state dict)')
-        while key.startswith('module.'):
-            key = key[len('module.'):]
+        while key.startswith(('module.', '_orig_mod.')):  # DDP / torch.compile wrappers
+            key = key.split('.', 1)[1]
         state[key] = value
     if not state:
         raise CheckpointError(f'{source}: the checkpoint holds no weights')

@@ -25,7 +25,7 @@ import timm
 import models  # noqa: F401  (registers the models)
 from models.masking import tube_mask
 
-__all__ = ['count_params', 'count_flops', 'finetune_cost', 'pretrain_flops', 'PAPER_ROWS', 'paper_table']
+__all__ = ['build_for_counting', 'count_params', 'count_flops', 'finetune_cost', 'pretrain_flops', 'PAPER_ROWS', 'paper_table']
 
 
 def _sdpa_flop_jit(inputs, outputs) -> int:
@@ -51,6 +51,17 @@ def count_flops(model: torch.nn.Module, inputs: tuple) -> int:
         return int(analysis.total())
 
 
+def build_for_counting(name: str, **kwargs) -> torch.nn.Module:
+    """Build a registered model without its (slow, irrelevant to counting) random initialisation."""
+    with torch.device('meta'):
+        model = timm.create_model(name, **kwargs)
+    model = model.to_empty(device='cpu')
+    with torch.no_grad():
+        for tensor in list(model.parameters()) + list(model.buffers()):
+            tensor.fill_(0.01)
+    return model.eval()
+
+
 def _clip(frames: int, size: int) -> torch.Tensor:
     return torch.randn(1, 3, frames, size, size)
 
@@ -60,7 +71,7 @@ def finetune_cost(name: str, kwargs: Optional[Dict] = None, frames: int = 16, si
     """(params, FLOPs) of a fine-tuning model with a 7-class head on one clip (FLOPs None if not asked)."""
     kwargs = dict(kwargs or {})
     kwargs.setdefault('num_classes', 7)
-    model = timm.create_model(name, img_size=size, all_frames=frames, **kwargs)
+    model = build_for_counting(name, img_size=size, all_frames=frames, **kwargs)
     params = count_params(model)
     return params, (count_flops(model, (_clip(frames, size),)) if flops else None)
 
@@ -73,7 +84,7 @@ def pretrain_flops(name: str, kwargs: Optional[Dict] = None, mask_ratio: float =
                    size: int = 160, return_params: bool = False):
     """FLOPs-P: the pre-training model (encoder + fusion + decoder) on one clip with a tube mask."""
     kwargs = {k: v for k, v in (kwargs or {}).items() if k not in ('num_classes',)}
-    model = timm.create_model(_pretrain_name(name), img_size=size, all_frames=frames, **kwargs)
+    model = build_for_counting(_pretrain_name(name), img_size=size, all_frames=frames, **kwargs)
     grid = model.token_grid(frames, size, size)
     mask = torch.from_numpy(tube_mask(grid, mask_ratio, np.random.default_rng(0)))[None]
     flops = count_flops(model, (_clip(frames, size), mask))
