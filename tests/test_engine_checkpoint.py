@@ -1,0 +1,118 @@
+"""Checkpoint I/O: atomic writes, weights_only loading, RNG state round trip, auto-resume lookup."""
+import argparse
+import os
+import random
+
+import numpy as np
+import pytest
+import torch
+
+import engine.checkpoint as ck
+
+
+def _model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.LayerNorm(8), torch.nn.Linear(8, 2))
+
+
+def _save(path, model, epoch, **kw):
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model(torch.randn(3, 4)).sum().backward()
+    opt.step()
+    args = argparse.Namespace(lr=1e-3, opt_betas=[0.9, 0.95], output_dir='x', stage_depths=None,
+                              cutmix_minmax=(0.2, 0.8))
+    return ck.save_checkpoint(path, model=model, optimizer=opt, epoch=epoch, global_step=10 * epoch,
+                              args=args, **kw)
+
+
+def test_checkpoint_loads_weights_only(tmp_path):
+    m = _model()
+    p = _save(str(tmp_path / 'checkpoint-last.pth'), m, 3,
+              scaler=torch.amp.GradScaler('cpu'), best={'metric': 'uar', 'value': 1.5, 'epoch': 2})
+    obj = torch.load(p, weights_only=True)
+    assert obj['epoch'] == 3 and obj['global_step'] == 30
+    assert obj['format'] == ck.CHECKPOINT_FORMAT
+    assert isinstance(obj['args'], dict) and obj['args']['opt_betas'] == [0.9, 0.95]
+    assert obj['args']['cutmix_minmax'] == [0.2, 0.8]
+    assert obj['scaler'] is not None and obj['model_ema'] is None
+    for k, v in m.state_dict().items():
+        assert torch.equal(obj['model'][k], v)
+    assert set(obj['rng']) == {'python', 'numpy', 'torch', 'cuda'}
+    # file mode is the usual one (not mkstemp's 0600)
+    assert os.stat(p).st_mode & 0o044
+
+
+def test_rng_state_round_trip():
+    random.seed(1), np.random.seed(2), torch.manual_seed(3)
+    state = ck.get_rng_state()
+    a = (random.random(), np.random.rand(), torch.rand(1).item())
+    random.seed(9), np.random.seed(9), torch.manual_seed(9)
+    import io
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    buf.seek(0)
+    ck.set_rng_state(torch.load(buf, weights_only=True))
+    b = (random.random(), np.random.rand(), torch.rand(1).item())
+    assert a == b
+
+
+def test_interrupted_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
+    path = str(tmp_path / 'checkpoint-last.pth')
+    m = _model()
+    _save(path, m, 0)
+    before = open(path, 'rb').read()
+    good = {k: v.clone() for k, v in torch.load(path, weights_only=True)['model'].items()}
+
+    real_save = torch.save
+
+    def broken_save(obj, f, *a, **kw):
+        # write part of a real checkpoint, then die as a crash / full disk would
+        import io
+        buf = io.BytesIO()
+        real_save(obj, buf)
+        f.write(buf.getvalue()[: len(buf.getvalue()) // 3])
+        raise OSError('simulated crash mid-write')
+
+    monkeypatch.setattr(ck.torch, 'save', broken_save)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(1.0)
+    with pytest.raises(OSError, match='simulated crash'):
+        _save(path, m, 1)
+    monkeypatch.setattr(ck.torch, 'save', real_save)
+    assert open(path, 'rb').read() == before
+    obj = torch.load(path, weights_only=True)
+    assert obj['epoch'] == 0
+    for k, v in good.items():
+        assert torch.equal(obj['model'][k], v)
+    # no temporary file left behind
+    assert sorted(os.listdir(tmp_path)) == ['checkpoint-last.pth']
+
+
+def test_find_resume_checkpoint(tmp_path):
+    assert ck.find_resume_checkpoint(str(tmp_path)) is None
+    for e in (1, 10, 2):
+        (tmp_path / f'checkpoint-{e}.pth').write_bytes(b'x')
+    assert ck.find_resume_checkpoint(str(tmp_path)).endswith('checkpoint-10.pth')
+    (tmp_path / 'checkpoint-last.pth').write_bytes(b'x')
+    assert ck.find_resume_checkpoint(str(tmp_path)).endswith('checkpoint-last.pth')
+
+
+def test_auto_load_restores_state(tmp_path):
+    m = _model()
+    path = str(tmp_path / 'checkpoint-last.pth')
+    _save(path, m, 4)
+    m2 = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.LayerNorm(8), torch.nn.Linear(8, 2))
+    opt2 = torch.optim.AdamW(m2.parameters(), lr=1e-3)
+    args = argparse.Namespace(resume='', auto_resume=True, output_dir=str(tmp_path), start_epoch=0,
+                              eval=False)
+    ck.auto_load(args, m2, opt2)
+    assert args.start_epoch == 5
+    for a, b in zip(m.parameters(), m2.parameters()):
+        assert torch.equal(a, b)
+    assert len(opt2.state) == len(list(m2.parameters()))
+    # a file that is not ours is refused with a pointer to --finetune
+    torch.save({'model': m.state_dict()}, str(tmp_path / 'other.pth'))
+    args.resume = str(tmp_path / 'other.pth')
+    with pytest.raises(RuntimeError, match='--finetune'):
+        ck.auto_load(args, m2, opt2)

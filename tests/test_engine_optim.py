@@ -1,0 +1,118 @@
+"""Parameter groups (weight-decay exclusion, layer-wise lr decay), optimizer and lr schedule."""
+import argparse
+import math
+
+import numpy as np
+import pytest
+import timm
+import torch
+
+import models  # noqa: F401
+from engine.optim import apply_schedules, build_optimizer, cosine_scheduler, param_groups
+
+
+def _tiny(**kw):
+    return timm.create_model('svfap_tiny_patch16_160', img_size=32, all_frames=8, num_classes=7, **kw)
+
+
+def _groups_by_name(model, wd=0.05, ld=0.75):
+    groups = param_groups(model, wd, ld)
+    out = {}
+    for g in groups:
+        for n in g['param_names']:
+            out[n] = g
+    return out
+
+
+def test_no_weight_decay_on_norms_biases_tokens():
+    model = _tiny()
+    by_name = _groups_by_name(model)
+    assert set(by_name) == {n for n, p in model.named_parameters() if p.requires_grad}
+    for name, p in model.named_parameters():
+        g = by_name[name]
+        is_norm = '.norm' in name or name.startswith('norm') or 'fc_norm' in name or \
+            name.split('.')[-2].startswith('norm')
+        if name.endswith('.bias') or name.endswith('q_bias') or name.endswith('v_bias') or \
+                p.ndim == 1 or is_norm:
+            assert g['weight_decay'] == 0.0, name
+        else:
+            assert g['weight_decay'] == 0.05, name
+    # at least some of each kind exist in the tiny model
+    assert any(n.endswith('q_bias') for n in by_name)
+    assert any(g['weight_decay'] > 0 for g in by_name.values())
+
+
+def test_mask_token_no_decay_in_pretrain_model():
+    model = timm.create_model('pretrain_svfap_tiny_patch16_160', img_size=32, all_frames=8)
+    by_name = _groups_by_name(model, ld=None)
+    assert by_name['mask_token']['weight_decay'] == 0.0
+    assert by_name['encoder_to_decoder.weight']['weight_decay'] == 0.05
+    # no layer decay without get_layer_id
+    assert all(g['lr_scale'] == 1.0 for g in by_name.values())
+
+
+def test_layer_decay_scales():
+    model = _tiny()
+    ld = 0.75
+    by_name = _groups_by_name(model, ld=ld)
+    L = model.get_num_layers()  # blocks
+    top = L + 1
+    assert by_name['head.weight']['lr_scale'] == pytest.approx(1.0)
+    assert by_name['fc_norm.weight']['lr_scale'] == pytest.approx(1.0)
+    assert by_name['patch_embed.proj.weight']['lr_scale'] == pytest.approx(ld ** top)
+    for name, g in by_name.items():
+        lid = model.get_layer_id(name)
+        assert g['lr_scale'] == pytest.approx(ld ** (top - lid)), name
+    # block 0 -> layer 1
+    b0 = [n for n in by_name if n.startswith('blocks.0.')][0]
+    assert by_name[b0]['lr_scale'] == pytest.approx(ld ** L)
+
+
+def test_build_optimizer_and_apply_schedule():
+    model = _tiny()
+    args = argparse.Namespace(opt='adamw', lr=1e-3, weight_decay=0.05, opt_eps=1e-8,
+                              opt_betas=[0.9, 0.999])
+    opt = build_optimizer(args, model, layer_decay=0.75)
+    assert isinstance(opt, torch.optim.AdamW)
+    assert not opt.defaults.get('fused')  # CPU: not the fused kernel
+    assert opt.defaults['betas'] == (0.9, 0.999)
+    n_opt = sum(len(g['params']) for g in opt.param_groups)
+    assert n_opt == len(list(model.parameters()))
+    sched = cosine_scheduler(1e-3, 1e-6, 2, 5, warmup_epochs=1, start_warmup_value=0.0)
+    wd = cosine_scheduler(0.05, 0.2, 2, 5)
+    lr = apply_schedules(opt, 3, sched, wd)
+    assert lr == pytest.approx(sched[3])
+    for g in opt.param_groups:
+        assert g['lr'] == pytest.approx(sched[3] * g['lr_scale'])
+        if g['weight_decay'] > 0:
+            assert g['weight_decay'] == pytest.approx(wd[3])
+    # a state dict loads with weights_only (no exotic objects in param groups)
+    import io
+    buf = io.BytesIO()
+    torch.save(opt.state_dict(), buf)
+    buf.seek(0)
+    torch.load(buf, weights_only=True)
+
+
+def test_cosine_schedule_values():
+    base, final, start = 1.0, 0.1, 0.0
+    s = cosine_scheduler(base, final, epochs=4, niter_per_ep=10, warmup_epochs=1,
+                         start_warmup_value=start)
+    assert len(s) == 40
+    # linear per-step warm-up over 10 steps
+    np.testing.assert_allclose(s[:10], np.arange(10) / 10.0)
+    # cosine part: starts at base, ends near final, monotone
+    assert s[10] == pytest.approx(base)
+    n = 30
+    for j in (0, 7, 15, 29):
+        expect = final + 0.5 * (base - final) * (1 + math.cos(math.pi * j / n))
+        assert s[10 + j] == pytest.approx(expect)
+    assert np.all(np.diff(s[10:]) <= 1e-12)
+    assert s[-1] > final and s[-1] == pytest.approx(final, abs=5e-3)
+    # warmup_steps overrides warmup_epochs
+    s2 = cosine_scheduler(base, final, 4, 10, warmup_epochs=1, warmup_steps=4)
+    np.testing.assert_allclose(s2[:4], np.arange(4) / 4.0)
+    assert s2[4] == pytest.approx(base)
+    # no warm-up
+    s3 = cosine_scheduler(base, final, 1, 5, warmup_epochs=0)
+    assert s3[0] == pytest.approx(base)

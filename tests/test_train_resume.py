@@ -1,0 +1,141 @@
+"""End-to-end runs of run_finetune.main / run_pretrain.main on tiny synthetic videos: an interrupted
+and auto-resumed run equals an uninterrupted one; a NaN loss stops the run and keeps the last
+checkpoint; outputs (log.jsonl, CSVs, TensorBoard) are written."""
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import run_finetune
+import run_pretrain
+from engine.step import NonFiniteLossError
+from engine.testing import make_tiny_dataset, tiny_finetune_argv, tiny_pretrain_argv
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory):
+    return make_tiny_dataset(str(tmp_path_factory.mktemp('syn')))
+
+
+class Interrupt(Exception):
+    pass
+
+
+def _interrupt_after_epoch(monkeypatch, module, stop_epoch):
+    real = module.save_epoch_checkpoints
+
+    def save_then_die(args, epoch, *a, **kw):
+        out = real(args, epoch, *a, **kw)
+        if epoch == stop_epoch:
+            raise Interrupt(f'killed after epoch {epoch}')
+        return out
+
+    monkeypatch.setattr(module, 'save_epoch_checkpoints', save_then_die)
+
+
+def _weights(path):
+    return torch.load(path, weights_only=True)['model']
+
+
+def _assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=0, msg=k)
+
+
+FT_EXTRA = ['--epochs', '2', '--max_steps_per_epoch', '2', '--mixup', '0.8', '--cutmix', '1.0',
+            '--smoothing', '0.1', '--update_freq', '1', '--num_workers', '1', '--save_ckpt_freq', '1',
+            '--model_ema', '--model_ema_decay', '0.9']
+
+
+def test_finetune_resume_equals_uninterrupted(data, tmp_path, monkeypatch):
+    fold = os.path.dirname(data['folds']['1']['train'])
+    a_dir, b_dir = str(tmp_path / 'straight'), str(tmp_path / 'resumed')
+    ra = run_finetune.main(tiny_finetune_argv(fold, a_dir, extra=FT_EXTRA))
+    assert sorted(ra['step_losses']) == [0, 1]
+
+    with monkeypatch.context() as m:
+        _interrupt_after_epoch(m, run_finetune, 0)
+        with pytest.raises(Interrupt):
+            run_finetune.main(tiny_finetune_argv(fold, b_dir, extra=FT_EXTRA))
+    assert torch.load(os.path.join(b_dir, 'checkpoint-last.pth'), weights_only=True)['epoch'] == 0
+    rb = run_finetune.main(tiny_finetune_argv(fold, b_dir, extra=FT_EXTRA))  # auto-resume
+    assert sorted(rb['step_losses']) == [1]
+    np.testing.assert_allclose(rb['step_losses'][1], ra['step_losses'][1], atol=1e-6, rtol=0)
+    _assert_same_weights(_weights(os.path.join(a_dir, 'checkpoint-last.pth')),
+                         _weights(os.path.join(b_dir, 'checkpoint-last.pth')))
+    ema_a = torch.load(os.path.join(a_dir, 'checkpoint-last.pth'), weights_only=True)['model_ema']
+    ema_b = torch.load(os.path.join(b_dir, 'checkpoint-last.pth'), weights_only=True)['model_ema']
+    _assert_same_weights(ema_a, ema_b)
+    assert ra['test'] == pytest.approx(rb['test'])
+
+    # outputs: log.jsonl (one line per epoch + final test), CSVs, TensorBoard, per-epoch files
+    lines = [json.loads(l) for l in open(os.path.join(a_dir, 'log.jsonl'))]
+    assert [l.get('epoch') for l in lines[:2]] == [0, 1] and lines[-1]['final_test']
+    assert {'train_loss', 'train_lr', 'train_grad_norm'} <= set(lines[0])
+    for f in ('test_predictions.csv', 'test_predictions_views.csv', 'checkpoint-0.pth',
+              'checkpoint-1.pth', 'args.json'):
+        assert os.path.isfile(os.path.join(a_dir, f)), f
+    assert glob.glob(os.path.join(a_dir, 'tb', 'events.out.tfevents.*'))
+    # synthetic has a distinct validation split: a best checkpoint is selected and tested
+    if os.path.getsize(data['folds']['1']['val']) > 0:
+        assert os.path.isfile(os.path.join(a_dir, 'checkpoint-best.pth'))
+        assert 'test_best' in ra
+
+
+def test_pretrain_resume_equals_uninterrupted(data, tmp_path, monkeypatch):
+    extra = ['--epochs', '2', '--max_steps_per_epoch', '1', '--update_freq', '2', '--clip_grad', '1.0',
+             '--weight_decay_end', '0.1']
+    a_dir, b_dir = str(tmp_path / 'straight'), str(tmp_path / 'resumed')
+    ra = run_pretrain.main(tiny_pretrain_argv(data['pretrain'], a_dir, extra=extra))
+    assert len(ra['step_losses'][0]) == 2  # 1 update x 2 micro-steps
+    with monkeypatch.context() as m:
+        _interrupt_after_epoch(m, run_pretrain, 0)
+        with pytest.raises(Interrupt):
+            run_pretrain.main(tiny_pretrain_argv(data['pretrain'], b_dir, extra=extra))
+    rb = run_pretrain.main(tiny_pretrain_argv(data['pretrain'], b_dir, extra=extra))
+    np.testing.assert_allclose(rb['step_losses'][1], ra['step_losses'][1], atol=1e-6, rtol=0)
+    _assert_same_weights(_weights(os.path.join(a_dir, 'checkpoint-last.pth')),
+                         _weights(os.path.join(b_dir, 'checkpoint-last.pth')))
+    ck = torch.load(os.path.join(a_dir, 'checkpoint-last.pth'), weights_only=True)
+    assert ck['epoch'] == 1 and ck['global_step'] == 2 and ck['args']['mask_ratio'] == 0.75
+
+
+def test_nan_loss_stops_and_keeps_last_checkpoint(data, tmp_path, monkeypatch):
+    fold = os.path.dirname(data['folds']['1']['train'])
+    out = str(tmp_path / 'nan')
+    real = run_finetune.make_finetune_loss
+    calls = []
+
+    def poisoned(model, criterion, mixup_fn, device):
+        fn = real(model, criterion, mixup_fn, device)
+
+        def compute(batch):
+            loss, n = fn(batch)
+            calls.append(1)
+            return (loss * float('nan') if len(calls) == 2 else loss), n  # epoch 1, step 0
+        return compute
+
+    monkeypatch.setattr(run_finetune, 'make_finetune_loss', poisoned)
+    saved = {}
+    real_save = run_finetune.save_epoch_checkpoints
+
+    def record_save(args, epoch, *a, **kw):
+        p = real_save(args, epoch, *a, **kw)
+        saved[epoch] = open(p, 'rb').read()
+        return p
+
+    monkeypatch.setattr(run_finetune, 'save_epoch_checkpoints', record_save)
+    argv = tiny_finetune_argv(fold, out, extra=['--epochs', '2', '--max_steps_per_epoch', '1',
+                                                '--mixup', '0', '--cutmix', '0'])
+    with pytest.raises(NonFiniteLossError, match=r'nan at epoch 1, step 0'):
+        run_finetune.main(argv)
+    assert list(saved) == [0]
+    path = os.path.join(out, 'checkpoint-last.pth')
+    assert open(path, 'rb').read() == saved[0]
+    assert torch.load(path, weights_only=True)['epoch'] == 0
+    assert not os.path.exists(os.path.join(out, 'checkpoint-1.pth'))
+    assert len(open(os.path.join(out, 'log.jsonl')).readlines()) == 1
