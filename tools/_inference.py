@@ -276,7 +276,7 @@ def load_model(args, want: str = 'classifier', device: Optional[torch.device] = 
 # ----------------------------------------------------------------------------------------------
 # inputs
 
-def _has_frames(folder: str) -> bool:
+def has_frames(folder: str) -> bool:
     try:
         return any(n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith('.') for n in os.listdir(folder))
     except OSError:
@@ -296,7 +296,7 @@ def collect_inputs(paths: Sequence[str]) -> List[Tuple[str, Optional[str]]]:
             out.append((p, 'no such file or folder'))
         elif os.path.isfile(p):
             out.append((p, None))
-        elif _has_frames(p):
+        elif has_frames(p):
             out.append((p, None))
         else:
             found = []
@@ -304,7 +304,7 @@ def collect_inputs(paths: Sequence[str]) -> List[Tuple[str, Optional[str]]]:
                 dirs.sort(key=natural_key)
                 for d in dirs:
                     full = os.path.join(dirpath, d)
-                    if _has_frames(full):
+                    if has_frames(full):
                         found.append(full)
                 found += [os.path.join(dirpath, f) for f in sorted(files, key=natural_key)
                           if f.lower().endswith(VIDEO_EXTENSIONS) and not f.startswith('.')]

@@ -153,15 +153,24 @@ def merge(parts: List[Dict[str, np.ndarray]], entries: List[SplitEntry], args, f
     return out
 
 
+def _is_clip_folder(path: str) -> bool:
+    from tools._inference import has_frames
+    return has_frames(path)
+
+
 def _npy_name(path: str, root: str) -> str:
     rel = os.path.relpath(os.path.abspath(path), root)
     stem = os.path.splitext(rel)[0] if os.path.isfile(path) else rel
     return stem.replace('..' + os.sep, '__' + os.sep) + '.npy'
 
 
-def write_npy_dir(out: Dict[str, np.ndarray], out_dir: str) -> str:
+def write_npy_dir(out: Dict[str, np.ndarray], out_dir: str, inputs: Optional[List[str]] = None) -> str:
+    """One ``.npy`` per video, named by its path relative to the input folder (or to the common
+    parent folder of all videos), plus ``index.csv``."""
     paths = [str(p) for p in out['paths']]
-    root = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths]) if paths else out_dir
+    tops = [os.path.abspath(p) if os.path.isdir(p) and not _is_clip_folder(p) else os.path.dirname(os.path.abspath(p))
+            for p in (inputs or paths)]
+    root = os.path.commonpath(tops + [os.path.dirname(os.path.abspath(p)) for p in paths])
     index = os.path.join(out_dir, 'index.csv')
     os.makedirs(out_dir, exist_ok=True)
     with open(index, 'w', newline='') as f:
@@ -255,7 +264,7 @@ def main(argv=None) -> int:
             np.savez(args.output, **out)
             where = args.output
         else:
-            where = write_npy_dir(out, args.output_dir)
+            where = write_npy_dir(out, args.output_dir, args.inputs or None)
         print(f'{V} videos, {len(out["clip_features"])} clips, {C}-dim {feature_type} features -> {where}'
               + (f'; {len(skipped)} inputs skipped' if skipped else ''))
         return 0
