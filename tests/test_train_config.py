@@ -1,0 +1,65 @@
+"""Flags of the entry points: YAML recipes parse, unknown keys are named, flags override, lr scaling."""
+import glob
+import os
+
+import pytest
+
+from engine.args import finalize_args, finetune_parser, parse_args, pretrain_parser, resolve_amp
+from engine.config import ConfigError
+from engine.testing import repo_root
+
+ROOT = repo_root()
+
+
+def _configs(*patterns):
+    out = []
+    for p in patterns:
+        out += sorted(glob.glob(os.path.join(ROOT, 'configs', p)))
+    return out
+
+
+@pytest.mark.parametrize('path', _configs('finetune/*.yaml', 'quickstart/finetune*.yaml'))
+def test_finetune_recipes_parse(path):
+    args = parse_args(finetune_parser(), ['--config', path])
+    assert args.model and args.data_set
+    args.device = 'cpu'
+    finalize_args(args, world_size=4)
+    assert args.lr == pytest.approx(args.blr * args.batch_size * args.update_freq * 4 / 256)
+
+
+@pytest.mark.parametrize('path', _configs('pretrain/*.yaml', 'quickstart/pretrain*.yaml'))
+def test_pretrain_recipes_parse(path):
+    args = parse_args(pretrain_parser(), ['--config', path])
+    assert args.model.startswith('pretrain_')
+
+
+def test_unknown_config_key_is_named(tmp_path):
+    cfg = tmp_path / 'bad.yaml'
+    cfg.write_text('batch_size: 4\nbatch_sise: 8\n')
+    with pytest.raises(ConfigError, match='batch_sise'):
+        parse_args(finetune_parser(), ['--config', str(cfg)])
+
+
+def test_command_line_overrides_config(tmp_path):
+    cfg = tmp_path / 'c.yaml'
+    cfg.write_text('batch_size: 4\nlayer_decay: 0.5\nopt_betas: [0.8, 0.9]\namp: true\n'
+                   'stage_depths: [2, 1]\n')
+    args = parse_args(finetune_parser(), ['--config', str(cfg), '--batch_size', '6'])
+    assert args.batch_size == 6 and args.layer_decay == 0.5 and args.opt_betas == [0.8, 0.9]
+    assert args.stage_depths == [2, 1]
+    assert resolve_amp(args.amp, 'cpu') == 'none'  # amp: true is bf16/fp16 on GPUs only
+    assert resolve_amp('bf16', 'cpu') == 'bf16'
+
+
+def test_lr_flags():
+    p = finetune_parser()
+    a = parse_args(p, ['--batch_size', '8', '--update_freq', '2', '--blr', '1e-3', '--device', 'cpu'])
+    finalize_args(a, world_size=2)
+    assert a.lr == pytest.approx(1e-3 * 32 / 256) and a.total_batch_size == 32
+    a = parse_args(finetune_parser(), ['--lr', '5e-4', '--device', 'cpu'])
+    finalize_args(a, world_size=8)
+    assert a.lr == 5e-4
+    a = parse_args(finetune_parser(), ['--no_auto_resume', '--no_dist_eval', '--amp', 'fp16'])
+    assert a.auto_resume is False and a.dist_eval is False and a.amp == 'fp16'
+    with pytest.raises(SystemExit):
+        parse_args(finetune_parser(), ['--amp', 'int8'])
