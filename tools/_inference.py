@@ -51,7 +51,10 @@ class InputError(RuntimeError):
 
 def report(path: str, reason: str, stream=None) -> None:
     """The one-line message for an input that was skipped."""
-    print(f'{path}: {reason}', file=stream or sys.stderr, flush=True)
+    # written directly (not print): under torchrun, print is silenced on ranks other than 0
+    stream = stream or sys.stderr
+    stream.write(f'{path}: {reason}\n')
+    stream.flush()
 
 
 # ----------------------------------------------------------------------------------------------
