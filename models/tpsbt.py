@@ -63,6 +63,10 @@ class TPSBT(nn.Module):
         stage_depths: blocks per stage (any number of stages >= 1); a later SBT stage ends with
             its reverse block, so needs depth >= 1.
         num_bottleneck_tokens: K, an int or one value per later stage.
+        bottleneck_slices: how many consecutive temporal slices one set of K bottleneck tokens
+            summarises (int or one per later stage; default 1 = per slice, as in the paper's text).
+            ``temporal_downsample='none', bottleneck_slices=(2, 4)`` keeps the bottleneck-token count
+            of the TP model and reproduces the paper's SBT-only FLOPs (docs/models.md).
         temporal_downsample: 'conv' | 'avg' | 'max' | 'none' between stages.
         spatial_bottleneck: False builds standard blocks in the later stages (ablations).
         drop_path_rate: stochastic depth, rising linearly over all blocks.
@@ -75,7 +79,8 @@ class TPSBT(nn.Module):
     def __init__(self, img_size: int = 160, patch_size: int = 16, in_chans: int = 3, all_frames: int = 16,
                  tubelet_size: int = 2, embed_dim: int = 512, num_heads: int = 8,
                  stage_depths: Sequence[int] = (12, 6, 3),
-                 num_bottleneck_tokens: Union[int, Sequence[int]] = 8, temporal_downsample: str = 'conv',
+                 num_bottleneck_tokens: Union[int, Sequence[int]] = 8,
+                 bottleneck_slices: Union[int, Sequence[int]] = 1, temporal_downsample: str = 'conv',
                  spatial_bottleneck: bool = True, spatial_hidden_dim: int = 128, mlp_ratio: float = 4.0,
                  qkv_bias: bool = True, drop_rate: float = 0.0, attn_drop_rate: float = 0.0,
                  drop_path_rate: float = 0.0, init_values: Optional[float] = 0.0,
@@ -88,9 +93,12 @@ class TPSBT(nn.Module):
         if isinstance(num_bottleneck_tokens, int):
             num_bottleneck_tokens = (num_bottleneck_tokens,) * num_later
         num_bottleneck_tokens = tuple(int(k) for k in num_bottleneck_tokens)
-        if spatial_bottleneck and len(num_bottleneck_tokens) != num_later:
-            raise ValueError(f'num_bottleneck_tokens needs one value per later stage ({num_later}), '
-                             f'got {num_bottleneck_tokens}')
+        if isinstance(bottleneck_slices, int):
+            bottleneck_slices = (bottleneck_slices,) * num_later
+        bottleneck_slices = tuple(int(g) for g in bottleneck_slices)
+        if spatial_bottleneck and (len(num_bottleneck_tokens) != num_later or len(bottleneck_slices) != num_later):
+            raise ValueError(f'num_bottleneck_tokens and bottleneck_slices need one value per later stage '
+                             f'({num_later}), got {num_bottleneck_tokens} and {bottleneck_slices}')
 
         self.img_size = img_size
         self.num_frames = all_frames
@@ -99,6 +107,7 @@ class TPSBT(nn.Module):
         self.embed_dim = self.num_features = embed_dim
         self.stage_depths = stage_depths
         self.num_bottleneck_tokens = num_bottleneck_tokens if spatial_bottleneck else ()
+        self.bottleneck_slices = bottleneck_slices if spatial_bottleneck else ()
         self.temporal_downsample = temporal_downsample
         self.spatial_bottleneck = spatial_bottleneck
         self.multiscale_fusion = multiscale_fusion
@@ -201,9 +210,12 @@ class TPSBT(nn.Module):
                 t = x4.shape[1]
                 x = x4.reshape(B, t * n, C)
                 if self.spatial_bottleneck:
-                    z, weights = self.spatial_downsamples[stage - 1](x4)
+                    window = self.bottleneck_slices[stage - 1]
+                    if t % window:
+                        raise ValueError(f'{t} temporal slices do not split into bottleneck windows of {window}')
+                    z, weights = self.spatial_downsamples[stage - 1](x4.reshape(B, t // window, window * n, C))
                     if return_spatial_attention:
-                        spatial_attention.append(weights)
+                        spatial_attention.append(weights.reshape(B, t, n, -1))
                     z = z.reshape(B, -1, C)
                     for blk in blocks[:-1]:
                         z = self._run(blk, z, x)

@@ -29,6 +29,7 @@ TINY_ABLATIONS = {
     'vit': dict(stage_depths=(3,)),
     'tp_only': dict(stage_depths=(2, 2, 1), spatial_bottleneck=False),
     'sbt_only': dict(temporal_downsample='none'),
+    'sbt_only_windows': dict(temporal_downsample='none', bottleneck_slices=(2, 4)),
     'k4': dict(num_bottleneck_tokens=4),
     'k16': dict(num_bottleneck_tokens=16),
     'avg': dict(temporal_downsample='avg'),
@@ -113,6 +114,17 @@ def test_stage_lengths_and_spatial_attention():
     assert [a.shape for a in attn] == [(2, 4, 16, 3), (2, 2, 16, 5)]
     for a in attn:  # softmax over the spatial tokens of each slice
         torch.testing.assert_close(a.sum(dim=2), torch.ones_like(a.sum(dim=2)))
+
+
+def test_bottleneck_windows():
+    model = build('svfap_tiny_patch16_160', temporal_downsample='none', bottleneck_slices=(2, 4))
+    with torch.no_grad():
+        stages, attn = model.forward_stages(torch.randn(1, 3, 16, 64, 64), return_spatial_attention=True)
+    assert [s.shape[1] for s in stages] == [8, 8, 8]
+    assert [a.shape for a in attn] == [(1, 8, 16, 4), (1, 8, 16, 4)]
+    for a, window in zip(attn, (2, 4)):  # softmax over the spatial tokens of a window of slices
+        sums = a.reshape(1, 8 // window, window * 16, 4).sum(dim=2)
+        torch.testing.assert_close(sums, torch.ones_like(sums))
 
 
 def test_block_layout_matches_reference_names():
