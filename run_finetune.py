@@ -271,10 +271,14 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     owns_pg = not (torch.distributed.is_available() and torch.distributed.is_initialized())
     init_distributed_mode(args)
     try:
-        return run(args)
-    finally:
+        result = run(args)
+    except BaseException:
         if owns_pg:
-            destroy_distributed()
+            destroy_distributed(wait=False)  # no barrier: the other processes may be stuck
+        raise
+    if owns_pg:
+        destroy_distributed()
+    return result
 
 
 if __name__ == '__main__':

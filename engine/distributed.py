@@ -115,10 +115,12 @@ def init_distributed_mode(args) -> None:
     setup_for_distributed_print(rank == 0)
 
 
-def destroy_distributed() -> None:
+def destroy_distributed(wait: bool = True) -> None:
+    """Tear down the process group (after a barrier unless ``wait=False``) and restore print."""
     if is_dist_avail_and_initialized():
         try:
-            barrier()
+            if wait:
+                barrier()
         finally:
             dist.destroy_process_group()
     restore_print()
