@@ -74,6 +74,8 @@ def add_model_args(p: argparse.ArgumentParser, data: bool = True) -> None:
     g.add_argument('--input_size', type=int, default=None, help='model input side (default: checkpoint)')
     g.add_argument('--short_side_size', type=int, default=None,
                    help='frames are resized to this short side before the crop (default: input_size)')
+    g.add_argument('--input_crop', type=int, nargs=4, default=None, metavar=('TOP', 'BOTTOM', 'LEFT', 'RIGHT'),
+                   help='fixed crop before resizing, e.g. 0 160 32 192 for VoxCeleb2 frames (default: none)')
     g.add_argument('--device', default='auto', help='auto | cpu | cuda | cuda:N')
     if data:
         g.add_argument('--reader', default='decord', choices=['decord', 'opencv'])
@@ -220,9 +222,9 @@ def load_model(args, want: str = 'classifier', device: Optional[torch.device] = 
     num_frames = int(_first(getattr(args, 'num_frames', None), cargs.get('num_frames'), 16))
     sampling_rate = int(_first(getattr(args, 'sampling_rate', None), cargs.get('sampling_rate'), 4))
     short_side = int(_first(getattr(args, 'short_side_size', None), cargs.get('short_side_size'), input_size))
-    crop = cargs.get('input_crop')
-    if crop is None and info is not None:
-        crop = info.input_crop
+    # a fixed crop (VoxCeleb2's rows 0-160, cols 32-192) only when asked for: user videos are not
+    # laid out like the training set, so neither the registry's nor the checkpoint's is implied
+    crop = getattr(args, 'input_crop', None)
     crop = tuple(int(c) for c in crop) if crop is not None else None
 
     kw = dict(img_size=input_size, all_frames=num_frames)
