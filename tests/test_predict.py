@@ -171,3 +171,34 @@ def test_predict_face_crop(env, tmp_path, capsys):
 def test_predict_rejects_pretrain_checkpoint(env, capsys):
     assert _run(['--checkpoint', env['pt'], env['short']]) == 2
     assert 'pre-training checkpoint' in capsys.readouterr().err
+
+
+def test_predict_regression_and_folders(env, tmp_path):
+    """Regression head (chalearn-fi: 5 traits, sigmoid) over a folder holding a video in a
+    sub-folder and a frame folder; the authors' file without --model (size from its width)."""
+    import timm
+    from datasets.testing import write_frame_folder
+    from tools._inference import collect_inputs, load_model
+    torch.manual_seed(1)
+    m = timm.create_model('svfap_tiny_patch16_160', img_size=SIZE, all_frames=NF, num_classes=5)
+    ck = str(tmp_path / 'reg.pth')
+    torch.save({'model': m.state_dict(), 'args': dict(model='svfap_tiny_patch16_160', data_set='chalearn-fi',
+                                                       input_size=SIZE, num_frames=NF, sampling_rate=RATE)}, ck)
+    root = tmp_path / 'in'
+    os.makedirs(root / 'a' / 'b')
+    vid = write_mp4(str(root / 'a' / 'b' / 'x.avi'), pattern_frames(30, 40, 40))
+    frames = write_frame_folder(str(root / 'a' / 'clip7'), pattern_frames(9, 40, 40))
+    open(root / 'a' / 'readme.txt', 'w').write('ignored')
+    assert collect_inputs([str(root)]) == [(vid, None), (frames, None)]   # natural path order
+    out = str(tmp_path / 'r.csv')
+    assert _run(['--checkpoint', ck, str(root), '--output', out]) == 0
+    rows = _read_csv(out)
+    names = get_dataset_info('chalearn-fi').label_names
+    assert [c for c in rows[0] if c.startswith('pred_')] == [f'pred_{n}' for n in names]
+    assert 'pred_label' not in rows[0]
+    for r in rows:
+        vals = np.array([float(r[f'pred_{n}']) for n in names])
+        assert r['status'] == 'ok' and ((vals > 0) & (vals < 1)).all()   # sigmoid applied
+    assert {r['path']: r['num_windows'] for r in rows} == {frames: '1', vid: '2'}
+    lm = load_model(argparse.Namespace(checkpoint=env['authors'], data_set='dfew'), 'classifier', verbose=False)
+    assert lm.model_name == 'svfap_tiny_patch16_160' and lm.notes and lm.label_names[0] == 'happy'
