@@ -26,7 +26,7 @@ from engine.finetune import (build_criterion, build_mixup, evaluate, main_metric
                              make_finetune_loss, metrics_summary, write_prediction_csvs)
 from engine.logger import JsonlLogger, TensorboardLogger
 from engine.loop import train_one_epoch
-from engine.model_utils import count_parameters, create_model, wrap_model
+from engine.model_utils import count_parameters, create_model, load_initial_weights, wrap_model
 from engine.optim import build_optimizer
 from engine.runtime import (build_ema, build_schedules, print_run_header, save_epoch_checkpoints,
                             seed_epoch)
@@ -111,7 +111,6 @@ def _run_test(tag: str, model, args, test_ds, device, info, label_names, tb, ste
 
 def run(args) -> Dict:
     from datasets.build import build_finetune_dataset
-    from models.checkpoint import load_checkpoint
 
     info, label_names = _resolve_task(args)
     finalize_args(args, args.world_size)
@@ -142,8 +141,7 @@ def run(args) -> Dict:
     seed_everything(args.seed)
     model = create_model(args, pretrain=False)
     if args.finetune:
-        report = load_checkpoint(model, args.finetune)
-        print(f'| --finetune: {report.summary() if hasattr(report, "summary") else report}')
+        load_initial_weights(model, args.finetune)
     model, model_without_ddp = wrap_model(model, args)
     model_ema = build_ema(args, model_without_ddp)
     n_params = count_parameters(model_without_ddp)
@@ -156,8 +154,12 @@ def run(args) -> Dict:
 
     try:
         if args.eval:
+            loaded = None
             if args.resume or (args.auto_resume and not args.finetune):
-                auto_load(args, model_without_ddp, model_ema=model_ema)
+                loaded = auto_load(args, model_without_ddp, model_ema=model_ema)
+            if loaded is None and not args.finetune:
+                print('| WARNING: --eval without --resume / --finetune and no checkpoint in '
+                      '--output_dir: testing randomly initialised weights')
             print_run_header(args, model_without_ddp, n_params, None)
             res = _run_test('test', model_without_ddp, args, test_ds, device, info, label_names,
                             tb, 0)
@@ -216,7 +218,11 @@ def run(args) -> Dict:
                 if tb is not None:
                     tb.scalars(dict(vres['metrics'], loss=vres['loss']), epoch, prefix='val/')
                 if val_metric is not None:
-                    value = float(vres['metrics'].get(val_metric, vres['loss']))
+                    # higher is better for every registry metric; without it, the lowest loss
+                    value = float(vres['metrics'][val_metric]) if val_metric in vres['metrics'] \
+                        else -float(vres['loss'])
+                    if val_metric not in vres['metrics']:
+                        val_metric = 'neg_val_loss'
                     if best is None or value > best['value']:
                         best = {'metric': val_metric, 'value': value, 'epoch': epoch}
                         best_state = {k: v.detach().to('cpu', copy=True)

@@ -23,7 +23,7 @@ from engine.data import build_train_loader, seed_everything
 from engine.distributed import barrier, destroy_distributed, get_rank, init_distributed_mode, is_main_process
 from engine.logger import JsonlLogger, TensorboardLogger
 from engine.loop import train_one_epoch
-from engine.model_utils import count_parameters, create_model, wrap_model
+from engine.model_utils import count_parameters, create_model, load_initial_weights, wrap_model
 from engine.optim import build_optimizer
 from engine.pretrain import make_pretrain_loss, reconstruction_grid
 from engine.runtime import build_schedules, print_run_header, save_epoch_checkpoints, seed_epoch
@@ -56,9 +56,7 @@ def run(args) -> Dict:
     seed_everything(args.seed)  # identical initial weights on every process
     model = create_model(args, pretrain=True)
     if args.finetune:
-        from models.checkpoint import load_checkpoint
-        report = load_checkpoint(model, args.finetune)
-        print(f'| --finetune: {report.summary() if hasattr(report, "summary") else report}')
+        load_initial_weights(model, args.finetune)
     tubelet = int(getattr(model, 'tubelet_size', args.tubelet_size))
     patch = int(getattr(model, 'patch_size', 16))
     model, model_without_ddp = wrap_model(model, args)

@@ -50,6 +50,18 @@ def create_model(args, pretrain: bool) -> nn.Module:
     return timm.create_model(args.model, pretrained=False, **model_kwargs_from_args(args, pretrain))
 
 
+def load_initial_weights(model: nn.Module, path: str, max_lines: int = 25):
+    """``--finetune``: ``models.checkpoint.load_checkpoint`` and a (shortened) report."""
+    from models.checkpoint import load_checkpoint
+    report = load_checkpoint(model, path)
+    text = report.summary() if hasattr(report, 'summary') else str(report)
+    lines = text.splitlines()
+    if len(lines) > max_lines:
+        lines = lines[:max_lines] + [f'  ... ({len(lines) - max_lines} more lines)']
+    print('| --finetune: ' + '\n'.join(lines))
+    return report
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
