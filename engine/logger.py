@@ -36,13 +36,16 @@ class DeviceMeter:
     def update(self, name: str, value: torch.Tensor, weight=1.0) -> None:
         """Add ``value * weight`` to the sum and ``weight`` to the count (weight may be a tensor)."""
         v = value.detach().to(self.device, torch.float64)
-        w = weight.detach().to(self.device, torch.float64) if torch.is_tensor(weight) \
-            else torch.tensor(float(weight), device=self.device, dtype=torch.float64)
         if name not in self.sums:
             self.sums[name] = torch.zeros((), device=self.device, dtype=torch.float64)
             self.counts[name] = torch.zeros((), device=self.device, dtype=torch.float64)
-        self.sums[name] += v * w
-        self.counts[name] += w
+        if torch.is_tensor(weight):
+            w = weight.detach().to(self.device, torch.float64)
+            self.sums[name] += v * w
+            self.counts[name] += w
+        else:  # python scalars: no host-to-device copy
+            self.sums[name] += v * float(weight)
+            self.counts[name] += float(weight)
 
     def values(self, reduce: bool = False) -> Dict[str, float]:
         """Averages (one host sync). ``reduce=True`` sums over processes first (a collective:

@@ -35,7 +35,7 @@ def train_one_epoch(model: torch.nn.Module, loader, stepper: Stepper, epoch: int
     meter = DeviceMeter(device)
     tracker = NonFiniteTracker(device)
     overflow_count = torch.zeros((), device=device, dtype=torch.float64)
-    broken = torch.zeros((), device=device, dtype=torch.float64)
+    broken = 0  # counted on the host: the batch's CPU tensor, no device traffic
     step_losses: List[torch.Tensor] = []
     progress = ProgressPrinter(header or f'Epoch: [{epoch}]', steps_per_epoch)
     start_it = epoch * steps_per_epoch
@@ -62,7 +62,7 @@ def train_one_epoch(model: torch.nn.Module, loader, stepper: Stepper, epoch: int
         meter.update('loss', ld)
         window.update('loss', ld)
         if n_broken is not None:
-            broken += torch.as_tensor(n_broken, device=device).sum().to(torch.float64)
+            broken += int(n_broken.sum()) if torch.is_tensor(n_broken) else int(sum(n_broken))
         if out is None:
             continue
         grad_norm, overflow = out
@@ -93,7 +93,8 @@ def train_one_epoch(model: torch.nn.Module, loader, stepper: Stepper, epoch: int
         raise RuntimeError('the training loader yielded no batch (dataset smaller than one batch?)')
     tracker.check(epoch)
     seconds = progress.finish()
-    totals = torch.stack([overflow_count, broken])
+    totals = torch.stack([overflow_count,
+                          torch.tensor(float(broken), device=device, dtype=torch.float64)])
     totals = all_reduce_sum(totals).tolist()
     vals = meter.values(reduce=True)
     losses = torch.stack(step_losses).tolist() if step_losses else []

@@ -63,3 +63,20 @@ def test_lr_flags():
     assert a.auto_resume is False and a.dist_eval is False and a.amp == 'fp16'
     with pytest.raises(SystemExit):
         parse_args(finetune_parser(), ['--amp', 'int8'])
+
+
+def test_fraction_flags_reach_the_dataset_builders(tmp_path):
+    from datasets.build import build_finetune_dataset, build_pretrain_dataset
+    from engine.testing import make_tiny_dataset
+    data = make_tiny_dataset(str(tmp_path / 'syn'))
+    train = data['folds']['1']['train']
+    full = parse_args(finetune_parser(), ['--data_set', 'synthetic', '--num_frames', '8'])
+    part = parse_args(finetune_parser(), ['--data_set', 'synthetic', '--num_frames', '8',
+                                          '--train_fraction', '0.5'])
+    n_full = len(build_finetune_dataset(train, 'train', full))
+    ds_a = build_finetune_dataset(train, 'train', part)
+    ds_b = build_finetune_dataset(train, 'train', part)
+    assert len(ds_a) < n_full and ds_a.paths == ds_b.paths  # deterministic for a seed
+    pre = parse_args(pretrain_parser(), ['--data_set', 'synthetic-pretrain', '--num_frames', '8',
+                                         '--input_size', '32', '--pretrain_fraction', '0.5'])
+    assert len(build_pretrain_dataset(data['pretrain'], pre)) == data['num_unlabeled'] // 2
