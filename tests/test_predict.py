@@ -202,3 +202,17 @@ def test_predict_regression_and_folders(env, tmp_path):
     assert {r['path']: r['num_windows'] for r in rows} == {frames: '1', vid: '2'}
     lm = load_model(argparse.Namespace(checkpoint=env['authors'], data_set='dfew'), 'classifier', verbose=False)
     assert lm.model_name == 'svfap_tiny_patch16_160' and lm.notes and lm.label_names[0] == 'happy'
+
+
+@pytest.mark.parametrize('max_frames', [NF, 20, 512])
+def test_read_windows_frames(env, max_frames):
+    """Windows read in groups get exactly their own frames (pattern frames encode their index)."""
+    from datasets.sampling import clip_indices
+    from datasets.testing import pattern_index
+    from tools._inference import read_windows, window_starts
+    starts = window_starts(100, NF, RATE, 16)
+    got = dict(read_windows(env['long'], 'decord', starts, NF, RATE, 100, max_frames=max_frames))
+    assert sorted(got) == list(range(len(starts)))
+    for w, s in enumerate(starts):
+        idx = clip_indices(s, NF, RATE, 100)
+        np.testing.assert_array_equal(pattern_index(got[w]), ((6 * idx + 3) % 246) // 6)  # red level wraps at 41

@@ -74,12 +74,16 @@ class Predictor:
             out = out.softmax(dim=-1)
         return out.cpu().numpy().astype(np.float64)
 
-    def video(self, path: str, reader: str, num_frames_video: int, starts: List[int]) -> np.ndarray:
-        """(num_windows, num_outputs): scores per window, mean over the crops."""
+    def video(self, path: str, reader: str, num_frames_video: int, starts: List[int],
+              frame_bytes: int = 224 * 224 * 3) -> np.ndarray:
+        """(num_windows, num_outputs): scores per window, mean over the crops. Frames of several
+        windows are decoded together, at most ~256 MB of raw frames at a time."""
         lm = self.lm
         sums = np.zeros((len(starts), lm.model.num_classes), np.float64)
         clips, owners = [], []
-        for w, frames in read_windows(path, reader, starts, lm.num_frames, lm.sampling_rate, num_frames_video):
+        max_frames = max(lm.num_frames, (256 << 20) // max(frame_bytes, 1))
+        for w, frames in read_windows(path, reader, starts, lm.num_frames, lm.sampling_rate, num_frames_video,
+                                      max_frames=max_frames):
             for c in range(self.num_crops):
                 clips.append(self.transform(frames, c))
                 owners.append(w)
@@ -114,14 +118,15 @@ def predict(args) -> Dict:
                 if cropper is not None:
                     src, msg = cropper(path)
                     notes.append(msg)
-                    n_src = inspect_video(src, args.reader, lm.input_size).num_frames
+                    crop_info = inspect_video(src, args.reader, lm.input_size)
+                    n_src, frame_bytes = crop_info.num_frames, crop_info.height * crop_info.width * 3
                 else:
-                    n_src = info.num_frames
+                    n_src, frame_bytes = info.num_frames, info.height * info.width * 3
                 for n in notes:
                     if not n.startswith('face found'):
                         report(path, n)
                 starts = window_starts(n_src, lm.num_frames, lm.sampling_rate, stride)
-                scores = predictor.video(src, args.reader, n_src, starts)
+                scores = predictor.video(src, args.reader, n_src, starts, frame_bytes)
             except InputError as e:
                 report(e.path, e.reason)
                 row['message'] = e.reason
