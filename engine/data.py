@@ -90,7 +90,8 @@ class EpochSeededDataset(Dataset):
 
     def __getattr__(self, name):
         # forward attributes (num_videos, paths, ...) of the wrapped dataset
-        if name in ('dataset', 'seed'):
+        # never forward dunders (e.g. ``__getitems__``: the DataLoader would bypass the seeding)
+        if name in ('dataset', 'seed') or name.startswith('__'):
             raise AttributeError(name)
         return getattr(self.dataset, name)
 
