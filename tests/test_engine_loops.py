@@ -16,6 +16,15 @@ from engine.optim import cosine_scheduler
 from engine.pretrain import make_pretrain_loss, masked_targets, reconstruction_grid
 from engine.step import NonFiniteLossError, NonFiniteTracker, Stepper, make_scaler
 
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models: one intra-op thread is much faster than two on a busy 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 CPU = torch.device('cpu')
 
 
