@@ -14,14 +14,13 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
-import numpy as np
 import torch
 
 from engine.args import finalize_args, finetune_parser, parse_args
 from engine.checkpoint import auto_load, load_training_checkpoint, save_checkpoint
 from engine.data import build_eval_loader, build_train_loader, seed_everything
-from engine.distributed import (barrier, destroy_distributed, get_rank, init_distributed_mode,
-                                is_main_process)
+from engine.distributed import (barrier, check_same_on_all_ranks, destroy_distributed, get_rank,
+                                init_distributed_mode, is_main_process)
 from engine.finetune import (build_criterion, build_mixup, evaluate, main_metric_name,
                              make_finetune_loss, metrics_summary, write_prediction_csvs)
 from engine.logger import JsonlLogger, TensorboardLogger
@@ -187,6 +186,8 @@ def run(args) -> Dict:
         stepper = Stepper(model, model_without_ddp, optimizer, device, args.amp, args.update_freq,
                           args.clip_grad, model_ema, scaler)
         ckpt = auto_load(args, model_without_ddp, optimizer, scaler, model_ema)
+        check_same_on_all_ranks(args.start_epoch, 'the epoch to start from (is --output_dir on a file '
+                                'system that every node sees?)')
         best = (ckpt or {}).get('best') if ckpt else None
         print_run_header(args, model_without_ddp, n_params, steps_per_epoch)
         if tb is not None and args.start_epoch == 0:

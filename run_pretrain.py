@@ -20,7 +20,8 @@ import torch
 from engine.args import finalize_args, parse_args, pretrain_parser
 from engine.checkpoint import auto_load
 from engine.data import build_train_loader, seed_everything
-from engine.distributed import barrier, destroy_distributed, get_rank, init_distributed_mode, is_main_process
+from engine.distributed import (barrier, check_same_on_all_ranks, destroy_distributed, get_rank,
+                                init_distributed_mode, is_main_process)
 from engine.logger import JsonlLogger, TensorboardLogger
 from engine.loop import train_one_epoch
 from engine.model_utils import count_parameters, create_model, load_initial_weights, wrap_model
@@ -76,6 +77,8 @@ def run(args) -> Dict:
     stepper = Stepper(model, model_without_ddp, optimizer, device, args.amp, args.update_freq,
                       args.clip_grad, None, scaler)
     auto_load(args, model_without_ddp, optimizer, scaler, None)
+    check_same_on_all_ranks(args.start_epoch, 'the epoch to start from (is --output_dir on a file '
+                            'system that every node sees?)')
     print_run_header(args, model_without_ddp, n_params, steps_per_epoch)
     print(f'| {len(train_ds)} pre-training clips from {split}; mask ratio {args.mask_ratio}')
 

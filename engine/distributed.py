@@ -18,7 +18,7 @@ import torch.distributed as dist
 __all__ = [
     'init_distributed_mode', 'is_dist_avail_and_initialized', 'get_rank', 'get_world_size',
     'get_local_rank', 'is_main_process', 'barrier', 'all_gather_object', 'all_reduce_max',
-    'all_reduce_sum', 'destroy_distributed', 'setup_for_distributed_print',
+    'all_reduce_sum', 'destroy_distributed', 'setup_for_distributed_print', 'check_same_on_all_ranks',
 ]
 
 
@@ -142,6 +142,14 @@ def all_gather_object(obj: Any) -> List[Any]:
     out: List[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(out, obj)
     return out
+
+
+def check_same_on_all_ranks(value, what: str) -> None:
+    """Raise on every rank when ranks disagree about ``value`` (e.g. the resume epoch when the
+    output folder is not on a file system that every node sees)."""
+    values = all_gather_object(value)
+    if any(v != values[0] for v in values):
+        raise RuntimeError(f'processes disagree about {what}: {values}')
 
 
 def _reduce(t: torch.Tensor, op) -> torch.Tensor:

@@ -8,7 +8,7 @@ step ``epoch * steps_per_epoch + step``. Nothing is read back from the device ex
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional
+from typing import Callable, List, Optional
 
 import torch
 

@@ -12,9 +12,8 @@ import models  # noqa: F401
 from engine.finetune import (aggregate_views, evaluate, gather_predictions, make_finetune_loss,
                              write_prediction_csvs)
 from engine.loop import train_one_epoch
-from engine.optim import cosine_scheduler
 from engine.pretrain import make_pretrain_loss, masked_targets, reconstruction_grid
-from engine.step import NonFiniteLossError, NonFiniteTracker, Stepper, make_scaler
+from engine.step import NonFiniteLossError, NonFiniteTracker, Stepper
 
 
 @pytest.fixture(autouse=True)
