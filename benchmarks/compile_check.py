@@ -73,9 +73,9 @@ def check(name: str, device: str = 'cpu', batch: int = 2, frames: int = 16, size
         got.float().square().mean().backward()
         out['compile_fwd_bwd_s'] = time.perf_counter() - t0
         grads = [p.grad for p in model.parameters() if p.grad is not None]
-        out['max_abs_diff_out'] = float((got - ref).abs().max())
+        out['max_abs_diff_out'] = float((got - ref).detach().abs().max())
         out['max_rel_diff_grad'] = max(float((g - r).norm() / (r.norm() + 1e-12)) for g, r in zip(grads, ref_grads))
-        out['compiled_ok'] = len(grads) == len(ref_grads) and out['max_rel_diff_grad'] < 1e-3
+        out['compiled_ok'] = len(grads) == len(ref_grads) and out['max_rel_diff_grad'] < 1e-2
         # recompilation on a second call with a different mask (same count) must not happen
         if len(inputs) == 2:
             from torch._dynamo.utils import counters
