@@ -22,7 +22,8 @@ from engine.data import build_eval_loader, build_train_loader, seed_everything
 from engine.distributed import (barrier, check_same_on_all_ranks, destroy_distributed, get_rank,
                                 init_distributed_mode, is_main_process)
 from engine.finetune import (build_criterion, build_mixup, evaluate, main_metric_name,
-                             make_finetune_loss, metrics_summary, write_prediction_csvs)
+                             make_finetune_loss, metrics_summary, video_group_keys,
+                             write_prediction_csvs)
 from engine.logger import JsonlLogger, TensorboardLogger
 from engine.loop import train_one_epoch
 from engine.model_utils import count_parameters, create_model, load_initial_weights, wrap_model
@@ -85,18 +86,29 @@ def _split_files(args) -> Dict[str, Optional[str]]:
     return out
 
 
+def _group_keys(args, info, ds) -> Optional[List[str]]:
+    """Registry ``video_level_key`` (AVCAffe): clip -> video key, from ``<data_path>/video_groups.txt``
+    or the clip path."""
+    if info is None or not info.video_level_key:
+        return None
+    return video_group_keys(ds.paths, os.path.join(args.data_path, 'video_groups.txt'))
+
+
 def _run_test(tag: str, model, args, test_ds, device, info, label_names, tb, step: int) -> Dict:
     loader = build_eval_loader(test_ds, args, device.type == 'cuda',
                                distributed=args.distributed and args.dist_eval)
     t0 = time.time()
     res = evaluate(model, loader, device, args.amp, args.task,
                    distributed=args.distributed and args.dist_eval, info=info,
-                   label_names=label_names)
-    print(f'| {tag}: {res["num_videos"]} videos, {res["num_views"]} views, '
+                   label_names=label_names, group_keys=_group_keys(args, info, test_ds))
+    grouped = f' -> {res["num_groups"]} {info.video_level_key} groups' if 'num_groups' in res else ''
+    print(f'| {tag}: {res["num_videos"]} videos, {res["num_views"]} views{grouped}, '
           f'loss {res["loss"]:.4f}  {metrics_summary(res["metrics"])}  ({time.time() - t0:.1f}s)')
     if args.save_predictions and args.output_dir:
         files = write_prediction_csvs(res, test_ds.paths, args.task, label_names, args.output_dir,
-                                      prefix=tag)
+                                      prefix=tag,
+                                      group_column=(info.video_level_key if info is not None and
+                                                    info.video_level_key else 'group'))
         if files:
             print(f'| {tag} predictions: {files["videos"]} (per video), {files["views"]} (per view)')
     if tb is not None:
@@ -210,7 +222,7 @@ def run(args) -> Dict:
                                             distributed=args.distributed and args.dist_eval)
                 vres = evaluate(model_without_ddp, vloader, device, args.amp, args.task,
                                 distributed=args.distributed and args.dist_eval, info=info,
-                                label_names=label_names)
+                                label_names=label_names, group_keys=_group_keys(args, info, val_ds))
                 val_metric = main_metric_name(info, vres['metrics'], args.val_metric)
                 record.update({f'val_{k}': v for k, v in vres['metrics'].items()})
                 record['val_loss'] = vres['loss']

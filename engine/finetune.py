@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence
 
@@ -25,7 +26,8 @@ from engine.distributed import all_gather_object, is_main_process
 from engine.step import autocast_context
 
 __all__ = ['VideoMixup', 'build_mixup', 'build_criterion', 'make_finetune_loss', 'evaluate',
-           'gather_predictions', 'aggregate_views', 'write_prediction_csvs', 'compute_eval_metrics']
+           'gather_predictions', 'aggregate_views', 'write_prediction_csvs', 'compute_eval_metrics',
+           'video_group_keys', 'group_videos']
 
 
 class VideoMixup:
@@ -155,6 +157,47 @@ def aggregate_views(views: Dict[str, np.ndarray], task: str) -> Dict[str, np.nda
                 num_views=counts.astype(np.int64), view_scores=scores)
 
 
+_AVC_KEY_RE = re.compile(r'(aiim\d+)[/\\_\-]+task_?(\d+)', re.IGNORECASE)
+
+
+def video_group_keys(paths: Sequence[str], groups_file: Optional[str] = None) -> List[str]:
+    """AVCAffe-style grouping of clips into videos (registry ``video_level_key``): the key of each
+    clip from ``groups_file`` (``<clip path> <key>`` lines, preprocess.avcaffe's
+    ``video_groups.txt``), else from the path (``aiimNNN`` ... ``task_N`` -> ``aiimNNN_task_N``),
+    else the clip's own path."""
+    table: Dict[str, str] = {}
+    if groups_file and os.path.isfile(groups_file):
+        with open(groups_file, encoding='utf-8') as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    path, key = line.rsplit(None, 1)
+                    table[path] = key
+                    table[os.path.normpath(path)] = key
+    keys = []
+    for p in paths:
+        k = table.get(p) or table.get(os.path.normpath(p))
+        if k is None:
+            m = _AVC_KEY_RE.search(p)
+            k = f'{m.group(1).lower()}_task_{int(m.group(2))}' if m else p
+        keys.append(k)
+    return keys
+
+
+def group_videos(video: Dict[str, np.ndarray], keys: Sequence[str]) -> Dict[str, np.ndarray]:
+    """Average the clip scores of each group (``keys[video_index]``) -> group-level records."""
+    gk = [keys[int(v)] for v in video['video_index']]
+    uniq = list(dict.fromkeys(gk))
+    pos = {k: i for i, k in enumerate(uniq)}
+    inv = np.array([pos[k] for k in gk], dtype=np.int64)
+    sums = np.zeros((len(uniq), video['scores'].shape[1]), np.float64)
+    np.add.at(sums, inv, video['scores'])
+    counts = np.bincount(inv, minlength=len(uniq)).astype(np.float64)
+    _, first = np.unique(inv, return_index=True)
+    return dict(keys=np.array(uniq, dtype=object), scores=sums / counts[:, None],
+                targets=video['targets'][first], num_clips=counts.astype(np.int64))
+
+
 def compute_eval_metrics(info, video: Dict[str, np.ndarray], label_names: Sequence[str]) -> Dict:
     from engine.metrics import compute_metrics
     if info is None:
@@ -178,17 +221,27 @@ def _eval_loss(views: Dict[str, np.ndarray], task: str) -> float:
 
 
 def evaluate(model, loader, device: torch.device, amp: str, task: str, distributed: bool,
-             info=None, label_names: Optional[Sequence[str]] = None) -> Dict:
+             info=None, label_names: Optional[Sequence[str]] = None,
+             group_keys: Optional[Sequence[str]] = None) -> Dict:
     """Multi-view evaluation. Returns ``{'metrics', 'loss', 'num_videos', 'num_views', 'views',
-    'videos'}`` on every process (all processes gather the full set)."""
+    'videos'}`` (plus ``'groups'`` with ``group_keys``) on every process (all processes gather the
+    full set). With ``group_keys`` (one key per dataset item, e.g. AVCAffe's participant x task) the
+    clips' scores are averaged per key and the metrics computed over the groups."""
     local = _run_views(model, loader, device, amp)
     views = gather_predictions(local, distributed)
     video = aggregate_views(views, task)
     names = list(label_names) if label_names is not None else \
         [str(i) for i in range(video['scores'].shape[1])]
-    metrics = compute_eval_metrics(info, video, names) if info is not None else {}
-    return dict(metrics=metrics, loss=_eval_loss(views, task), num_videos=len(video['video_index']),
-                num_views=len(views['video_index']), views=views, videos=video)
+    out = dict(loss=_eval_loss(views, task), num_videos=len(video['video_index']),
+               num_views=len(views['video_index']), views=views, videos=video)
+    scored = video
+    if group_keys is not None:
+        video['group_key'] = np.array([group_keys[int(v)] for v in video['video_index']],
+                                      dtype=object)
+        out['groups'] = scored = group_videos(video, group_keys)
+        out['num_groups'] = len(scored['keys'])
+    out['metrics'] = compute_eval_metrics(info, scored, names) if info is not None else {}
+    return out
 
 
 def _label_columns(task: str, names: Sequence[str]) -> List[str]:
@@ -206,10 +259,11 @@ def _label_values(task: str, t) -> List:
 
 
 def write_prediction_csvs(result: Dict, paths: Sequence[str], task: str, label_names: Sequence[str],
-                          out_dir: str, prefix: str = 'test') -> Dict[str, str]:
+                          out_dir: str, prefix: str = 'test',
+                          group_column: str = 'participant_task') -> Dict[str, str]:
     """``<prefix>_predictions_views.csv`` (video_index, view_index, path, label(s), scores) and
-    ``<prefix>_predictions.csv`` (video_index, path, label(s), pred (classification), scores);
-    scores are per-class probabilities or per-target values. Main process only."""
+    ``<prefix>_predictions.csv`` (video_index, path, [group key], label(s), pred (classification),
+    num_views, scores); scores are per-class probabilities or per-target values. Main process only."""
     if not is_main_process():
         return {}
     os.makedirs(out_dir, exist_ok=True)
@@ -230,11 +284,13 @@ def write_prediction_csvs(result: Dict, paths: Sequence[str], task: str, label_n
     with open(video_path, 'w', newline='') as f:
         w = csv.writer(f)
         extra = ['pred'] if task == 'classification' else []
-        w.writerow(['video_index', 'path'] + lab_cols + extra + ['num_views'] + score_cols)
+        group = [group_column] if 'group_key' in video else []
+        w.writerow(['video_index', 'path'] + group + lab_cols + extra + ['num_views'] + score_cols)
         for i in range(len(video['video_index'])):
             v = int(video['video_index'][i])
             pred = [int(np.argmax(video['scores'][i]))] if task == 'classification' else []
-            w.writerow([v, paths[v]] + _label_values(task, video['targets'][i]) + pred
+            g = [video['group_key'][i]] if group else []
+            w.writerow([v, paths[v]] + g + _label_values(task, video['targets'][i]) + pred
                        + [int(video['num_views'][i])] + [f'{x:.7g}' for x in video['scores'][i]])
     return {'views': view_path, 'videos': video_path}
 

@@ -247,3 +247,37 @@ def test_reconstruction_grid_undoes_patch_normalisation():
     np.testing.assert_allclose(img[:, 64:], orig, atol=1e-4)
     # the masked row is grey exactly where tubes are masked
     assert np.isclose(img[:, 32:64], 0.5).mean() > 0.3
+
+
+def test_video_level_grouping_matches_pool_folds(tmp_path):
+    """AVCAffe: clip scores averaged per participant x task; the CSV carries the key and the
+    fold-pooling tool reads it back to the same weighted F1."""
+    from datasets.registry import get_dataset_info
+    from engine.finetune import compute_eval_metrics, group_videos, video_group_keys
+    info = get_dataset_info('avcaffe-arousal')
+    paths = [f'/data/aiim00{p}/task_{t}/clip_{c}.avi' for p in (1, 2) for t in (1, 2) for c in range(3)]
+    groups_file = tmp_path / 'video_groups.txt'
+    groups_file.write_text(f'{paths[0]} aiim001_task_1\n')
+    keys = video_group_keys(paths, str(groups_file))
+    assert keys[0] == 'aiim001_task_1' and keys[3] == 'aiim001_task_2' and keys[-1] == 'aiim002_task_2'
+    rng = np.random.default_rng(0)
+    n = len(paths)
+    labels = np.repeat(rng.integers(0, 5, n // 3), 3)
+    outputs = rng.normal(size=(n, 5))
+    views = dict(outputs=outputs, targets=labels, video_index=np.arange(n), view_index=np.zeros(n, int))
+    video = aggregate_views(views, 'classification')
+    video['group_key'] = np.array([keys[i] for i in range(n)], dtype=object)
+    grouped = group_videos(video, keys)
+    assert len(grouped['keys']) == 4 and grouped['num_clips'].tolist() == [3, 3, 3, 3]
+    np.testing.assert_allclose(grouped['scores'][1], video['scores'][3:6].mean(0))
+    m = compute_eval_metrics(info, grouped, list(info.label_names))
+    files = write_prediction_csvs({'views': views, 'videos': video}, paths, 'classification',
+                                  list(info.label_names), str(tmp_path), group_column='participant_task')
+    with open(files['videos']) as f:
+        row = next(csv.DictReader(f))
+    assert row['participant_task'] == 'aiim001_task_1'
+    from tools.pool_folds import read_prediction_csv
+    fold = read_prediction_csv(files['videos'], info, 'official', None)
+    assert len(fold.paths) == 4
+    from engine.metrics import weighted_f1
+    assert weighted_f1(fold.targets, fold.outputs) == pytest.approx(m['weighted_f1'])
