@@ -118,8 +118,12 @@ class Stepper:
             return None
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
-        max_norm = self.clip_grad if self.clip_grad is not None else math.inf
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
+        if self.clip_grad is not None:
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.clip_grad)
+        elif hasattr(torch.nn.utils, 'get_total_norm'):  # measure only, no rescaling pass
+            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in self.params if p.grad is not None])
+        else:
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, math.inf)
         overflow = ~torch.isfinite(grad_norm)
         if self.scaler is not None:
             self.scaler.step(self.optimizer)  # skipped internally when grads are inf/nan
