@@ -8,4 +8,5 @@ if ROOT not in sys.path:
 
 import torch  # noqa: E402
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# One thread: tiny test models are dominated by overhead, and DataLoader workers share the cores.
+torch.set_num_threads(int(os.environ.get("SVFAP_TEST_THREADS", "1")))

@@ -15,15 +15,6 @@ import run_finetune
 from engine.testing import free_port, make_tiny_dataset, repo_root, tiny_finetune_argv
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is much faster than two on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _rows(path):
     with open(path) as f:
         return list(csv.DictReader(f))

@@ -16,14 +16,6 @@ from engine.pretrain import make_pretrain_loss, masked_targets, reconstruction_g
 from engine.step import NonFiniteLossError, NonFiniteTracker, Stepper
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is much faster than two on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 CPU = torch.device('cpu')
 
 

@@ -7,15 +7,6 @@ from timm.data import Mixup
 from engine.finetune import VideoMixup
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is much faster than two on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _batch(B=4, C=3, T=8, H=32, W=40):
     # every sample a distinct constant, so a pasted region is recognisable everywhere
     x = torch.arange(1, B + 1, dtype=torch.float32).view(B, 1, 1, 1, 1).expand(B, C, T, H, W).clone()

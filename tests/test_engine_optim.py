@@ -11,15 +11,6 @@ import models  # noqa: F401
 from engine.optim import apply_schedules, build_optimizer, cosine_scheduler, param_groups
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is much faster than two on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _tiny(**kw):
     return timm.create_model('svfap_tiny_patch16_160', img_size=32, all_frames=8, num_classes=7, **kw)
 

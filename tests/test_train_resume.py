@@ -15,15 +15,6 @@ from engine.step import NonFiniteLossError
 from engine.testing import make_tiny_dataset, tiny_finetune_argv, tiny_pretrain_argv
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is much faster than two on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
     return make_tiny_dataset(str(tmp_path_factory.mktemp('syn')))
