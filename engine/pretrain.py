@@ -6,7 +6,7 @@ decoder's predictions (B, N_masked, 1536).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -22,24 +22,60 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def masked_targets(clip: torch.Tensor, mask: torch.Tensor, tubelet: int = 2, patch: int = 16,
-                   mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
-    """(B, N_masked, 3 * tubelet * patch^2) normalised-pixel targets of the masked tubes."""
+                   mean=IMAGENET_MEAN, std=IMAGENET_STD, num_masked: Optional[int] = None) -> torch.Tensor:
+    """(B, N_masked, 3 * tubelet * patch^2) normalised-pixel targets of the masked tubes, in token order.
+
+    ``num_masked`` (masked tokens per clip, a Python int) avoids reading the mask back to the host;
+    without it the count is read from the mask (free on the CPU, one synchronisation on CUDA).
+    """
     from models.mae import patchify_targets
+    from models.tpsbt import TPSBT, gather_tokens, tube_mask_indices
     with torch.no_grad():
         t = patchify_targets(clip.float(), mean, std, tubelet=tubelet, patch=patch)
-        B, N, D = t.shape
-        return t[mask].reshape(B, -1, D)
+        T, H, W = clip.shape[2:]
+        grid = (T // tubelet, H // patch, W // patch)
+        mask = mask.to(t.device)
+        if num_masked is None:
+            TPSBT._check_tube_mask(mask, grid)
+            num_masked = TPSBT.count_masked(mask)
+        _, ids_masked = tube_mask_indices(mask, grid, num_masked)
+        return gather_tokens(t, ids_masked)
+
+
+def _unwrap(model):
+    """The module under DDP (``.module``) / torch.compile (``._orig_mod``) wrappers."""
+    while True:
+        inner = getattr(model, 'module', None)
+        if not isinstance(inner, torch.nn.Module):
+            inner = getattr(model, '_orig_mod', None)
+        if not isinstance(inner, torch.nn.Module):
+            return model
+        model = inner
 
 
 def make_pretrain_loss(model, device: torch.device, tubelet: int = 2, patch: int = 16):
-    """``compute_loss(batch)`` for :func:`engine.loop.train_one_epoch`; batch = (clip, mask, n_broken)."""
+    """``compute_loss(batch)`` for :func:`engine.loop.train_one_epoch`; batch = (clip, mask, n_broken).
+
+    The number of masked tokens per clip is read from the batch's mask while it is still on the CPU
+    (as the data loader delivers it: no device traffic), or, for a mask already on the device, taken
+    from the model's ``mask_ratio``; the model and the targets then gather tokens by index, with no
+    device -> host synchronisation and no graph break under torch.compile.
+    """
+    ratio_model = _unwrap(model)
 
     def compute_loss(batch):
         clip, mask = batch[0], batch[1]
         clip = clip.to(device, non_blocking=True)
+        if mask.device.type == 'cpu':
+            num_masked = int(mask[0].sum())  # host tensor: no device traffic
+        elif hasattr(ratio_model, 'num_masked_from_ratio'):
+            num_masked = ratio_model.num_masked_from_ratio(
+                (clip.shape[2] // tubelet, clip.shape[3] // patch, clip.shape[4] // patch))
+        else:
+            num_masked = None
         mask = mask.to(device, non_blocking=True).flatten(1).to(torch.bool)
-        target = masked_targets(clip, mask, tubelet, patch)
-        pred = model(clip, mask)
+        target = masked_targets(clip, mask, tubelet, patch, num_masked=num_masked)
+        pred = model(clip, mask, num_masked)
         loss = F.mse_loss(pred.float(), target)
         n_broken = batch[2] if len(batch) > 2 else None
         return loss, n_broken

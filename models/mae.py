@@ -4,6 +4,7 @@ The encoder sees only the visible tokens of a tube mask; the outputs of all its 
 (nearest-neighbour repetition along time, sum, LayerNorm ``encoder.norm``); a light decoder of
 standard blocks reconstructs the normalised pixels of the masked tubes.
 """
+import math
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
@@ -12,7 +13,7 @@ from timm.layers import trunc_normal_
 from timm.models import register_model
 
 from .layers import Block, LayerNorm, sinusoid_position_table
-from .tpsbt import MODEL_CONFIGS, TPSBT, _linear_rates
+from .tpsbt import MODEL_CONFIGS, TPSBT, _compiling, _linear_rates, gather_tokens, tube_mask_indices
 
 __all__ = ['PretrainSVFAP', 'PretrainDecoder', 'patchify_targets']
 
@@ -98,14 +99,36 @@ class PretrainSVFAP(nn.Module):
     def no_weight_decay(self) -> set:
         return {'mask_token'}
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def num_masked_from_ratio(self, grid: Tuple[int, int, int]) -> int:
+        """Masked tokens per clip of a tube mask at ``mask_ratio`` over ``grid`` (the count of
+        ``models.masking.tube_mask``: floor(ratio * h * w) positions in each of the t slices)."""
+        t, h, w = grid
+        return t * int(math.floor(self.mask_ratio * h * w + 1e-6))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, num_masked: Optional[int] = None) -> torch.Tensor:
+        """clip (B, 3, T, H, W), tube mask (B, N) bool -> (B, N_masked, D_out) in token order.
+
+        ``num_masked`` (masked tokens per clip, a Python int) lets the visible / masked tokens be
+        gathered without reading the mask back to the host. Without it the count is read from the
+        mask in eager mode (free for a CPU mask, one synchronisation on CUDA) and taken from
+        ``mask_ratio`` under torch.compile (no graph break; the mask must then match the ratio).
+        """
         B = x.shape[0]
-        visible = self.encoder_to_decoder(self.encoder(x, mask))  # (B, N_vis, D)
+        grid = self.token_grid(*x.shape[2:])
+        mask = mask.to(x.device)
+        if num_masked is None:
+            if _compiling():
+                num_masked = self.num_masked_from_ratio(grid)
+            else:
+                self.encoder._check_tube_mask(mask, grid)
+                num_masked = self.encoder.count_masked(mask)
+        visible = self.encoder_to_decoder(self.encoder(x, mask, num_masked))  # (B, N_vis, D)
         D = visible.shape[-1]
+        ids_visible, ids_masked = tube_mask_indices(mask, grid, num_masked)
         pos = sinusoid_position_table(mask.shape[1], D, device=visible.device, dtype=visible.dtype)
         pos = pos.expand(B, -1, -1)
-        pos_visible = pos[~mask].reshape(B, -1, D)
-        pos_masked = pos[mask].reshape(B, -1, D)
+        pos_visible = gather_tokens(pos, ids_visible)
+        pos_masked = gather_tokens(pos, ids_masked)
         tokens = torch.cat([visible + pos_visible, self.mask_token.to(visible.dtype) + pos_masked], dim=1)
         return self.decoder(tokens, pos_masked.shape[1])
 
