@@ -28,8 +28,8 @@ from engine.logger import JsonlLogger, TensorboardLogger
 from engine.loop import train_one_epoch
 from engine.model_utils import count_parameters, create_model, load_initial_weights, wrap_model
 from engine.optim import build_optimizer
-from engine.runtime import (build_ema, build_schedules, print_run_header, save_epoch_checkpoints,
-                            seed_epoch)
+from engine.runtime import (build_ema, build_schedules, configure_backends, print_run_header,
+                            save_epoch_checkpoints, seed_epoch)
 from engine.step import Stepper, make_scaler
 
 
@@ -126,6 +126,7 @@ def run(args) -> Dict:
     info, label_names = _resolve_task(args)
     finalize_args(args, args.world_size)
     device = torch.device(args.device)
+    configure_backends(device)
     splits = _split_files(args)
     if not args.eval and splits['train'] is None:
         raise FileNotFoundError(f'{args.data_path}/train.csv not found')

@@ -27,7 +27,8 @@ from engine.loop import train_one_epoch
 from engine.model_utils import count_parameters, create_model, load_initial_weights, wrap_model
 from engine.optim import build_optimizer
 from engine.pretrain import make_pretrain_loss, reconstruction_grid
-from engine.runtime import build_schedules, print_run_header, save_epoch_checkpoints, seed_epoch
+from engine.runtime import (build_schedules, configure_backends, print_run_header, save_epoch_checkpoints,
+                            seed_epoch)
 from engine.step import Stepper, make_scaler
 
 
@@ -52,6 +53,7 @@ def run(args) -> Dict:
     if not args.normalize_target:
         raise ValueError('only normalised-pixel targets are supported (SPEC section 2)')
     device = torch.device(args.device)
+    configure_backends(device)
     split = _split_file(args)
 
     seed_everything(args.seed)  # identical initial weights on every process

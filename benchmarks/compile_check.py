@@ -4,8 +4,8 @@ forward + backward checked against eager, for a fine-tuning and a pre-training m
     python -m benchmarks.compile_check                       # tiny models, CPU (~2-4 min on 2 cores)
     python -m benchmarks.compile_check --device cuda --models svfap_base_patch16_160 pretrain_svfap_base_patch16_160
 
-The pre-training model gathers the visible tokens with ``x[~mask]`` (a data-dependent count that a
-tube mask fixes); this reports whether that, or anything else, breaks the graph.
+The pre-training model gathers the visible tokens by index (``models.tpsbt.tube_mask_indices``; under
+torch.compile the count comes from ``mask_ratio``); this reports whether anything breaks the graph.
 """
 from __future__ import annotations
 

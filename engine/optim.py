@@ -5,17 +5,18 @@ Parameter groups follow BEiT / VideoMAE: layer ids come from the model's ``get_l
 ``lr_scale = layer_decay ** (num_layers + 1 - l)``. No weight decay on 1-D parameters (norms,
 biases, ``q_bias``/``v_bias``), on position / mask / cls tokens and on the names the model lists in
 ``no_weight_decay()``. The optimizer itself is made by ``timm.optim.create_optimizer_v2``; AdamW is
-the fused CUDA kernel when the parameters live on a GPU.
+the fused CUDA kernel when the parameters live on a GPU, the multi-tensor (foreach) one on the CPU.
 """
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
-from timm.optim import create_optimizer_v2
+from timm.optim import create_optimizer_v2, get_optimizer_class
 
 __all__ = ['NO_DECAY_TOKENS', 'param_groups', 'build_optimizer', 'cosine_scheduler',
            'apply_schedules']
@@ -87,9 +88,19 @@ def param_groups(model: nn.Module, weight_decay: float, layer_decay: Optional[fl
     return out
 
 
+def _takes_foreach(opt_name: str) -> bool:
+    """Whether timm's optimizer class for ``opt_name`` accepts ``foreach`` (torch.optim's do)."""
+    try:
+        cls = get_optimizer_class(opt_name, bind_defaults=False)
+        return 'foreach' in inspect.signature(cls.__init__).parameters
+    except Exception:  # unknown name: create_optimizer_v2 reports it
+        return False
+
+
 def build_optimizer(args, model: nn.Module, skip_list: Iterable[str] = (),
                     layer_decay: Optional[float] = None) -> torch.optim.Optimizer:
-    """AdamW (or any timm optimizer name) over :func:`param_groups`; ``fused=True`` on CUDA."""
+    """AdamW (or any timm optimizer name) over :func:`param_groups`; ``fused=True`` on CUDA,
+    ``foreach=True`` on the CPU (when the optimizer class takes it)."""
     groups = param_groups(model, args.weight_decay, layer_decay, skip_list, verbose=False)
     # keep names out of the optimizer state dict (strings are fine for weights_only, but noisy)
     for g in groups:
@@ -103,6 +114,9 @@ def build_optimizer(args, model: nn.Module, skip_list: Iterable[str] = (),
     on_cuda = next(model.parameters()).is_cuda
     if opt_name in ('adamw', 'adam') and on_cuda:
         kwargs['fused'] = True
+    elif not on_cuda and _takes_foreach(opt_name):
+        # CPU: the multi-tensor (foreach) update instead of one small kernel per parameter
+        kwargs['foreach'] = True
     if opt_name in ('sgd', 'momentum', 'nesterov'):
         kwargs['momentum'] = getattr(args, 'momentum', 0.9)
     opt = create_optimizer_v2(groups, opt=opt_name, lr=args.lr, weight_decay=args.weight_decay,

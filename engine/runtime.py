@@ -15,8 +15,32 @@ from engine.data import derive_seed, seed_everything
 from engine.distributed import get_rank, is_main_process
 from engine.optim import cosine_scheduler
 
-__all__ = ['seed_epoch', 'build_schedules', 'save_epoch_checkpoints', 'atomic_copy',
-           'print_run_header', 'build_ema']
+__all__ = ['configure_backends', 'seed_epoch', 'build_schedules', 'save_epoch_checkpoints',
+           'atomic_copy', 'print_run_header', 'build_ema']
+
+
+def configure_backends(device: torch.device) -> Dict[str, bool]:
+    """Process-wide numeric / kernel settings for training on ``device`` (both entry points).
+
+    * CPU: flush subnormal floats to zero (``torch.set_flush_denormal``). AdamW's second moments of
+      small gradients underflow into subnormals in the first steps, and x86 handles them in slow
+      microcode (measured ~3x slower steps on the tiny model; docs/performance.md).
+    * CUDA: TF32 for fp32 matmuls and convolutions (the legacy ``allow_tf32`` flags, the API the
+      benchmarks use; mixing it with the new ``fp32_precision`` API is an error in torch >= 2.9) and
+      ``cudnn.benchmark`` (the clip shape is fixed within a run: the 3-D patch convolution picks its
+      fastest algorithm once).
+    Returns what was set.
+    """
+    device = torch.device(device)
+    done: Dict[str, bool] = {}
+    if device.type == 'cpu':
+        done['flush_denormal'] = bool(torch.set_flush_denormal(True))
+    elif device.type == 'cuda':
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+        done.update(tf32=True, cudnn_benchmark=True)
+    return done
 
 
 def seed_epoch(seed: int, epoch: int) -> None:
