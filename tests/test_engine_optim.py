@@ -116,3 +116,18 @@ def test_cosine_schedule_values():
     # no warm-up
     s3 = cosine_scheduler(base, final, 1, 5, warmup_epochs=0)
     assert s3[0] == pytest.approx(base)
+
+
+def test_foreach_on_cpu():
+    opt = build_optimizer(argparse.Namespace(weight_decay=0.05, opt='adamw', lr=1e-3, opt_eps=None,
+                                             opt_betas=None), _tiny())
+    assert opt.defaults.get('foreach') is True and not opt.defaults.get('fused')
+
+
+def test_configure_backends_cpu_flushes_denormals():
+    from engine.runtime import configure_backends
+    try:
+        assert configure_backends(torch.device('cpu')) == {'flush_denormal': True}
+        assert torch.tensor([1e-40], dtype=torch.float32).item() == 0.0
+    finally:
+        torch.set_flush_denormal(False)

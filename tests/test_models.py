@@ -349,3 +349,27 @@ def test_registration_accepts_timm_kwargs():
         fn(pretrained=False, pretrained_cfg=None, pretrained_cfg_overlay=None, cache_dir=None, drop_block_rate=None)
         with pytest.raises(ValueError, match='load_checkpoint'):
             fn(pretrained=True)
+
+
+def test_index_gather_matches_boolean_mask():
+    """tube_mask_indices + gather select the same tokens, in the same order, as boolean indexing."""
+    from engine.pretrain import masked_targets
+    from models.tpsbt import gather_tokens, tube_mask_indices
+    model = build('pretrain_svfap_tiny_patch16_160', mask_ratio=0.75)
+    frames, size = 8, 64
+    grid = model.token_grid(frames, size, size)
+    mask = tube_mask_batch(grid, 0.75, 3)
+    n_masked = int(mask[0].sum())
+    x = torch.randn(3, mask.shape[1], 5)
+    keep, masked = tube_mask_indices(mask, grid, n_masked)
+    assert torch.equal(gather_tokens(x, keep), x[~mask].reshape(3, -1, 5))
+    assert torch.equal(gather_tokens(x, masked), x[mask].reshape(3, -1, 5))
+    assert model.num_masked_from_ratio(grid) == n_masked
+    clip = torch.randn(3, 3, frames, size, size)
+    with torch.no_grad():
+        torch.testing.assert_close(model(clip, mask, n_masked), model(clip, mask), rtol=0, atol=0)
+    t = patchify_targets(clip, MEAN, STD)
+    assert torch.equal(masked_targets(clip, mask, num_masked=n_masked), t[mask].reshape(3, -1, t.shape[-1]))
+    assert torch.equal(masked_targets(clip, mask), t[mask].reshape(3, -1, t.shape[-1]))
+    with pytest.raises(ValueError, match='num_masked'):
+        model(clip, mask, n_masked - grid[0])
