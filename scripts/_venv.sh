@@ -1,9 +1,15 @@
 # Sourced by the top-level scripts: create or update .venv from requirements.txt.
 # Re-installs only when requirements.txt changed since the last successful install.
+# SVFAP_SKIP_SETUP=1 uses the python already on PATH; SVFAP_VENV picks another venv folder.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${SVFAP_VENV:-$ROOT/.venv}"
 PY="${PYTHON:-python3}"
+if [ "${SVFAP_SKIP_SETUP:-0}" = "1" ]; then
+  # an environment is already active (the test suite runs the scripts this way)
+  cd "$ROOT"
+  return 0
+fi
 if [ ! -x "$VENV/bin/python" ]; then
   echo "[setup] creating $VENV"
   "$PY" -m venv "$VENV"

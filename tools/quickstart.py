@@ -20,15 +20,17 @@ from typing import Dict, List, Optional, Sequence
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# Sizes of the two presets. `default` is the quickstart proper (about 10 minutes on 2 CPU cores);
+# The synthetic set of each preset, and the flags it changes in the two quickstart recipes.
+# `default` is the quickstart proper (about 10 minutes on 2 CPU cores, most of it training);
 # `tiny` is the end-to-end test's (well under a minute).
 PRESETS: Dict[str, Dict] = {
-    'default': dict(num_labeled=350, num_unlabeled=210, clip_frames=64, clip_size=128,
-                    num_frames=16, sampling_rate=4, input_size=64,
-                    pretrain_epochs=12, finetune_epochs=12, batch_size=8, num_workers=2),
-    'tiny': dict(num_labeled=35, num_unlabeled=16, clip_frames=16, clip_size=64,
-                 num_frames=8, sampling_rate=2, input_size=32,
-                 pretrain_epochs=1, finetune_epochs=1, batch_size=4, num_workers=0),
+    'default': dict(data=dict(num_labeled=350, num_unlabeled=210, num_frames=64, size=128),
+                    overrides=[]),
+    'tiny': dict(data=dict(num_labeled=35, num_unlabeled=16, num_frames=16, size=64),
+                 overrides=['--num_frames', '8', '--sampling_rate', '2', '--input_size', '32',
+                            '--batch_size', '4', '--num_workers', '0', '--epochs', '1',
+                            '--warmup_epochs', '0'],
+                 finetune_overrides=['--short_side_size', '32']),
 }
 
 
@@ -41,8 +43,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--device', default='cuda', help='cuda falls back to the CPU when absent')
     p.add_argument('--fold', default='1', help='synthetic fold to fine-tune and test on')
-    p.add_argument('--pretrain_epochs', type=int, default=None, help='default: the preset\'s')
-    p.add_argument('--finetune_epochs', type=int, default=None, help='default: the preset\'s')
+    p.add_argument('--pretrain_epochs', type=int, default=None, help='default: the recipe\'s')
+    p.add_argument('--finetune_epochs', type=int, default=None, help='default: the recipe\'s')
     return p
 
 
@@ -56,10 +58,7 @@ def _run_step(title: str, fn, argv: List[str]):
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict:
     args = get_parser().parse_args(argv)
-    size = dict(PRESETS[args.preset])
-    for key in ('pretrain_epochs', 'finetune_epochs'):
-        if getattr(args, key) is not None:
-            size[key] = getattr(args, key)
+    preset = PRESETS[args.preset]
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
     t_start = time.time()
@@ -67,23 +66,18 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     from datasets.synthetic import generate_synthetic_dataset
     print(f'==> synthetic facial videos -> {out}/data', flush=True)
     data = generate_synthetic_dataset(
-        os.path.join(out, 'data'), num_labeled=size['num_labeled'],
-        num_unlabeled=size['num_unlabeled'], num_frames=size['clip_frames'],
-        size=size['clip_size'], num_folds=5, seed=args.seed, workers=min(4, os.cpu_count() or 1),
-        reuse=True)
+        os.path.join(out, 'data'), num_folds=5, seed=args.seed,
+        workers=min(4, os.cpu_count() or 1), reuse=True, **preset['data'])
     print(f'    {data["num_labeled"]} labelled + {data["num_unlabeled"]} unlabeled clips'
           f'{" (reused)" if data.get("reused") else ""}', flush=True)
 
-    common = ['--num_frames', str(size['num_frames']), '--sampling_rate', str(size['sampling_rate']),
-              '--input_size', str(size['input_size']), '--batch_size', str(size['batch_size']),
-              '--num_workers', str(size['num_workers']), '--seed', str(args.seed),
-              '--device', args.device]
+    common = ['--seed', str(args.seed), '--device', args.device] + preset['overrides']
     pretrain_dir = os.path.join(out, 'pretrain')
     import run_pretrain
     _run_step('masked-autoencoder pre-training', run_pretrain.main, [
         '--config', os.path.join(ROOT, 'configs', 'quickstart', 'pretrain_tiny.yaml'),
-        '--data_path', data['pretrain'], '--output_dir', pretrain_dir,
-        '--epochs', str(size['pretrain_epochs'])] + common)
+        '--data_path', data['pretrain'], '--output_dir', pretrain_dir]
+        + common + _epochs(args.pretrain_epochs))
     pretrained = os.path.join(pretrain_dir, 'checkpoint-last.pth')
 
     finetune_dir = os.path.join(out, 'finetune')
@@ -91,9 +85,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     result = _run_step('fine-tuning and test', run_finetune.main, [
         '--config', os.path.join(ROOT, 'configs', 'quickstart', 'finetune_tiny.yaml'),
         '--data_path', os.path.dirname(data['folds'][args.fold]['test']),
-        '--finetune', pretrained, '--output_dir', finetune_dir,
-        '--short_side_size', str(size['input_size']),
-        '--epochs', str(size['finetune_epochs'])] + common)
+        '--finetune', pretrained, '--output_dir', finetune_dir]
+        + common + preset.get('finetune_overrides', []) + _epochs(args.finetune_epochs))
 
     picture = os.path.join(out, 'reconstruction.png')
     first_unlabeled = _first_path(data['pretrain'])
@@ -116,6 +109,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     print(f'total time:      {time.time() - t_start:.0f} s')
     return {'test': metrics, 'picture': picture, 'pretrain_dir': pretrain_dir,
             'finetune_dir': finetune_dir}
+
+
+def _epochs(n: Optional[int]) -> List[str]:
+    return [] if n is None else ['--epochs', str(n)]
 
 
 def _first_path(split_file: str) -> str:
