@@ -129,6 +129,8 @@ def _plot(path: str, summary: List[Dict]) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict:
+    command = 'python -m tools.pretrain_vs_scratch ' + ' '.join(
+        sys.argv[1:] if argv is None else list(argv))
     args = get_parser().parse_args(argv)
     t0 = time.time()
     out = os.path.abspath(args.out)
@@ -178,15 +180,15 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
             continue
         epochs = max(1, int(round(args.finetune_epochs / fraction)))
         run_dir = os.path.join(out, f'frac{fraction:g}_{init}_seed{seed}')
-        argv = ['--config', os.path.join(QUICKSTART, 'finetune_tiny.yaml'),
+        run_argv = ['--config', os.path.join(QUICKSTART, 'finetune_tiny.yaml'),
                 '--data_path', data_dir, '--output_dir', run_dir, '--seed', str(seed),
                 '--train_fraction', str(fraction), '--epochs', str(epochs),
                 '--device', args.device, '--save_ckpt_freq', '1000', '--log_every', '1000']
         if init == 'pretrained':
-            argv += ['--finetune', pretrained]
+            run_argv += ['--finetune', pretrained]
         print(f'\n==> {fraction:.0%} of the labels, {init}, seed {seed}: {epochs} epochs',
               flush=True)
-        res = run_finetune.main(argv + args.extra)
+        res = run_finetune.main(run_argv + args.extra)
         hist = res.get('train_history', [])
         run_steps = int(sum(h.get('train_steps', 0) for h in hist))
         row = {'fraction': fraction, 'init': init, 'seed': seed, 'epochs': epochs,
@@ -202,18 +204,14 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
             'minutes': (time.time() - t0) / 60, 'fold': args.fold, 'train': n_train,
             'test': n_test, 'pretrain': pretrain_desc,
             'steps': '/'.join(str(s) for s in steps),
-            'input': '16 frames, stride 4, 64x64, recipe in configs/quickstart/'}
+            'input': 'recipe of configs/quickstart/' + (f', with {" ".join(args.extra)}'
+                                                        if args.extra else '')}
     report = args.report or os.path.join(out, 'report.md')
     os.makedirs(os.path.dirname(os.path.abspath(report)), exist_ok=True)
-    command = 'python -m tools.pretrain_vs_scratch ' + ' '.join(argv_or_default(argv))
     plot = write_report(report, rows, summary, command, meta)
     print(open(report).read())
     print(f'report: {report}\nplot:   {plot}')
     return {'rows': rows, 'summary': summary, 'report': report, 'plot': plot}
-
-
-def argv_or_default(argv: Optional[Sequence[str]]) -> List[str]:
-    return list(sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == '__main__':
