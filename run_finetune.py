@@ -10,7 +10,6 @@ docs/training.md for the flags, recipes, resume semantics and outputs.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
@@ -19,8 +18,8 @@ import torch
 from engine.args import finalize_args, finetune_parser, parse_args
 from engine.checkpoint import auto_load, load_training_checkpoint, save_checkpoint
 from engine.data import build_eval_loader, build_train_loader, seed_everything
-from engine.distributed import (barrier, check_same_on_all_ranks, destroy_distributed, get_rank,
-                                init_distributed_mode, is_main_process)
+from engine.distributed import (barrier, check_same_on_all_ranks, cli_main, is_main_process,
+                                run_with_process_group)
 from engine.finetune import (build_criterion, build_mixup, evaluate, main_metric_name,
                              make_finetune_loss, metrics_summary, video_group_keys,
                              write_prediction_csvs)
@@ -287,24 +286,8 @@ def run(args) -> Dict:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict:
-    args = parse_args(finetune_parser(), argv)
-    owns_pg = not (torch.distributed.is_available() and torch.distributed.is_initialized())
-    init_distributed_mode(args)
-    try:
-        result = run(args)
-    except BaseException:
-        if owns_pg:
-            destroy_distributed(wait=False)  # no barrier: the other processes may be stuck
-        raise
-    if owns_pg:
-        destroy_distributed()
-    return result
+    return run_with_process_group(run, parse_args(finetune_parser(), argv))
 
 
 if __name__ == '__main__':
-    from engine.step import NonFiniteLossError
-    try:
-        main()
-    except NonFiniteLossError as e:
-        print(f'ERROR (rank {get_rank()}): {e}', file=sys.stderr, flush=True)
-        sys.exit(1)
+    cli_main(main)

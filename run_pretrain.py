@@ -11,7 +11,6 @@ See docs/training.md.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from typing import Dict, Optional, Sequence
 
@@ -20,8 +19,8 @@ import torch
 from engine.args import finalize_args, parse_args, pretrain_parser
 from engine.checkpoint import auto_load
 from engine.data import build_train_loader, seed_everything
-from engine.distributed import (barrier, check_same_on_all_ranks, destroy_distributed, get_rank,
-                                init_distributed_mode, is_main_process)
+from engine.distributed import (barrier, check_same_on_all_ranks, cli_main, is_main_process,
+                                run_with_process_group)
 from engine.logger import JsonlLogger, TensorboardLogger
 from engine.loop import train_one_epoch
 from engine.model_utils import count_parameters, create_model, load_initial_weights, wrap_model
@@ -126,24 +125,8 @@ def run(args) -> Dict:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict:
-    args = parse_args(pretrain_parser(), argv)
-    owns_pg = not (torch.distributed.is_available() and torch.distributed.is_initialized())
-    init_distributed_mode(args)
-    try:
-        result = run(args)
-    except BaseException:
-        if owns_pg:
-            destroy_distributed(wait=False)  # no barrier: the other processes may be stuck
-        raise
-    if owns_pg:
-        destroy_distributed()
-    return result
+    return run_with_process_group(run, parse_args(pretrain_parser(), argv))
 
 
 if __name__ == '__main__':
-    from engine.step import NonFiniteLossError
-    try:
-        main()
-    except NonFiniteLossError as e:
-        print(f'ERROR (rank {get_rank()}): {e}', file=sys.stderr, flush=True)
-        sys.exit(1)
+    cli_main(main)

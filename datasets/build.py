@@ -36,7 +36,6 @@ check_paths            True                           verify every split-file pa
 from __future__ import annotations
 
 import logging
-from typing import Optional
 
 from .registry import CLASSIFICATION, REGRESSION, get_dataset_info
 from .split_file import read_split_file

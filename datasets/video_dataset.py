@@ -28,7 +28,7 @@ unreadable ones are left out and listed in ``skipped`` as ``(path, reason)``.
 from __future__ import annotations
 
 import logging
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import numpy as np
 import torch

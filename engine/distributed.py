@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import os
 import subprocess
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 import torch
 import torch.distributed as dist
@@ -124,6 +124,36 @@ def destroy_distributed(wait: bool = True) -> None:
         finally:
             dist.destroy_process_group()
     restore_print()
+
+
+def run_with_process_group(run: Callable, args):
+    """Initialise the process group from the environment (torchrun / Slurm; a plain process stays
+    single), call ``run(args)`` and tear the group down. A group initialised by the caller (tests,
+    notebooks) is left alone; after a failure the teardown skips the barrier, since the other
+    processes may be stuck."""
+    owns_pg = not (dist.is_available() and dist.is_initialized())
+    init_distributed_mode(args)
+    try:
+        result = run(args)
+    except BaseException:
+        if owns_pg:
+            destroy_distributed(wait=False)
+        raise
+    if owns_pg:
+        destroy_distributed()
+    return result
+
+
+def cli_main(main: Callable) -> None:
+    """``if __name__ == '__main__'`` of the entry points: a non-finite loss ends the process with a
+    one-line message and exit code 1 instead of a traceback."""
+    import sys
+    from engine.step import NonFiniteLossError
+    try:
+        main()
+    except NonFiniteLossError as e:
+        print(f'ERROR (rank {get_rank()}): {e}', file=sys.stderr, flush=True)
+        sys.exit(1)
 
 
 def barrier() -> None:

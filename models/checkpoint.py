@@ -8,7 +8,7 @@ prefixes are mapped onto the model's own key names.
 import argparse
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Union
 
 import torch
 import torch.nn as nn

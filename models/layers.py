@@ -3,7 +3,6 @@
 Shapes: ``B`` batch, ``N`` tokens, ``C`` channels, ``T`` temporal slices, ``K`` bottleneck tokens.
 All LayerNorms use ``eps=1e-6``.
 """
-import math
 from functools import partial
 from typing import Optional, Tuple
 

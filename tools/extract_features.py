@@ -30,7 +30,6 @@ import argparse
 import csv
 import os
 import sys
-import tempfile
 from typing import Dict, List, Optional
 
 import numpy as np

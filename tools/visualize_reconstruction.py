@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Dict, Optional
+from typing import Dict
 
 import numpy as np
 import torch
