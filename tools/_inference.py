@@ -57,6 +57,20 @@ def report(path: str, reason: str, stream=None) -> None:
     stream.flush()
 
 
+def run_single_input(run, args) -> int:
+    """Exit code of a one-video tool: 0 done, 1 the input could not be used (one line naming it),
+    2 the checkpoint could not be used."""
+    try:
+        run(args)
+    except CheckpointError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    except InputError as e:
+        report(e.path, e.reason)
+        return 1
+    return 0
+
+
 # ----------------------------------------------------------------------------------------------
 # command-line flags shared by the four commands
 

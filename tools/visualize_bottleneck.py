@@ -29,8 +29,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from tools._inference import (CheckpointError, InputError, add_model_args, auto_scale, denormalise_clip,  # noqa: E402
-                              load_input_clip, load_model, make_grid, report, resolve_device, save_png, to_uint8)
+from tools._inference import (CheckpointError, add_model_args, auto_scale, denormalise_clip,  # noqa: E402
+                              load_input_clip, load_model, make_grid, resolve_device, run_single_input, save_png,
+                              to_uint8)
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -123,16 +124,7 @@ def run(args) -> Dict:
 
 
 def main(argv=None) -> int:
-    args = get_parser().parse_args(argv)
-    try:
-        run(args)
-    except CheckpointError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
-    except InputError as e:
-        report(e.path, e.reason)
-        return 1
-    return 0
+    return run_single_input(run, get_parser().parse_args(argv))
 
 
 if __name__ == '__main__':
