@@ -65,19 +65,15 @@ def _merge_heads(x: torch.Tensor) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------
 # attention layers
 
-class Attention(nn.Module):
-    """Multi-head self-attention; one bias-free ``qkv`` projection plus ``q_bias``/``v_bias`` (k has none).
+class _HeadsAttention(nn.Module):
+    """What self- and cross-attention share: ``q_bias`` / ``v_bias`` (k has none), the heads, the
+    attention dropout and the output projection. Subclasses add their input projections."""
 
-    (B, N, C) -> (B, N, C).
-    """
-
-    def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = True, attn_drop: float = 0.0,
-                 proj_drop: float = 0.0):
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool, attn_drop: float, proj_drop: float):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f'dim {dim} is not divisible by num_heads {num_heads}')
         self.num_heads = num_heads
-        self.qkv = nn.Linear(dim, dim * 3, bias=False)
         if qkv_bias:
             self.q_bias = nn.Parameter(torch.zeros(dim))
             self.v_bias = nn.Parameter(torch.zeros(dim))
@@ -87,17 +83,32 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        bias = None
-        if self.q_bias is not None:
-            bias = torch.cat((self.q_bias, torch.zeros_like(self.v_bias), self.v_bias))
-        q, k, v = F.linear(x, self.qkv.weight, bias).chunk(3, dim=-1)
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """(B, Nq, C), (B, Nk, C), (B, Nk, C) -> (B, Nq, C), through the output projection."""
         x = scaled_dot_product(*(_split_heads(t, self.num_heads) for t in (q, k, v)),
                                dropout_p=self.attn_drop if self.training else 0.0)
         return self.proj_drop(self.proj(_merge_heads(x)))
 
 
-class CrossAttention(nn.Module):
+class Attention(_HeadsAttention):
+    """Multi-head self-attention; one bias-free ``qkv`` projection plus ``q_bias``/``v_bias`` (k has none).
+
+    (B, N, C) -> (B, N, C).
+    """
+
+    def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = True, attn_drop: float = 0.0,
+                 proj_drop: float = 0.0):
+        super().__init__(dim, num_heads, qkv_bias, attn_drop, proj_drop)
+        self.qkv = nn.Linear(dim, dim * 3, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = None
+        if self.q_bias is not None:
+            bias = torch.cat((self.q_bias, torch.zeros_like(self.v_bias), self.v_bias))
+        return self._attend(*F.linear(x, self.qkv.weight, bias).chunk(3, dim=-1))
+
+
+class CrossAttention(_HeadsAttention):
     """Multi-head cross-attention: queries from ``x``, keys/values from ``context``.
 
     Bias-free ``q`` and ``kv`` projections plus ``q_bias`` / ``v_bias`` (k has none).
@@ -106,30 +117,16 @@ class CrossAttention(nn.Module):
 
     def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = True, attn_drop: float = 0.0,
                  proj_drop: float = 0.0):
-        super().__init__()
-        if dim % num_heads:
-            raise ValueError(f'dim {dim} is not divisible by num_heads {num_heads}')
-        self.num_heads = num_heads
+        super().__init__(dim, num_heads, qkv_bias, attn_drop, proj_drop)
         self.q = nn.Linear(dim, dim, bias=False)
         self.kv = nn.Linear(dim, dim * 2, bias=False)
-        if qkv_bias:
-            self.q_bias = nn.Parameter(torch.zeros(dim))
-            self.v_bias = nn.Parameter(torch.zeros(dim))
-        else:
-            self.q_bias = self.v_bias = None
-        self.attn_drop = attn_drop
-        self.proj = nn.Linear(dim, dim)
-        self.proj_drop = nn.Dropout(proj_drop)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         kv_bias = None
         if self.q_bias is not None:
             kv_bias = torch.cat((torch.zeros_like(self.v_bias), self.v_bias))
         q = F.linear(x, self.q.weight, self.q_bias)
-        k, v = F.linear(context, self.kv.weight, kv_bias).chunk(2, dim=-1)
-        x = scaled_dot_product(*(_split_heads(t, self.num_heads) for t in (q, k, v)),
-                               dropout_p=self.attn_drop if self.training else 0.0)
-        return self.proj_drop(self.proj(_merge_heads(x)))
+        return self._attend(q, *F.linear(context, self.kv.weight, kv_bias).chunk(2, dim=-1))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from timm.layers import trunc_normal_
 from timm.models import register_model
 
 from .layers import Block, LayerNorm, sinusoid_position_table
-from .tpsbt import MODEL_CONFIGS, TPSBT, _compiling, _linear_rates, gather_tokens, tube_mask_indices
+from .tpsbt import TPSBT, _compiling, create_from_config, _linear_rates, gather_tokens, tube_mask_indices
 
 __all__ = ['PretrainSVFAP', 'PretrainDecoder', 'patchify_targets']
 
@@ -136,18 +136,9 @@ class PretrainSVFAP(nn.Module):
 # ---------------------------------------------------------------------------------------------
 # timm registration
 
-_TIMM_ONLY_KWARGS = ('pretrained_cfg', 'pretrained_cfg_overlay', 'cache_dir', 'drop_block_rate', 'num_classes')
-
-
 def _create(size: str, pretrained: bool = False, **kwargs) -> PretrainSVFAP:
-    for key in _TIMM_ONLY_KWARGS:  # num_classes is meaningless for pre-training and ignored
-        kwargs.pop(key, None)
-    if pretrained:
-        raise ValueError('SVFAP has no hosted weights; build with pretrained=False and load a file with '
-                         'models.checkpoint.load_checkpoint(model, path)')
-    config = dict(MODEL_CONFIGS[size])
-    config.update(kwargs)
-    return PretrainSVFAP(**config)
+    kwargs.pop('num_classes', None)  # meaningless for pre-training; accepted and ignored
+    return create_from_config(PretrainSVFAP, size, pretrained, **kwargs)
 
 
 @register_model

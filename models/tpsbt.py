@@ -405,7 +405,8 @@ class SVFAPClassifier(TPSBT):
 _TIMM_ONLY_KWARGS = ('pretrained_cfg', 'pretrained_cfg_overlay', 'cache_dir', 'drop_block_rate')
 
 
-def _create(cls, size: str, pretrained: bool = False, **kwargs):
+def create_from_config(cls, size: str, pretrained: bool = False, **kwargs):
+    """Build ``cls`` from ``MODEL_CONFIGS[size]`` updated with ``kwargs`` (timm's own kwargs dropped)."""
     for key in _TIMM_ONLY_KWARGS:
         kwargs.pop(key, None)
     if pretrained:
@@ -419,16 +420,16 @@ def _create(cls, size: str, pretrained: bool = False, **kwargs):
 @register_model
 def svfap_base_patch16_160(pretrained: bool = False, **kwargs) -> SVFAPClassifier:
     """SVFAP-B fine-tuning model: 512 ch, 8 heads, stages (12, 6, 3), K = 8 (77.6M params)."""
-    return _create(SVFAPClassifier, 'base', pretrained, **kwargs)
+    return create_from_config(SVFAPClassifier, 'base', pretrained, **kwargs)
 
 
 @register_model
 def svfap_small_patch16_160(pretrained: bool = False, **kwargs) -> SVFAPClassifier:
     """SVFAP-S fine-tuning model: 384 ch, 6 heads, stages (8, 4, 2), K = 8 (29.7M params)."""
-    return _create(SVFAPClassifier, 'small', pretrained, **kwargs)
+    return create_from_config(SVFAPClassifier, 'small', pretrained, **kwargs)
 
 
 @register_model
 def svfap_tiny_patch16_160(pretrained: bool = False, **kwargs) -> SVFAPClassifier:
     """Tiny config for tests and the quickstart: 96 ch, 3 heads, stages (2, 2, 2), K = 4."""
-    return _create(SVFAPClassifier, 'tiny', pretrained, **kwargs)
+    return create_from_config(SVFAPClassifier, 'tiny', pretrained, **kwargs)
