@@ -41,6 +41,16 @@ from .video_reader import VideoReadError, open_video, probe_video
 logger = logging.getLogger("svfap.data")
 
 
+def read_train_frames(path: str, reader: str, num_frames: int, sampling_rate: int,
+                      rng: np.random.Generator) -> np.ndarray:
+    """One randomly placed training clip of ``path``: uint8 (num_frames, H, W, 3)."""
+    v = open_video(path, reader)
+    try:
+        return v.get(sample_train_indices(v.num_frames, num_frames, sampling_rate, rng))
+    finally:
+        v.close()
+
+
 class TooManyBrokenVideos(RuntimeError):
     pass
 
@@ -142,12 +152,8 @@ class VideoClsDataset(_SubstitutingDataset):
 
     # ---- loading
     def _load(self, i: int, rng: np.random.Generator):
-        v = open_video(self.paths[i], self.reader)
-        try:
-            idx = sample_train_indices(v.num_frames, self.num_frames, self.sampling_rate, rng)
-            frames = v.get(idx)
-        finally:
-            v.close()
+        frames = read_train_frames(self.paths[i], self.reader, self.num_frames, self.sampling_rate,
+                                   rng)
         return self.transform(frames, rng)
 
     def __getitem__(self, index: int):
@@ -187,12 +193,8 @@ class VideoPretrainDataset(_SubstitutingDataset):
         self.num_frames, self.sampling_rate = int(num_frames), int(sampling_rate)
 
     def _load(self, i: int, rng: np.random.Generator):
-        v = open_video(self.paths[i], self.reader)
-        try:
-            idx = sample_train_indices(v.num_frames, self.num_frames, self.sampling_rate, rng)
-            frames = v.get(idx)
-        finally:
-            v.close()
+        frames = read_train_frames(self.paths[i], self.reader, self.num_frames, self.sampling_rate,
+                                   rng)
         clip = self.transform(frames, rng)
         mask = torch.from_numpy(np.asarray(self.mask_generator(rng), dtype=bool))
         return clip, mask
