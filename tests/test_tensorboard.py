@@ -1,0 +1,104 @@
+"""The README's monitoring promise, end to end: tiny real runs write event files, the real
+TensorBoard server (bound to the loopback, bounded in time) serves them, and its HTTP API has the
+training loss, the lr, the validation UAR and the reconstruction image."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+
+import run_finetune
+import run_pretrain
+from datasets.synthetic import generate_synthetic_dataset
+from engine.testing import free_port, tiny_finetune_argv, tiny_pretrain_argv
+
+SERVER_TIMEOUT_S = 90
+
+
+def _tensorboard_command():
+    exe = shutil.which('tensorboard', path=os.path.dirname(sys.executable) + os.pathsep
+                       + os.environ.get('PATH', ''))
+    if exe is None:
+        pytest.fail('the `tensorboard` command is missing: it is in requirements.txt, reinstall them')
+    return exe
+
+
+def _get(port, path, **params):
+    url = f'http://127.0.0.1:{port}{path}'
+    if params:
+        url += '?' + urllib.parse.urlencode(params)
+    with urllib.request.urlopen(url, timeout=10) as r:
+        body = r.read()
+    return body
+
+
+def _get_json(port, path, **params):
+    return json.loads(_get(port, path, **params))
+
+
+def test_tensorboard_server_shows_loss_lr_val_uar_and_reconstruction(tmp_path):
+    data = generate_synthetic_dataset(str(tmp_path / 'data'), num_labeled=35, num_unlabeled=6,
+                                      num_frames=16, size=40, num_folds=3, val_fraction=0.3,
+                                      seed=0)
+    fold_dir = os.path.dirname(data['folds']['1']['test'])
+    assert os.path.getsize(data['folds']['1']['val']) > 0
+    logs = tmp_path / 'runs'
+    run_pretrain.main(tiny_pretrain_argv(data['pretrain'], str(logs / 'pretrain'),
+                                         extra=['--epochs', '1']))
+    run_finetune.main(tiny_finetune_argv(fold_dir, str(logs / 'finetune'), extra=['--epochs', '2']))
+
+    port = free_port()
+    proc = subprocess.Popen([_tensorboard_command(), '--logdir', str(logs), '--host', '127.0.0.1',
+                             '--port', str(port), '--load_fast', 'false', '--reload_interval', '1'],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + SERVER_TIMEOUT_S
+        runs = []
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f'tensorboard exited with {proc.returncode}: {proc.stdout.read()[-2000:]}')
+            try:
+                runs = _get_json(port, '/data/runs')
+                tags = _get_json(port, '/data/plugin/scalars/tags')
+                images = _get_json(port, '/data/plugin/images/tags')
+                if ('pretrain/tb' in runs and 'finetune/tb' in runs
+                        and 'val/uar' in tags.get('finetune/tb', {})
+                        and 'pretrain/reconstruction' in images.get('pretrain/tb', {})):
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail(f'tensorboard did not serve both runs within {SERVER_TIMEOUT_S} s '
+                        f'(runs seen: {runs})')
+
+        def scalars(run, tag):
+            rows = _get_json(port, '/data/plugin/scalars/scalars', run=run, tag=tag)
+            return [(step, value) for _, step, value in rows]
+
+        for run in ('pretrain/tb', 'finetune/tb'):
+            loss = scalars(run, 'train/loss_step')
+            lr = scalars(run, 'train/lr')
+            assert len(loss) >= 3 and all(v > 0 for _, v in loss), (run, loss)
+            assert lr and all(0 < v < 1 for _, v in lr), (run, lr)
+        uar = scalars('finetune/tb', 'val/uar')
+        assert [s for s, _ in uar] == [0, 1]                        # one point per epoch
+        assert all(0.0 <= v <= 100.0 for _, v in uar)
+
+        samples = _get_json(port, '/data/plugin/images/images', run='pretrain/tb',
+                            tag='pretrain/reconstruction', sample=0)
+        assert samples and samples[0]['step'] == 0
+        png = _get(port, '/data/plugin/images/individualImage?' + samples[0]['query'])
+        assert png[:8] == b'\x89PNG\r\n\x1a\n'
+        assert len(png) > 500                       # a real picture, not an empty placeholder
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
