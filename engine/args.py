@@ -190,6 +190,8 @@ def finetune_parser() -> argparse.ArgumentParser:
     g.add_argument('--mixup_mode', type=str, default='batch', choices=['batch', 'pair', 'elem'])
     g.add_argument('--aa', type=str, default='rand-m7-n4-mstd0.5-inc1',
                    help='RandAugment config ("none": off)')
+    g.add_argument('--train_crop_scale', type=float, nargs=2, default=[0.08, 1.0],
+                   metavar=('MIN', 'MAX'), help='area range of the training random resized crop')
     g.add_argument('--reprob', type=float, default=0.25)
     g.add_argument('--remode', type=str, default='pixel')
     g.add_argument('--recount', type=int, default=1)
