@@ -21,8 +21,8 @@ import math
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
-from typing import Dict, Sequence, Tuple
+from dataclasses import asdict, dataclass, field
+from typing import Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -67,6 +67,35 @@ DEFAULTS = dict(num_labeled=350, num_unlabeled=210, num_frames=64, size=128, num
 _KIND_LABELED, _KIND_UNLABELED = 0, 1
 
 
+@dataclass(frozen=True)
+class RenderStyle:
+    """How the renderer scales signal and nuisance (the defaults draw the original set).
+
+    The knobs of the learnability study (docs/experiments/learning_diagnostics.md): every one only
+    multiplies or bounds a quantity that is drawn anyway, so the random draws of a clip are the
+    same whatever the style.
+    """
+    face_scale: float = 0.40          # face unit in frame sides (0.40: head and shoulders)
+    au_gain: float = 1.0              # multiplies every AU intensity before the geometry
+    max_sensor_noise: float = 5.0     # per-clip sensor-noise std is uniform in [0.5, this]
+    sensor_noise: float = 1.0         # multiplies the per-pixel sensor noise (0: none)
+    background_noise_blur: float = 0.0  # std (px) of a blur of the background texture (0: none)
+    pose: float = 1.0                 # multiplies roll, yaw and pitch (offset and motion)
+    placement: float = 1.0            # multiplies the per-clip offset and size jitter of the face
+
+    @classmethod
+    def from_dict(cls, d: Optional[dict]) -> "RenderStyle":
+        if d is None:
+            return cls()
+        if isinstance(d, cls):
+            return d
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown render style key(s) {sorted(unknown)}; known: "
+                             f"{sorted(cls.__dataclass_fields__)}")
+        return cls(**{k: float(v) for k, v in d.items()})
+
+
 # ----------------------------------------------------------------------------------------------
 # clip specification (all random choices of one clip)
 # ----------------------------------------------------------------------------------------------
@@ -85,6 +114,7 @@ class ClipSpec:
     rounding: np.ndarray            # (T,) mouth width factor from speech
     noise_seed: int = 0
     extra: dict = field(default_factory=dict)
+    style: RenderStyle = field(default_factory=RenderStyle)
 
 
 def _smoothstep(x):
@@ -143,12 +173,12 @@ def _sample_identity(rng: np.random.Generator) -> dict:
     )
 
 
-def _sample_scene(rng: np.random.Generator, size: int) -> dict:
+def _sample_scene(rng: np.random.Generator, size: int, style: RenderStyle) -> dict:
     return dict(
         bg_kind=int(rng.integers(4)), bg_c1=rng.uniform(10, 245, 3), bg_c2=rng.uniform(10, 245, 3),
         bg_seed=int(rng.integers(2 ** 31)), light_gain=rng.uniform(0.7, 1.2),
         light_grad=rng.uniform(0.0, 0.45), light_dir=rng.uniform(0, 2 * np.pi),
-        tint=rng.uniform(0.95, 1.05, 3), noise=rng.uniform(0.5, 5.0),
+        tint=rng.uniform(0.95, 1.05, 3), noise=rng.uniform(0.5, style.max_sensor_noise),
         blur=float(rng.choice([0.0, 0.0, 0.6, 0.9])), flicker=rng.uniform(0.0, 0.04),
         flicker_f=rng.uniform(0.02, 0.12), flicker_p=rng.uniform(0, 2 * np.pi),
     )
@@ -163,14 +193,17 @@ def _smooth_motion(rng, T, amp, n=2):
     return amp * out / n
 
 
-def _sample_motion(rng: np.random.Generator, T: int, strength: float = 1.0) -> dict:
+def _sample_motion(rng: np.random.Generator, T: int, strength: float = 1.0,
+                   style: RenderStyle = RenderStyle()) -> dict:
+    place, pose = style.placement, style.pose
     return dict(
-        cx=rng.uniform(-0.04, 0.04) + _smooth_motion(rng, T, 0.035 * strength),
-        cy=rng.uniform(-0.03, 0.04) + _smooth_motion(rng, T, 0.025 * strength),
-        scale=rng.uniform(0.9, 1.06) * (1 + _smooth_motion(rng, T, 0.04 * strength)),
-        roll=np.deg2rad(rng.uniform(-8, 8) + _smooth_motion(rng, T, 5 * strength)),
-        yaw=rng.uniform(-0.35, 0.35) + _smooth_motion(rng, T, 0.25 * strength),
-        pitch=rng.uniform(-0.25, 0.25) + _smooth_motion(rng, T, 0.2 * strength),
+        cx=rng.uniform(-0.04, 0.04) * place + _smooth_motion(rng, T, 0.035 * strength),
+        cy=rng.uniform(-0.03, 0.04) * place + _smooth_motion(rng, T, 0.025 * strength),
+        scale=(0.98 + (rng.uniform(0.9, 1.06) - 0.98) * place)
+        * (1 + _smooth_motion(rng, T, 0.04 * strength)),
+        roll=np.deg2rad(rng.uniform(-8, 8) + _smooth_motion(rng, T, 5 * strength)) * pose,
+        yaw=(rng.uniform(-0.35, 0.35) + _smooth_motion(rng, T, 0.25 * strength)) * pose,
+        pitch=(rng.uniform(-0.25, 0.25) + _smooth_motion(rng, T, 0.2 * strength)) * pose,
     )
 
 
@@ -247,12 +280,14 @@ def _speech(rng, T, fps=25) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def sample_clip_spec(rng: np.random.Generator, label: int, num_frames: int, size: int,
-                     talking: bool = False, fps: int = 25) -> ClipSpec:
+                     talking: bool = False, fps: int = 25,
+                     style: Optional[RenderStyle] = None) -> ClipSpec:
     """All random choices of one clip. `label` is a class index, or -1 with `talking=True`."""
     T = int(num_frames)
+    style = RenderStyle.from_dict(style)
     identity = _sample_identity(rng)
-    scene = _sample_scene(rng, size)
-    motion = _sample_motion(rng, T, 1.4 if talking else 1.0)
+    scene = _sample_scene(rng, size, style)
+    motion = _sample_motion(rng, T, 1.4 if talking else 1.0, style)
     blink = _sample_blinks(rng, T, fps)
     gaze = _sample_gaze(rng, T)
     speech, rounding = np.zeros(T), np.ones(T)
@@ -278,7 +313,7 @@ def sample_clip_spec(rng: np.random.Generator, label: int, num_frames: int, size
         if cls == "happy" and rng.random() < 0.35:             # open-mouthed smile / laugh
             au[26] = np.maximum(au[26], au[12] * rng.uniform(0.2, 0.45))
     return ClipSpec(T, int(size), int(label), identity, scene, motion, au, blink, gaze, speech,
-                    rounding, noise_seed=int(rng.integers(2 ** 31)))
+                    rounding, noise_seed=int(rng.integers(2 ** 31)), style=style)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -295,7 +330,7 @@ def _ellipse_pts(cx, cy, rx, ry, ang=_ANG24):
     return np.stack([cx + rx * np.cos(ang), cy + ry * np.sin(ang)], 1)
 
 
-def _make_background(scene: dict, size: int) -> np.ndarray:
+def _make_background(scene: dict, size: int, blur: float = 0.0) -> np.ndarray:
     rng = np.random.default_rng(scene["bg_seed"])
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / max(size - 1, 1)
     c1, c2 = np.asarray(scene["bg_c1"], np.float32), np.asarray(scene["bg_c2"], np.float32)
@@ -318,7 +353,10 @@ def _make_background(scene: dict, size: int) -> np.ndarray:
     else:                                                  # flat colour
         img = np.empty((size, size, 3), np.float32)
         img[:] = c1
-    img = img + rng.normal(0, rng.uniform(0, 6), (size, size, 1)).astype(np.float32)
+    texture = rng.normal(0, rng.uniform(0, 6), (size, size, 1)).astype(np.float32)
+    if blur > 0:   # smooth texture: a masked background tube stays predictable from its context
+        texture = cv2.GaussianBlur(texture, (0, 0), blur)[..., None] * np.float32(2 * blur)
+    img = img + texture
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
@@ -373,10 +411,10 @@ def _thick_curve(xs, ys, thick):
 def _render_frame(spec: ClipSpec, f: int, bg: np.ndarray) -> np.ndarray:
     idt, mo = spec.identity, spec.motion
     S = spec.size
-    a = {k: float(v[f]) for k, v in spec.au.items()}
+    a = {k: float(v[f]) * spec.style.au_gain for k, v in spec.au.items()}
     img = bg.copy()
 
-    scale = S * 0.40 * mo["scale"][f]
+    scale = S * spec.style.face_scale * mo["scale"][f]
     c, s = math.cos(mo["roll"][f]), math.sin(mo["roll"][f])
     A = scale * np.array([[c, -s], [s, c]])
     t = np.array([S * (0.5 + mo["cx"][f]), S * (0.46 + mo["cy"][f])])
@@ -476,7 +514,7 @@ def _render_frame(spec: ClipSpec, f: int, bg: np.ndarray) -> np.ndarray:
     o = off(0.8)
     hu0, hl0, ew = idt["eye_hu"], idt["eye_hl"], idt["eye_w"]
     hu = hu0 * (1 + 0.9 * a[5]) * (1 - 0.3 * a[7]) * (1 - 0.3 * a[6]) * (1 - 0.25 * a[4])
-    hl = hl0 * (1 - 0.6 * a[7]) * (1 - 0.55 * a[6])
+    hl = hl0 * max(0.1, 1 - 0.6 * a[7]) * max(0.1, 1 - 0.55 * a[6])
     b = spec.blink[f]
     hu = hu * (1 - b) - hl * 0.9 * b
     gz = spec.gaze[f]
@@ -542,10 +580,11 @@ def _render_frame(spec: ClipSpec, f: int, bg: np.ndarray) -> np.ndarray:
     my = idt["mouth_y"] + 0.015 * a[15] - 0.02 * a[9] + 0.04 * jaw * 0.5
     gap_u = 0.012 * a[12] + 0.035 * a[9] + 0.02 * jaw + 0.01 * a[20]
     gap_l = 0.02 * a[12] + 0.3 * jaw * (1 - 0.5 * a[23]) + 0.075 * a[16] + 0.03 * a[20]
-    gap_u *= (1 - 0.8 * a[23])
-    gap_l *= (1 - 0.6 * a[23])
-    tu = idt["lip_u"] * (1 - 0.8 * a[23] - 0.3 * a[20] - 0.25 * a[12])
-    tl = idt["lip_l"] * (1 - 0.75 * a[23] - 0.3 * a[20] - 0.2 * a[12] + 0.15 * a[16])
+    gap_u *= max(0.0, 1 - 0.8 * a[23])
+    gap_l *= max(0.0, 1 - 0.6 * a[23])
+    # the bounds only act for AU gains above 1 (docs/experiments/learning_diagnostics.md)
+    tu = idt["lip_u"] * max(0.15, 1 - 0.8 * a[23] - 0.3 * a[20] - 0.25 * a[12])
+    tl = idt["lip_l"] * max(0.15, 1 - 0.75 * a[23] - 0.3 * a[20] - 0.2 * a[12] + 0.15 * a[16])
     u = _U16
     xs = mw * u
     base = my + corner * u ** 2 + idt["mouth_curve"] * u ** 2
@@ -591,7 +630,7 @@ def render_clip(spec: ClipSpec) -> np.ndarray:
     """(T, H, W, 3) uint8 BGR frames of one clip."""
     S, T = spec.size, spec.num_frames
     sc = spec.scene
-    bg = _make_background(sc, S)
+    bg = _make_background(sc, S, spec.style.background_noise_blur)
     light = _make_light(sc, S) * np.float32(sc["light_gain"])
     rng = np.random.default_rng(spec.noise_seed)
     out = np.empty((T, S, S, 3), np.uint8)
@@ -604,18 +643,19 @@ def render_clip(spec: ClipSpec) -> np.ndarray:
             img = cv2.GaussianBlur(img, (3, 3), sc["blur"])
         np.multiply(img, light, out=buf)
         buf *= np.float32(flick[f])
-        buf += rng.standard_normal((S, S, 1), dtype=np.float32) * np.float32(sc["noise"])
+        buf += rng.standard_normal((S, S, 1), dtype=np.float32) * np.float32(
+            sc["noise"] * spec.style.sensor_noise)
         np.clip(buf, 0, 255, out=buf)
         out[f] = buf
     return out
 
 
 def make_clip(seed: int, kind: int, index: int, label: int, num_frames: int, size: int,
-              fps: int = 25) -> Tuple[np.ndarray, ClipSpec]:
+              fps: int = 25, style: Optional[RenderStyle] = None) -> Tuple[np.ndarray, ClipSpec]:
     """Deterministic frames of clip `index` of `kind` (0 labeled, 1 talking) for `seed`."""
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(kind), int(index)]))
     spec = sample_clip_spec(rng, label, num_frames, size, talking=(kind == _KIND_UNLABELED),
-                            fps=fps)
+                            fps=fps, style=style)
     return render_clip(spec), spec
 
 
@@ -639,9 +679,9 @@ def write_frames(folder: str, frames: np.ndarray, quality: int = 95) -> None:
 
 
 def _job(args):
-    seed, kind, index, label, num_frames, size, fps, path, fmt = args
+    seed, kind, index, label, num_frames, size, fps, path, fmt, style = args
     cv2.setNumThreads(1)
-    frames, spec = make_clip(seed, kind, index, label, num_frames, size, fps)
+    frames, spec = make_clip(seed, kind, index, label, num_frames, size, fps, style)
     if fmt == "mp4":
         write_mp4(path, frames, fps)
     else:
@@ -704,7 +744,8 @@ def generate_synthetic_dataset(out_dir: str, num_labeled: int = DEFAULTS["num_la
                                fmt: str = "mp4", label_noise: float = 0.03, workers: int = 1,
                                val_fraction: float = 0.1, fps: int = 25,
                                class_distribution: str = "uniform", reuse: bool = False,
-                               verbose: bool = False) -> dict:
+                               verbose: bool = False,
+                               style: Optional[RenderStyle] = None) -> dict:
     """Render the synthetic dataset into `out_dir` and write its split files.
 
     Layout: ``labeled/clip_00000.mp4`` (or ``labeled/clip_00000/{1..T}.jpg`` with
@@ -724,11 +765,14 @@ def generate_synthetic_dataset(out_dir: str, num_labeled: int = DEFAULTS["num_la
     if not 0.0 <= label_noise < 1.0:
         raise ValueError("label_noise must be in [0, 1)")
     out_dir = os.path.abspath(out_dir)
+    style = RenderStyle.from_dict(style)
     params = dict(num_labeled=int(num_labeled), num_unlabeled=int(num_unlabeled),
                   num_frames=int(num_frames), size=int(size), num_folds=int(num_folds),
                   seed=int(seed), fmt=fmt, label_noise=float(label_noise),
                   val_fraction=float(val_fraction), fps=int(fps),
                   class_distribution=class_distribution)
+    if style != RenderStyle():
+        params["style"] = asdict(style)
     meta_path = os.path.join(out_dir, "meta.json")
     result = dict(out_dir=out_dir, meta=meta_path, pretrain=os.path.join(out_dir, "pretrain.csv"),
                   folds={str(i): {s: os.path.join(out_dir, f"fold_{i}", f"{s}.csv")
@@ -765,9 +809,9 @@ def generate_synthetic_dataset(out_dir: str, num_labeled: int = DEFAULTS["num_la
     lab_paths = [os.path.join(out_dir, "labeled", f"clip_{i:05d}{ext}") for i in range(num_labeled)]
     unl_paths = [os.path.join(out_dir, "unlabeled", f"talk_{i:05d}{ext}")
                  for i in range(num_unlabeled)]
-    jobs = [(seed, _KIND_LABELED, i, int(true[i]), num_frames, size, fps, lab_paths[i], fmt)
+    jobs = [(seed, _KIND_LABELED, i, int(true[i]), num_frames, size, fps, lab_paths[i], fmt, style)
             for i in range(num_labeled)]
-    jobs += [(seed, _KIND_UNLABELED, i, -1, num_frames, size, fps, unl_paths[i], fmt)
+    jobs += [(seed, _KIND_UNLABELED, i, -1, num_frames, size, fps, unl_paths[i], fmt, style)
              for i in range(num_unlabeled)]
     workers = max(1, int(workers))
     if workers == 1 or len(jobs) < 4:

@@ -254,3 +254,64 @@ def test_cli_prints_counts(tmp_path, capsys):
         assert key in out
     assert os.path.isfile(tmp_path / "fold_2" / "val.csv")
     assert len(_read_split(str(tmp_path / "pretrain.csv"))) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# render style (the learnability study's knobs)
+def test_render_style_default_is_the_original_look_and_keeps_the_random_draws():
+    a, spec_a = syn.make_clip(5, 0, 3, 2, 12, 48)
+    b, spec_b = syn.make_clip(5, 0, 3, 2, 12, 48, style=syn.RenderStyle())
+    assert np.array_equal(a, b) and spec_b.style == syn.RenderStyle()
+    # a different style changes the pixels, not the random choices of the clip
+    c, spec_c = syn.make_clip(5, 0, 3, 2, 12, 48, style={"face_scale": 0.6, "au_gain": 1.5})
+    assert not np.array_equal(a, c)
+    assert spec_c.identity["skin"].tolist() == spec_a.identity["skin"].tolist()
+    assert all(np.array_equal(spec_c.au[k], spec_a.au[k]) for k in syn.AUS)
+    with pytest.raises(ValueError, match="unknown render style key"):
+        syn.RenderStyle.from_dict({"face_size": 1.0})
+
+
+def test_render_style_knobs_do_what_they_say():
+    size, n = 64, 8
+    rng = lambda: np.random.default_rng([3, 1])  # noqa: E731
+    c = syn.LABEL_NAMES.index("surprise")
+
+    def render(**style):
+        spec = syn.sample_clip_spec(rng(), c, n, size, style=style)
+        noise = spec.scene["noise"]
+        spec = _static(spec)
+        spec.scene["noise"] = noise                  # still head, sensor noise kept
+        return spec, syn.render_clip(spec).astype(np.float32)
+
+    # no sensor noise: consecutive frames of a still head are (almost) identical
+    _, noisy = render()
+    _, clean = render(sensor_noise=0.0)
+    assert np.abs(np.diff(clean[:2], axis=0)).mean() < 0.2 * np.abs(np.diff(noisy[:2], axis=0)).mean()
+    # a larger face covers more of the frame: more pixels differ from the face-free background
+    spec, small = render(sensor_noise=0.0)
+    _, large = render(sensor_noise=0.0, face_scale=0.6)
+    bg = syn._make_background(spec.scene, size).astype(np.float32) * syn._make_light(spec.scene, size)
+    cover = lambda clip: (np.abs(clip[0] - bg).max(-1) > 12).mean()  # noqa: E731
+    assert cover(large) > 1.3 * cover(small)
+    # a larger AU gain moves the face more between the start and the apex
+    spec = _static(syn.sample_clip_spec(rng(), c, 24, size, style={"sensor_noise": 0.0}))
+    for k in spec.au:
+        spec.au[k] = syn.au_profile(24, 2, 6, 8, 6, 1.0) * (k in syn.CLASS_AUS["surprise"])
+    move1 = np.abs(syn.render_clip(spec).astype(np.float32)[12] - syn.render_clip(spec)[0]).mean()
+    from dataclasses import replace
+    spec = replace(spec, style=syn.RenderStyle(sensor_noise=0.0, au_gain=1.6))
+    move2 = np.abs(syn.render_clip(spec).astype(np.float32)[12] - syn.render_clip(spec)[0]).mean()
+    assert move2 > 1.3 * move1
+
+
+def test_render_style_is_recorded_and_reuse_respects_it(tmp_path):
+    kw = dict(num_labeled=7, num_unlabeled=1, num_frames=4, size=32, num_folds=2, seed=0)
+    plain = syn.generate_synthetic_dataset(str(tmp_path), **kw)
+    assert "style" not in json.load(open(plain["meta"]))["params"]
+    styled = syn.generate_synthetic_dataset(str(tmp_path), reuse=True, style={"face_scale": 0.6},
+                                            **kw)
+    assert not styled.get("reused")                       # another style: rendered again
+    assert json.load(open(styled["meta"]))["params"]["style"]["face_scale"] == 0.6
+    again = syn.generate_synthetic_dataset(str(tmp_path), reuse=True, style={"face_scale": 0.6},
+                                           **kw)
+    assert again.get("reused")

@@ -16,7 +16,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from datasets.synthetic import DEFAULTS, LABEL_NAMES, generate_synthetic_dataset, preview_grid  # noqa: E402
+from datasets.synthetic import (DEFAULTS, LABEL_NAMES, RenderStyle, generate_synthetic_dataset,  # noqa: E402
+                                preview_grid)
 
 
 def get_args(argv=None):
@@ -38,7 +39,26 @@ def get_args(argv=None):
     p.add_argument("--reuse", action="store_true",
                    help="keep an existing dataset in --out generated with the same parameters")
     p.add_argument("--preview", default="", help="also write a PNG grid of every class here")
+    p.add_argument("--style", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="render-style knobs of datasets.synthetic.RenderStyle, e.g. "
+                        "face_scale=0.62 au_gain=1.6 sensor_noise=0 (default: the original look)")
     return p.parse_args(argv)
+
+
+def _parse_style(items):
+    style = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--style {item!r}: expected KEY=VALUE")
+        try:
+            style[key] = float(value)
+        except ValueError:
+            raise SystemExit(f"--style {item!r}: {value!r} is not a number") from None
+    try:
+        return RenderStyle.from_dict(style)
+    except ValueError as e:
+        raise SystemExit(f"--style: {e}") from None
 
 
 def main(argv=None):
@@ -48,7 +68,7 @@ def main(argv=None):
         num_frames=args.num_frames, size=args.size, num_folds=args.folds, seed=args.seed,
         fmt=args.format, label_noise=args.label_noise, workers=args.workers,
         val_fraction=args.val_fraction, fps=args.fps, class_distribution=args.class_distribution,
-        reuse=args.reuse)
+        reuse=args.reuse, style=_parse_style(args.style))
     with open(res["meta"]) as f:
         meta = json.load(f)
     counts = meta["counts"]
