@@ -23,8 +23,12 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from tools.quickstart import PRESETS
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICKSTART = os.path.join(ROOT, 'configs', 'quickstart')
+# the quickstart's synthetic set (clip length, size, render style)
+QUICKSTART_DATA = PRESETS['default']['data']
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -41,8 +45,8 @@ def get_parser() -> argparse.ArgumentParser:
                    help='epochs on the full training split; a fraction f gets epochs/f')
     p.add_argument('--pretrained', default=None,
                    help='an existing pre-training checkpoint (skips pre-training)')
-    p.add_argument('--num_labeled', type=int, default=350)
-    p.add_argument('--num_unlabeled', type=int, default=210)
+    p.add_argument('--num_labeled', type=int, default=QUICKSTART_DATA['num_labeled'])
+    p.add_argument('--num_unlabeled', type=int, default=QUICKSTART_DATA['num_unlabeled'])
     p.add_argument('--device', default='cuda')
     p.add_argument('--extra', nargs=argparse.REMAINDER, default=[],
                    help='further flags for both entry points (e.g. --input_size 32)')
@@ -139,9 +143,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     import run_pretrain
     from datasets.synthetic import generate_synthetic_dataset
 
-    data = generate_synthetic_dataset(os.path.join(out, 'data'), num_labeled=args.num_labeled,
-                                      num_unlabeled=args.num_unlabeled, num_folds=5, seed=0,
-                                      workers=min(4, os.cpu_count() or 1), reuse=True)
+    data = generate_synthetic_dataset(os.path.join(out, 'data'), **dict(
+        QUICKSTART_DATA, num_labeled=args.num_labeled, num_unlabeled=args.num_unlabeled),
+        num_folds=5, seed=0, workers=min(4, os.cpu_count() or 1), reuse=True)
     fold_dir = os.path.dirname(data['folds'][args.fold]['test'])
     data_dir = _train_test_only(fold_dir, os.path.join(out, 'fold_train_test'))
 
