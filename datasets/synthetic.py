@@ -82,6 +82,7 @@ class RenderStyle:
     background_noise_blur: float = 0.0  # std (px) of a blur of the background texture (0: none)
     pose: float = 1.0                 # multiplies roll, yaw and pitch (offset and motion)
     placement: float = 1.0            # multiplies the per-clip offset and size jitter of the face
+    motion: float = 1.0               # multiplies the head's translation and size motion in a clip
 
     @classmethod
     def from_dict(cls, d: Optional[dict]) -> "RenderStyle":
@@ -195,12 +196,12 @@ def _smooth_motion(rng, T, amp, n=2):
 
 def _sample_motion(rng: np.random.Generator, T: int, strength: float = 1.0,
                    style: RenderStyle = RenderStyle()) -> dict:
-    place, pose = style.placement, style.pose
+    place, pose, move = style.placement, style.pose, style.motion
     return dict(
-        cx=rng.uniform(-0.04, 0.04) * place + _smooth_motion(rng, T, 0.035 * strength),
-        cy=rng.uniform(-0.03, 0.04) * place + _smooth_motion(rng, T, 0.025 * strength),
+        cx=rng.uniform(-0.04, 0.04) * place + _smooth_motion(rng, T, 0.035 * strength) * move,
+        cy=rng.uniform(-0.03, 0.04) * place + _smooth_motion(rng, T, 0.025 * strength) * move,
         scale=(0.98 + (rng.uniform(0.9, 1.06) - 0.98) * place)
-        * (1 + _smooth_motion(rng, T, 0.04 * strength)),
+        * (1 + _smooth_motion(rng, T, 0.04 * strength) * move),
         roll=np.deg2rad(rng.uniform(-8, 8) + _smooth_motion(rng, T, 5 * strength)) * pose,
         yaw=(rng.uniform(-0.35, 0.35) + _smooth_motion(rng, T, 0.25 * strength)) * pose,
         pitch=(rng.uniform(-0.25, 0.25) + _smooth_motion(rng, T, 0.2 * strength)) * pose,

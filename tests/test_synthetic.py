@@ -315,3 +315,13 @@ def test_render_style_is_recorded_and_reuse_respects_it(tmp_path):
     again = syn.generate_synthetic_dataset(str(tmp_path), reuse=True, style={"face_scale": 0.6},
                                            **kw)
     assert again.get("reused")
+
+
+def test_render_style_motion_and_placement_scale_the_head_path():
+    def motion(**style):
+        return syn.sample_clip_spec(np.random.default_rng([8, 2]), 0, 40, 64, style=style).motion
+
+    base, moving, placed = motion(), motion(motion=2.0), motion(placement=0.0)
+    for k in ("cx", "cy"):
+        assert np.isclose(np.std(moving[k]), 2 * np.std(base[k]))           # in-clip motion x2
+        assert np.allclose(moving[k] - base[k], placed[k])   # placement 0 leaves the motion alone
