@@ -583,7 +583,7 @@ def _render_frame(spec: ClipSpec, f: int, bg: np.ndarray) -> np.ndarray:
     gap_l = 0.02 * a[12] + 0.3 * jaw * (1 - 0.5 * a[23]) + 0.075 * a[16] + 0.03 * a[20]
     gap_u *= max(0.0, 1 - 0.8 * a[23])
     gap_l *= max(0.0, 1 - 0.6 * a[23])
-    # the bounds only act for AU gains above 1 (docs/experiments/learning_diagnostics.md)
+    # the bounds keep AU gains above 1 from inverting the lips (the default set renders unchanged)
     tu = idt["lip_u"] * max(0.15, 1 - 0.8 * a[23] - 0.3 * a[20] - 0.25 * a[12])
     tl = idt["lip_l"] * max(0.15, 1 - 0.75 * a[23] - 0.3 * a[20] - 0.2 * a[12] + 0.15 * a[16])
     u = _U16

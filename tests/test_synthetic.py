@@ -1,6 +1,7 @@
 """The synthetic facial-expression dataset: files, split files, determinism and class behaviour."""
 import json
 import os
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -298,7 +299,6 @@ def test_render_style_knobs_do_what_they_say():
     for k in spec.au:
         spec.au[k] = syn.au_profile(24, 2, 6, 8, 6, 1.0) * (k in syn.CLASS_AUS["surprise"])
     move1 = np.abs(syn.render_clip(spec).astype(np.float32)[12] - syn.render_clip(spec)[0]).mean()
-    from dataclasses import replace
     spec = replace(spec, style=syn.RenderStyle(sensor_noise=0.0, au_gain=1.6))
     move2 = np.abs(syn.render_clip(spec).astype(np.float32)[12] - syn.render_clip(spec)[0]).mean()
     assert move2 > 1.3 * move1

@@ -21,10 +21,15 @@ import argparse
 import json
 import os
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
+import timm
 import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -35,6 +40,8 @@ from datasets.split_file import read_split_file  # noqa: E402
 from datasets.transforms import resize_frames, to_normalized_tensor  # noqa: E402
 from datasets.video_reader import open_video  # noqa: E402
 from engine.metrics import uar, war  # noqa: E402
+import models  # noqa: E402,F401  (registers the SVFAP models with timm)
+from models.checkpoint import load_checkpoint  # noqa: E402
 
 CANDIDATE_C = (0.001, 0.01, 0.1, 1.0)
 
@@ -73,16 +80,19 @@ def read_clips(split_file: str, num_classes: int, num_frames: int, sampling_rate
     return np.stack(clips), np.array([e.label for e in entries])
 
 
-def pixel_features(clips: np.ndarray, size: int) -> np.ndarray:
-    """(V, T, H, W, 3) uint8 -> (V, T * size * size * 3) in [0, 1]."""
-    small = np.stack([resize_frames(c, size, size) for c in clips]).astype(np.float32) / 255.0
-    return small.reshape(len(clips), -1)
+def downsample(clips: np.ndarray, size: int) -> np.ndarray:
+    """(V, T, H, W, 3) uint8 -> float32 (V, T, size, size, 3) in [0, 1]."""
+    return np.stack([resize_frames(c, size, size) for c in clips]).astype(np.float32) / 255.0
 
 
-def frame_diff_features(clips: np.ndarray, size: int) -> np.ndarray:
-    """(V, T, H, W, 3) uint8 -> (V, (T-1) * size * size * 3): |frame t+1 - frame t| in [0, 1]."""
-    small = np.stack([resize_frames(c, size, size) for c in clips]).astype(np.float32) / 255.0
-    return np.abs(np.diff(small, axis=1)).reshape(len(clips), -1)
+def pixel_features(small: np.ndarray) -> np.ndarray:
+    """Downsampled clips (V, T, h, w, 3) -> (V, T * h * w * 3)."""
+    return small.reshape(len(small), -1)
+
+
+def frame_diff_features(small: np.ndarray) -> np.ndarray:
+    """Downsampled clips (V, T, h, w, 3) -> (V, (T-1) * h * w * 3): |frame t+1 - frame t|."""
+    return np.abs(np.diff(small, axis=1)).reshape(len(small), -1)
 
 
 @torch.no_grad()
@@ -100,10 +110,6 @@ def encoder_features(encoder, clips: np.ndarray, batch_size: int = 16) -> np.nda
 def fit_linear(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
                test_y: np.ndarray, num_classes: int, seed: int = 0) -> Dict[str, float]:
     """Standardise on train, pick C by 3-fold CV on train, fit, score the test split."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
     pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
     folds = min(3, int(np.bincount(train_y).min()))
     if folds >= 2:
@@ -124,27 +130,28 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     args = get_parser().parse_args(argv)
     read = dict(num_classes=args.num_classes, num_frames=args.num_frames,
                 sampling_rate=args.sampling_rate, size=args.input_size, reader=args.reader)
-    train_clips, train_y = read_clips(os.path.join(args.data_path, 'train.csv'), **read)
-    test_clips, test_y = read_clips(os.path.join(args.data_path, 'test.csv'), **read)
-    features = {
-        'pixels': lambda c: pixel_features(c, args.pixel_size),
-        'frame_diff': lambda c: frame_diff_features(c, args.pixel_size),
+    clips, labels = {}, {}
+    for split in ('train', 'test'):
+        clips[split], labels[split] = read_clips(os.path.join(args.data_path, f'{split}.csv'),
+                                                 **read)
+    small = {split: downsample(c, args.pixel_size) for split, c in clips.items()}
+    features = {  # split name -> feature matrix
+        'pixels': lambda split: pixel_features(small[split]),
+        'frame_diff': lambda split: frame_diff_features(small[split]),
     }
     if args.checkpoint:
-        import timm
-        import models  # noqa: F401  (registers the SVFAP models)
-        from models.checkpoint import load_checkpoint
         kw = dict(img_size=args.input_size, all_frames=args.num_frames)
         trained = timm.create_model(args.model, **kw)
         load_checkpoint(trained, args.checkpoint, verbose=False)
         torch.manual_seed(args.seed)
         random = timm.create_model(args.model, **kw)
-        features['encoder'] = lambda c: encoder_features(trained.encoder, c)
-        features['random_encoder'] = lambda c: encoder_features(random.encoder, c)
+        features['encoder'] = lambda split: encoder_features(trained.encoder, clips[split])
+        features['random_encoder'] = lambda split: encoder_features(random.encoder, clips[split])
+    train_y, test_y = labels['train'], labels['test']
     results = {}
     for name, fn in features.items():
-        results[name] = fit_linear(fn(train_clips), train_y, fn(test_clips), test_y,
-                                   args.num_classes, args.seed)
+        results[name] = fit_linear(fn('train'), train_y, fn('test'), test_y, args.num_classes,
+                                   args.seed)
         r = results[name]
         print(f'{name:<15} UAR {r["uar"]:.2f}  WAR {r["war"]:.2f}  (C={r["C"]:g}, {r["dim"]} dims)',
               flush=True)

@@ -21,9 +21,9 @@ from typing import Dict, List, Optional, Sequence
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The look of the quickstart's synthetic set (datasets.synthetic.RenderStyle): the face fills the
-# frame, as in the face crops real datasets ship; expressions exaggerated; no sensor noise (it
-# turns flat patches into unpredictable reconstruction targets); more placement jitter, so that a
-# linear classifier on raw pixels cannot read the class off fixed positions. Measured in
+# frame, as in the face crops real datasets ship (what made the tiny model learn at all);
+# expressions exaggerated; no sensor noise (it turns flat patches into unpredictable
+# reconstruction targets); more placement jitter. Linear baselines still beat the model on it:
 # docs/experiments/learning_diagnostics.md (style v5).
 QUICKSTART_STYLE = dict(face_scale=0.62, au_gain=1.6, max_sensor_noise=2.0, sensor_noise=0.0,
                         background_noise_blur=2.0, pose=0.8, placement=1.6)
