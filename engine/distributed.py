@@ -67,7 +67,8 @@ def init_distributed_mode(args) -> None:
 
     Launch modes: torchrun (RANK/WORLD_SIZE set), Slurm srun with more than one task
     (SLURM_PROCID/SLURM_NTASKS; MASTER_ADDR from the node list, MASTER_PORT default 29500),
-    otherwise a plain single process with no process group.
+    otherwise a plain single process with no process group. Under torchrun the group is made even
+    for one process, so that a one-GPU torchrun exercises the same NCCL path as a node.
     """
     want_cuda = str(getattr(args, 'device', 'cuda')).startswith('cuda')
     if want_cuda and not torch.cuda.is_available():
@@ -75,7 +76,8 @@ def init_distributed_mode(args) -> None:
         want_cuda = False
         args.device = 'cpu'
 
-    if 'RANK' in os.environ and 'WORLD_SIZE' in os.environ:
+    launched = 'RANK' in os.environ and 'WORLD_SIZE' in os.environ
+    if launched:
         rank, world_size = _env_int('RANK'), _env_int('WORLD_SIZE', 1)
         local_rank = _env_int('LOCAL_RANK', 0)
     elif 'SLURM_PROCID' in os.environ and _env_int('SLURM_NTASKS', 1) > 1:
@@ -95,7 +97,7 @@ def init_distributed_mode(args) -> None:
     else:
         args.device = 'cpu'
 
-    if world_size <= 1:
+    if world_size <= 1 and not launched:   # torchrun with one process still gets a process group
         args.distributed = False
         return
 
