@@ -18,7 +18,7 @@ import torch
 from engine.args import finalize_args, finetune_parser, parse_args
 from engine.checkpoint import auto_load, load_training_checkpoint, save_checkpoint
 from engine.data import build_eval_loader, build_train_loader, seed_everything
-from engine.distributed import (barrier, check_same_on_all_ranks, cli_main, is_main_process,
+from engine.distributed import (barrier, check_same_on_all_ranks, is_main_process,
                                 run_with_process_group)
 from engine.finetune import (build_criterion, build_mixup, evaluate, main_metric_name,
                              make_finetune_loss, metrics_summary, video_group_keys,
@@ -27,7 +27,7 @@ from engine.logger import JsonlLogger, TensorboardLogger
 from engine.loop import train_one_epoch
 from engine.model_utils import count_parameters, create_model, load_initial_weights, wrap_model
 from engine.optim import build_optimizer
-from engine.runtime import (build_ema, build_schedules, configure_backends, print_run_header,
+from engine.runtime import (build_ema, build_schedules, cli_main, configure_backends, print_run_header,
                             save_epoch_checkpoints, seed_epoch)
 from engine.step import Stepper, make_scaler
 

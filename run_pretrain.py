@@ -19,14 +19,14 @@ import torch
 from engine.args import finalize_args, parse_args, pretrain_parser
 from engine.checkpoint import auto_load
 from engine.data import build_train_loader, seed_everything
-from engine.distributed import (barrier, check_same_on_all_ranks, cli_main, is_main_process,
+from engine.distributed import (barrier, check_same_on_all_ranks, is_main_process,
                                 run_with_process_group)
 from engine.logger import JsonlLogger, TensorboardLogger
 from engine.loop import train_one_epoch
 from engine.model_utils import count_parameters, create_model, load_initial_weights, wrap_model
 from engine.optim import build_optimizer
 from engine.pretrain import make_pretrain_loss, reconstruction_grid
-from engine.runtime import (build_schedules, configure_backends, print_run_header, save_epoch_checkpoints,
+from engine.runtime import (build_schedules, cli_main, configure_backends, print_run_header, save_epoch_checkpoints,
                             seed_epoch)
 from engine.step import Stepper, make_scaler
 

@@ -4,7 +4,7 @@ forward + backward checked against eager, for a fine-tuning and a pre-training m
     python -m benchmarks.compile_check                       # tiny models, CPU (~2-4 min on 2 cores)
     python -m benchmarks.compile_check --device cuda --models svfap_base_patch16_160 pretrain_svfap_base_patch16_160
 
-The pre-training model gathers the visible tokens by index (``models.tpsbt.tube_mask_indices``; under
+The pre-training model gathers the visible tokens by index (``models.masking.tube_mask_indices``; under
 torch.compile the count comes from ``mask_ratio``); this reports whether anything breaks the graph.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ import torch  # noqa: E402
 
 
 def _inputs(model, name: str, device, batch: int, frames: int, size: int):
-    from models.masking import tube_mask
+    from datasets.masking import tube_mask
     clip = torch.randn(batch, 3, frames, size, size, device=device)
     if name.startswith('pretrain_'):
         grid = model.token_grid(frames, size, size)

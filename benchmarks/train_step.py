@@ -183,7 +183,7 @@ def _build(cfg: Dict):
     import torch.nn as nn
 
     import models  # noqa: F401  (registers the models)
-    from models.masking import tube_mask
+    from datasets.masking import tube_mask
 
     device = torch.device(cfg['device'])
     name = cfg['model']

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 
+from .masking import TubeMaskGenerator
 from .registry import CLASSIFICATION, REGRESSION, get_dataset_info
 from .split_file import read_split_file
 from .transforms import DEFAULT_AA, EvalTransform, FinetuneTrainTransform, PretrainTransform
@@ -117,8 +118,6 @@ def build_finetune_dataset(split_file: str, mode: str, args) -> VideoClsDataset:
 
 def build_pretrain_dataset(split_file: str, args) -> VideoPretrainDataset:
     """Pre-training dataset (clip, tube mask, n_broken_skipped) over ``split_file``."""
-    from models.masking import TubeMaskGenerator
-
     name = getattr(args, "data_set", None)
     crop = getattr(args, "input_crop", None)
     if crop is None and name:

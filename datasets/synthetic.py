@@ -27,6 +27,8 @@ from typing import Dict, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from .video_writer import write_frame_folder, write_mp4
+
 LABEL_NAMES: Tuple[str, ...] = ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear")
 
 # Action units the renderer implements (FACS numbering).
@@ -663,30 +665,14 @@ def make_clip(seed: int, kind: int, index: int, label: int, num_frames: int, siz
 # ----------------------------------------------------------------------------------------------
 # writing
 # ----------------------------------------------------------------------------------------------
-def write_mp4(path: str, frames: np.ndarray, fps: int = 25) -> None:
-    T, H, W = frames.shape[:3]
-    w = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (W, H))
-    if not w.isOpened():
-        raise RuntimeError(f"cv2.VideoWriter could not open {path} with fourcc mp4v")
-    for fr in frames:
-        w.write(fr)
-    w.release()
-
-
-def write_frames(folder: str, frames: np.ndarray, quality: int = 95) -> None:
-    os.makedirs(folder, exist_ok=True)
-    for i, fr in enumerate(frames, 1):
-        cv2.imwrite(os.path.join(folder, f"{i}.jpg"), fr, [cv2.IMWRITE_JPEG_QUALITY, quality])
-
-
 def _job(args):
     seed, kind, index, label, num_frames, size, fps, path, fmt, style = args
     cv2.setNumThreads(1)
     frames, spec = make_clip(seed, kind, index, label, num_frames, size, fps, style)
     if fmt == "mp4":
-        write_mp4(path, frames, fps)
+        write_mp4(path, frames, fps, bgr=True)
     else:
-        write_frames(path, frames)
+        write_frame_folder(path, frames, bgr=True)
     return index, kind
 
 

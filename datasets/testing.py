@@ -1,8 +1,6 @@
 """Small helpers that write real test videos (used by tests/test_data*.py and the data benchmark).
 
-* ``write_mp4(path, frames)`` - mp4 with OpenCV's 'mp4v' (MPEG-4 part 2) codec, readable by both
-  decord and OpenCV.
-* ``write_frame_folder(folder, frames, ext)`` - ``1.jpg .. N.jpg`` (natural-order names).
+* ``write_mp4``, ``write_frame_folder`` - from ``datasets.video_writer``.
 * ``pattern_frames(n, h, w)`` - frames whose content encodes the frame index (a bright bar whose
   position and a colour channel depend on the index), so tests can recover which frame was read.
 * ``faststart_mp4(data)`` - move the ``moov`` atom before ``mdat`` (as streaming encoders do), so
@@ -15,6 +13,8 @@ import struct
 from typing import Iterator, Tuple
 
 import numpy as np
+
+from .video_writer import write_frame_folder, write_mp4  # noqa: F401  (re-exported for the tests)
 
 
 def pattern_frames(n: int, h: int = 64, w: int = 64, seed: int = 0) -> np.ndarray:
@@ -37,29 +37,6 @@ def pattern_index(frames: np.ndarray) -> np.ndarray:
     """Frame indices encoded by :func:`pattern_frames` (median red level // 6), per frame."""
     red = np.asarray(frames)[..., 0].reshape(len(frames), -1)
     return (np.median(red, axis=1) // 6).astype(np.int64)
-
-
-def write_mp4(path: str, frames: np.ndarray, fps: float = 25.0) -> str:
-    import cv2
-    n, h, w, _ = frames.shape
-    vw = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    if not vw.isOpened():
-        raise RuntimeError(f"cv2.VideoWriter cannot write {path}")
-    for f in frames:
-        vw.write(np.ascontiguousarray(f[:, :, ::-1]))
-    vw.release()
-    return path
-
-
-def write_frame_folder(folder: str, frames: np.ndarray, ext: str = "jpg", quality: int = 95) -> str:
-    import cv2
-    os.makedirs(folder, exist_ok=True)
-    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext in ("jpg", "jpeg") else []
-    for i, f in enumerate(frames, start=1):
-        img = f if f.ndim == 2 else f[:, :, ::-1]
-        if not cv2.imwrite(os.path.join(folder, f"{i}.{ext}"), np.ascontiguousarray(img), params):
-            raise RuntimeError(f"cannot write frame {i} to {folder}")
-    return folder
 
 
 def _atoms(buf, start: int, end: int) -> Iterator[Tuple[str, int, int, int]]:

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 import torch
 
 from .sampling import crop_offsets
@@ -39,8 +40,8 @@ try:
 except ImportError:  # pragma: no cover
     cv2 = None
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+# the normalisation of every clip (timm's ImageNet constants; the targets are un-normalised with them)
+IMAGENET_MEAN, IMAGENET_STD = IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 PRETRAIN_SCALES = (1.0, 0.875, 0.75, 0.66)
 DEFAULT_AA = "rand-m7-n4-mstd0.5-inc1"
 

@@ -146,18 +146,6 @@ def run_with_process_group(run: Callable, args):
     return result
 
 
-def cli_main(main: Callable) -> None:
-    """``if __name__ == '__main__'`` of the entry points: a non-finite loss ends the process with a
-    one-line message and exit code 1 instead of a traceback."""
-    import sys
-    from engine.step import NonFiniteLossError
-    try:
-        main()
-    except NonFiniteLossError as e:
-        print(f'ERROR (rank {get_rank()}): {e}', file=sys.stderr, flush=True)
-        sys.exit(1)
-
-
 def barrier() -> None:
     if not is_dist_avail_and_initialized():
         return
@@ -228,19 +216,6 @@ def restore_print() -> None:
 
 def device_of(args) -> torch.device:
     return torch.device(getattr(args, 'device', 'cpu'))
-
-
-def maybe_unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The plain module under DDP and/or torch.compile wrappers."""
-    m = model
-    for _ in range(4):
-        if hasattr(m, 'module') and isinstance(m, torch.nn.parallel.DistributedDataParallel):
-            m = m.module
-        elif hasattr(m, '_orig_mod'):
-            m = m._orig_mod
-        else:
-            break
-    return m
 
 
 def optional_int(x: Optional[str]) -> Optional[int]:

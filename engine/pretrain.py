@@ -6,19 +6,20 @@ decoder's predictions (B, N_masked, 1536).
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Dict, Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from datasets.transforms import IMAGENET_MEAN, IMAGENET_STD
 from engine.step import autocast_context
+from models.checkpoint import unwrap_model
+from models.mae import patch_statistics, patchify, unpatchify
 
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'masked_targets', 'make_pretrain_loss',
+__all__ = ['reconstruct', 'masked_targets', 'make_pretrain_loss',
            'reconstruction_grid']
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def masked_targets(clip: torch.Tensor, mask: torch.Tensor, tubelet: int = 2, patch: int = 16,
@@ -29,28 +30,17 @@ def masked_targets(clip: torch.Tensor, mask: torch.Tensor, tubelet: int = 2, pat
     without it the count is read from the mask (free on the CPU, one synchronisation on CUDA).
     """
     from models.mae import patchify_targets
-    from models.tpsbt import TPSBT, gather_tokens, tube_mask_indices
+    from models.masking import check_tube_mask, count_masked, gather_tokens, tube_mask_indices
     with torch.no_grad():
         t = patchify_targets(clip.float(), mean, std, tubelet=tubelet, patch=patch)
         T, H, W = clip.shape[2:]
         grid = (T // tubelet, H // patch, W // patch)
         mask = mask.to(t.device)
         if num_masked is None:
-            TPSBT._check_tube_mask(mask, grid)
-            num_masked = TPSBT.count_masked(mask)
+            check_tube_mask(mask, grid)
+            num_masked = count_masked(mask)
         _, ids_masked = tube_mask_indices(mask, grid, num_masked)
         return gather_tokens(t, ids_masked)
-
-
-def _unwrap(model):
-    """The module under DDP (``.module``) / torch.compile (``._orig_mod``) wrappers."""
-    while True:
-        inner = getattr(model, 'module', None)
-        if not isinstance(inner, torch.nn.Module):
-            inner = getattr(model, '_orig_mod', None)
-        if not isinstance(inner, torch.nn.Module):
-            return model
-        model = inner
 
 
 def make_pretrain_loss(model, device: torch.device, tubelet: int = 2, patch: int = 16):
@@ -61,7 +51,7 @@ def make_pretrain_loss(model, device: torch.device, tubelet: int = 2, patch: int
     from the model's ``mask_ratio``; the model and the targets then gather tokens by index, with no
     device -> host synchronisation and no graph break under torch.compile.
     """
-    ratio_model = _unwrap(model)
+    ratio_model = unwrap_model(model)
 
     def compute_loss(batch):
         clip, mask = batch[0], batch[1]
@@ -83,28 +73,16 @@ def make_pretrain_loss(model, device: torch.device, tubelet: int = 2, patch: int
     return compute_loss
 
 
-def _patchify_raw(x: torch.Tensor, tubelet: int, patch: int) -> torch.Tensor:
-    """(C, T, H, W) -> (N, tubelet*patch*patch, C) in token order (time-major), (t, h, w) inside."""
-    C, T, H, W = x.shape
-    t, h, w = T // tubelet, H // patch, W // patch
-    x = x.reshape(C, t, tubelet, h, patch, w, patch)
-    return x.permute(1, 3, 5, 2, 4, 6, 0).reshape(t * h * w, tubelet * patch * patch, C)
-
-
-def _unpatchify_raw(p: torch.Tensor, shape: Sequence[int], tubelet: int, patch: int) -> torch.Tensor:
-    C, T, H, W = shape
-    t, h, w = T // tubelet, H // patch, W // patch
-    x = p.reshape(t, h, w, tubelet, patch, patch, C)
-    return x.permute(6, 0, 3, 1, 4, 2, 5).reshape(C, T, H, W)
-
-
 @torch.no_grad()
-def reconstruction_grid(model, clip: torch.Tensor, mask: torch.Tensor, device: torch.device,
-                        amp: str = 'none', tubelet: int = 2, patch: int = 16, max_frames: int = 4,
-                        mean=IMAGENET_MEAN, std=IMAGENET_STD) -> np.ndarray:
-    """Image (3, 3*H, F*W) in [0, 1]: rows original / masked (masked tubes grey) / reconstruction
-    (visible tubes original, masked tubes predicted, with each tube's per-channel normalisation
-    undone using the original tube's mean and std), for ``F`` evenly spaced frames of one clip."""
+def reconstruct(model, clip: torch.Tensor, mask: torch.Tensor, device: Optional[torch.device] = None,
+                amp: str = 'none', tubelet: int = 2, patch: int = 16, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                grey: float = 0.5) -> Dict[str, torch.Tensor]:
+    """One clip through a pre-training model: clip (1, 3, T, H, W) normalised, mask (1, N) bool ->
+    ``original``, ``masked`` (masked tubes ``grey``) and ``reconstruction`` (visible tubes original,
+    masked tubes predicted, each tube's per-channel normalisation undone with the original tube's
+    mean and std), each (3, T, H, W) in [0, 1]; plus ``mask`` (N,) bool. The model's training mode
+    is restored. ``device``: default the model's."""
+    device = device or next(model.parameters(), clip).device
     was_training = model.training
     model.eval()
     try:
@@ -112,24 +90,34 @@ def reconstruction_grid(model, clip: torch.Tensor, mask: torch.Tensor, device: t
         mask = mask[:1].to(device).flatten(1).bool()
         with autocast_context(device, amp):
             pred = model(clip, mask)
-        pred = pred.float()[0]  # (N_masked, D)
+        pred = pred.float()[0]  # (N_masked, D), (t, h, w, channel) order inside a tube
     finally:
         model.train(was_training)
-    C, T, H, W = clip.shape[1:]
-    m = torch.tensor(mean, device=device).view(C, 1, 1, 1)
-    s = torch.tensor(std, device=device).view(C, 1, 1, 1)
-    pix = (clip[0] * s + m).clamp(0, 1)  # (C, T, H, W) in [0, 1]
-    patches = _patchify_raw(pix, tubelet, patch)  # (N, P, C)
-    p_mean = patches.mean(dim=1, keepdim=True)
-    p_std = patches.var(dim=1, unbiased=True, keepdim=True).sqrt() + 1e-6
+    shape = tuple(clip.shape[1:])
+    C = shape[0]
+    m = torch.tensor(mean, device=device).view(1, C, 1, 1, 1)
+    s = torch.tensor(std, device=device).view(1, C, 1, 1, 1)
+    pix = (clip * s + m).clamp(0, 1)
+    tubes = patchify(pix, tubelet, patch)[0]  # (N, P, C)
+    mu, sd = patch_statistics(tubes)
     m0 = mask[0]
-    rec = patches.clone()
-    pred = pred.reshape(pred.shape[0], -1, C)  # (N_masked, P, C), (t, h, w, channel) order
-    rec[m0] = pred * p_std[m0] + p_mean[m0]
-    masked = patches.clone()
-    masked[m0] = 0.5
-    rows = [pix, _unpatchify_raw(masked, (C, T, H, W), tubelet, patch),
-            _unpatchify_raw(rec, (C, T, H, W), tubelet, patch).clamp(0, 1)]
+    rec = tubes.clone()
+    rec[m0] = pred.reshape(pred.shape[0], -1, C) * sd[m0] + mu[m0]
+    masked = tubes.clone()
+    masked[m0] = grey
+    return dict(original=pix[0], masked=unpatchify(masked[None], shape, tubelet, patch)[0],
+                reconstruction=unpatchify(rec[None], shape, tubelet, patch)[0].clamp(0, 1), mask=m0)
+
+
+@torch.no_grad()
+def reconstruction_grid(model, clip: torch.Tensor, mask: torch.Tensor, device: torch.device,
+                        amp: str = 'none', tubelet: int = 2, patch: int = 16, max_frames: int = 4,
+                        mean=IMAGENET_MEAN, std=IMAGENET_STD) -> np.ndarray:
+    """Image (3, 3*H, F*W) in [0, 1]: rows original / masked (masked tubes grey) / reconstruction
+    (:func:`reconstruct`), for ``F`` evenly spaced frames of one clip."""
+    out = reconstruct(model, clip, mask, device, amp, tubelet, patch, mean, std)
+    rows = [out['original'], out['masked'], out['reconstruction']]
+    T = rows[0].shape[1]
     frames = np.unique(np.linspace(0, T - 1, min(max_frames, T)).round().astype(int))
     grid = torch.cat([torch.cat([r[:, f] for f in frames], dim=2) for r in rows], dim=1)
     return grid.cpu().numpy()

@@ -6,7 +6,8 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Dict, Optional
+import sys
+from typing import Callable, Dict, Optional
 
 import torch
 
@@ -14,9 +15,10 @@ from engine.checkpoint import save_checkpoint
 from engine.data import derive_seed, seed_everything
 from engine.distributed import get_rank, is_main_process
 from engine.optim import cosine_scheduler
+from engine.step import NonFiniteLossError
 
 __all__ = ['configure_backends', 'seed_epoch', 'build_schedules', 'save_epoch_checkpoints',
-           'atomic_copy', 'print_run_header', 'build_ema']
+           'atomic_copy', 'print_run_header', 'build_ema', 'cli_main']
 
 
 def configure_backends(device: torch.device) -> Dict[str, bool]:
@@ -123,3 +125,13 @@ def now() -> float:
 def cuda_sync_if(device: torch.device) -> None:
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
+
+
+def cli_main(main: Callable) -> None:
+    """``if __name__ == '__main__'`` of the entry points: a non-finite loss ends the process with a
+    one-line message and exit code 1 instead of a traceback."""
+    try:
+        main()
+    except NonFiniteLossError as e:
+        print(f'ERROR (rank {get_rank()}): {e}', file=sys.stderr, flush=True)
+        sys.exit(1)

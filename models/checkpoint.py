@@ -13,7 +13,8 @@ from typing import Dict, List, Mapping, Optional, Union
 import torch
 import torch.nn as nn
 
-__all__ = ['CheckpointError', 'LoadReport', 'read_checkpoint', 'extract_state_dict', 'load_checkpoint']
+__all__ = ['CheckpointError', 'LoadReport', 'read_checkpoint', 'extract_state_dict', 'load_checkpoint',
+           'unwrap_model']
 
 WEIGHT_ENTRIES = ('model', 'module', 'state_dict')
 # checkpoint keys that belong to the pre-training decoder side
@@ -87,9 +88,15 @@ def extract_state_dict(obj: object, source: str = '<state dict>') -> Dict[str, t
     return state
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    while isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-        model = model.module
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The plain module under DDP / DataParallel (``.module``) and torch.compile (``._orig_mod``)."""
+    for _ in range(8):
+        if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+            model = model.module
+        elif isinstance(getattr(model, '_orig_mod', None), nn.Module):
+            model = model._orig_mod
+        else:
+            break
     return model
 
 
@@ -134,7 +141,7 @@ def load_checkpoint(model: nn.Module, path_or_state: Union[str, os.PathLike, Map
         source = os.fspath(path_or_state)
         obj = read_checkpoint(source)
     state = extract_state_dict(obj, source)
-    model = _unwrap(model)
+    model = unwrap_model(model)
     model_state = model.state_dict()
     report = LoadReport(source)
 

@@ -4,7 +4,7 @@ Shapes: ``B`` batch, ``N`` tokens, ``C`` channels, ``T`` temporal slices, ``K`` 
 All LayerNorms use ``eps=1e-6``.
 """
 from functools import partial
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -37,6 +37,11 @@ def set_attention_backend(name: str) -> None:
 
 def get_attention_backend() -> str:
     return _attention_backend
+
+
+def drop_path_rates(max_rate: float, n: int) -> List[float]:
+    """Stochastic-depth rates rising linearly from 0 to ``max_rate`` over ``n`` blocks."""
+    return [max_rate * i / (n - 1) if n > 1 else 0.0 for i in range(n)]
 
 
 def scaled_dot_product(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout_p: float = 0.0) -> torch.Tensor:

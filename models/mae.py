@@ -4,7 +4,6 @@ The encoder sees only the visible tokens of a tube mask; the outputs of all its 
 (nearest-neighbour repetition along time, sum, LayerNorm ``encoder.norm``); a light decoder of
 standard blocks reconstructs the normalised pixels of the masked tubes.
 """
-import math
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
@@ -12,10 +11,35 @@ import torch.nn as nn
 from timm.layers import trunc_normal_
 from timm.models import register_model
 
-from .layers import Block, LayerNorm, sinusoid_position_table
-from .tpsbt import TPSBT, _compiling, create_from_config, _linear_rates, gather_tokens, tube_mask_indices
+from .layers import Block, LayerNorm, drop_path_rates, sinusoid_position_table
+from .masking import (check_tube_mask, count_masked, gather_tokens, is_compiling, num_masked_tokens,
+                      tube_mask_indices)
+from .tpsbt import TPSBT, create_from_config
 
-__all__ = ['PretrainSVFAP', 'PretrainDecoder', 'patchify_targets']
+__all__ = ['PretrainSVFAP', 'PretrainDecoder', 'patchify', 'unpatchify', 'patch_statistics', 'patchify_targets']
+
+
+def patchify(x: torch.Tensor, tubelet: int = 2, patch: int = 16) -> torch.Tensor:
+    """Clip (B, C, T, H, W) -> tubes (B, N, tubelet*patch*patch, C) in token order (time-major),
+    each tube's pixels in (t, h, w) order."""
+    B, C, T, H, W = x.shape
+    t, h, w = T // tubelet, H // patch, W // patch
+    x = x.reshape(B, C, t, tubelet, h, patch, w, patch)
+    return x.permute(0, 2, 4, 6, 3, 5, 7, 1).reshape(B, t * h * w, tubelet * patch * patch, C)
+
+
+def unpatchify(p: torch.Tensor, shape: Sequence[int], tubelet: int = 2, patch: int = 16) -> torch.Tensor:
+    """Inverse of :func:`patchify`: tubes (B, N, P, C) -> clip (B, C, T, H, W) of ``shape`` (C, T, H, W)."""
+    C, T, H, W = shape
+    t, h, w = T // tubelet, H // patch, W // patch
+    x = p.reshape(p.shape[0], t, h, w, tubelet, patch, patch, C)
+    return x.permute(0, 7, 1, 4, 2, 5, 3, 6).reshape(p.shape[0], C, T, H, W)
+
+
+def patch_statistics(tubes: torch.Tensor):
+    """Per-tube, per-channel mean and unbiased std (+1e-6) of tubes (B, N, P, C): the target
+    normalisation of pre-training (Sec. 3.2). Returns ((B, N, 1, C), (B, N, 1, C))."""
+    return tubes.mean(dim=-2, keepdim=True), tubes.var(dim=-2, unbiased=True, keepdim=True).sqrt() + 1e-6
 
 
 def patchify_targets(clip_normalised: torch.Tensor, mean: Union[Sequence[float], torch.Tensor],
@@ -23,18 +47,15 @@ def patchify_targets(clip_normalised: torch.Tensor, mean: Union[Sequence[float],
     """Reconstruction targets: clip (B, 3, T, H, W) normalised with mean/std -> (B, N, tubelet*patch*patch*3).
 
     Undo the normalisation (back to [0, 1]), cut tubelet x patch x patch tubes in token order
-    (time-major), normalise every channel of every tube by its own mean and unbiased std (+1e-6),
-    and flatten each tube in (t, h, w, channel) order.
+    (time-major), normalise every channel of every tube by its own mean and unbiased std (+1e-6,
+    :func:`patch_statistics`), and flatten each tube in (t, h, w, channel) order.
     """
-    B, C, T, H, W = clip_normalised.shape
+    C = clip_normalised.shape[1]
     mean = torch.as_tensor(mean, dtype=clip_normalised.dtype, device=clip_normalised.device).view(1, C, 1, 1, 1)
     std = torch.as_tensor(std, dtype=clip_normalised.dtype, device=clip_normalised.device).view(1, C, 1, 1, 1)
-    x = clip_normalised * std + mean
-    t, h, w = T // tubelet, H // patch, W // patch
-    x = x.view(B, C, t, tubelet, h, patch, w, patch)
-    x = x.permute(0, 2, 4, 6, 3, 5, 7, 1).reshape(B, t * h * w, tubelet * patch * patch, C)
-    x = (x - x.mean(dim=-2, keepdim=True)) / (x.var(dim=-2, unbiased=True, keepdim=True).sqrt() + 1e-6)
-    return x.flatten(2)
+    x = patchify(clip_normalised * std + mean, tubelet, patch)
+    mu, sd = patch_statistics(x)
+    return ((x - mu) / sd).flatten(2)
 
 
 class PretrainDecoder(nn.Module):
@@ -47,7 +68,7 @@ class PretrainDecoder(nn.Module):
                  mlp_ratio: float = 4.0, qkv_bias: bool = True, drop_path_rate: float = 0.0,
                  init_values: Optional[float] = 0.0):
         super().__init__()
-        dpr = _linear_rates(drop_path_rate, depth)
+        dpr = drop_path_rates(drop_path_rate, depth)
         self.blocks = nn.ModuleList(
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias=qkv_bias, drop_path=dpr[i], init_values=init_values)
             for i in range(depth))
@@ -100,10 +121,8 @@ class PretrainSVFAP(nn.Module):
         return {'mask_token'}
 
     def num_masked_from_ratio(self, grid: Tuple[int, int, int]) -> int:
-        """Masked tokens per clip of a tube mask at ``mask_ratio`` over ``grid`` (the count of
-        ``models.masking.tube_mask``: floor(ratio * h * w) positions in each of the t slices)."""
-        t, h, w = grid
-        return t * int(math.floor(self.mask_ratio * h * w + 1e-6))
+        """Masked tokens per clip of a tube mask at ``mask_ratio`` over ``grid``."""
+        return num_masked_tokens(grid, self.mask_ratio)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, num_masked: Optional[int] = None) -> torch.Tensor:
         """clip (B, 3, T, H, W), tube mask (B, N) bool -> (B, N_masked, D_out) in token order.
@@ -117,11 +136,11 @@ class PretrainSVFAP(nn.Module):
         grid = self.token_grid(*x.shape[2:])
         mask = mask.to(x.device)
         if num_masked is None:
-            if _compiling():
+            if is_compiling():
                 num_masked = self.num_masked_from_ratio(grid)
             else:
-                self.encoder._check_tube_mask(mask, grid)
-                num_masked = self.encoder.count_masked(mask)
+                check_tube_mask(mask, grid)
+                num_masked = count_masked(mask)
         visible = self.encoder_to_decoder(self.encoder(x, mask, num_masked))  # (B, N_vis, D)
         D = visible.shape[-1]
         ids_visible, ids_masked = tube_mask_indices(mask, grid, num_masked)

@@ -1,54 +1,86 @@
-"""Tube masking for masked video autoencoding (pure numpy: datasets import this module).
+"""Tube masks on the model side: the masked-token count, validation, indices and gathering.
 
-A tube mask hides the same spatial positions in every temporal slice of the token grid, so the
-visible tokens form a (t, N_vis) grid in time-major order.
+A tube mask (B, t*h*w) bool, True = masked, hides the same spatial positions in every temporal
+slice (paper Sec. 3.2), so the visible tokens form a (t, N_vis) grid in time-major order. The
+masks themselves are drawn on the data side (``datasets.masking``).
 """
-from typing import Optional, Sequence, Union
+from typing import Optional, Tuple
 
-import numpy as np
+import torch
 
-__all__ = ['tube_mask', 'TubeMaskGenerator']
+__all__ = ['CHECK_DEVICE_MASKS', 'is_compiling', 'num_masked_tokens', 'check_tube_mask', 'count_masked',
+           'tube_mask_indices', 'gather_tokens']
+
+# Full tube-mask validation for masks on an accelerator: it reads the mask back (a device -> host
+# synchronisation), so it is off by default (set ``models.masking.CHECK_DEVICE_MASKS = True`` to
+# debug); masks on the CPU are always validated outside torch.compile (no synchronisation there).
+CHECK_DEVICE_MASKS = False
 
 
-def tube_mask(grid: Sequence[int], mask_ratio: float,
-              generator: Optional[Union[np.random.Generator, int]] = None) -> np.ndarray:
-    """Random tube mask over a (t, h, w) token grid -> bool array (t*h*w,), True = masked.
+def is_compiling() -> bool:
+    """True while torch.jit traces or torch.compile compiles (no data-dependent checks then)."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
 
-    floor(mask_ratio * h * w) spatial positions are drawn without replacement and masked in every
-    temporal slice. ``generator``: a numpy Generator, an int seed, or None (fresh entropy).
+
+def num_masked_tokens(grid: Tuple[int, int, int], mask_ratio: float) -> int:
+    """Masked tokens per clip of a tube mask at ``mask_ratio`` over the (t, h, w) token grid:
+    floor(ratio * h*w) positions in each of the t slices (the generator's count; the epsilon keeps
+    0.9 * 100 = 89.99999 from rounding down)."""
+    t, h, w = grid
+    return t * int(mask_ratio * h * w + 1e-6)
+
+
+def check_tube_mask(mask: torch.Tensor, grid: Tuple[int, int, int],
+                    num_masked: Optional[int] = None, check_content: bool = True) -> None:
+    """Validate a tube mask: bool (B, t*h*w), the same positions masked in every temporal slice,
+    the same non-zero number of visible positions in every clip (``num_masked`` masked tokens per
+    clip when given). The shape check is free; the content check reads the mask, so it runs only on
+    CPU tensors (no synchronisation there) or with ``CHECK_DEVICE_MASKS``, and never while tracing
+    or compiling."""
+    t, h, w = grid
+    if mask.dtype != torch.bool or mask.dim() != 2 or mask.shape[1] != t * h * w:
+        raise ValueError(f'mask must be bool (B, {t * h * w}), got {mask.dtype} {tuple(mask.shape)}')
+    if num_masked is not None and (num_masked % t or not 0 <= num_masked < t * h * w):
+        raise ValueError(f'num_masked={num_masked} masked tokens per clip do not form a tube mask '
+                         f'over {t} slices of {h * w} positions with at least one visible')
+    if not check_content or is_compiling() or (mask.device.type != 'cpu' and not CHECK_DEVICE_MASKS):
+        return
+    per_slice = mask.view(mask.shape[0], t, h * w)
+    if not torch.equal(per_slice, per_slice[:, :1].expand_as(per_slice)):
+        raise ValueError('mask must be a tube mask: the same spatial positions masked in every temporal slice')
+    visible = (~per_slice[:, 0]).sum(dim=1)
+    if (visible != visible[0]).any() or visible[0] == 0:
+        raise ValueError(f'every clip needs the same, non-zero number of visible positions, got {visible.tolist()}')
+    if num_masked is not None and int(visible[0]) != h * w - num_masked // t:
+        raise ValueError(f'num_masked={num_masked} does not match the mask '
+                         f'({t * (h * w - int(visible[0]))} masked tokens per clip)')
+
+
+def count_masked(mask: torch.Tensor) -> int:
+    """Masked tokens per clip of a (valid) mask, read from its first clip (a host sync on CUDA:
+    pass ``num_masked`` on hot paths instead)."""
+    return int(mask[0].sum())
+
+
+def tube_mask_indices(mask: torch.Tensor, grid: Tuple[int, int, int],
+                      num_masked: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Token indices of a tube mask without boolean indexing (no ``nonzero``, no host sync).
+
+    mask: (B, t*h*w) bool tube mask (True = masked); num_masked: masked tokens per clip (a Python
+    int, a multiple of t). Returns (visible (B, t*n_vis), masked (B, t*n_masked)) int64 indices in
+    token order (time-major, spatial positions ascending) - the order of ``x[~mask]`` / ``x[mask]``.
+    Only the first temporal slice is read (a tube mask is the same in every slice).
     """
-    t, h, w = (int(g) for g in grid)
-    if not 0.0 <= mask_ratio < 1.0:
-        raise ValueError(f'mask_ratio must be in [0, 1), got {mask_ratio}')
-    rng = generator if isinstance(generator, np.random.Generator) else np.random.default_rng(generator)
-    num_spatial = h * w
-    # the small epsilon keeps e.g. 0.9 * 100 = 89.99999 from rounding down to 89
-    num_masked = int(np.floor(mask_ratio * num_spatial + 1e-6))
-    spatial = np.zeros(num_spatial, dtype=bool)
-    spatial[rng.choice(num_spatial, size=num_masked, replace=False)] = True
-    return np.tile(spatial, t)
+    t, h, w = grid
+    hw = h * w
+    B = mask.shape[0]
+    m = num_masked // t
+    # stable sort of 0 (visible) / 1 (masked): visible positions first, each group in position order
+    order = torch.argsort(mask[:, :hw].to(torch.uint8), dim=1, stable=True)
+    tokens = order.unsqueeze(1) + torch.arange(0, t * hw, hw, device=mask.device).view(1, t, 1)
+    return tokens[:, :, :hw - m].reshape(B, -1), tokens[:, :, hw - m:].reshape(B, -1)
 
 
-class TubeMaskGenerator:
-    """Callable producing tube masks for a fixed grid: ``TubeMaskGenerator((8, 10, 10), 0.9)() -> (800,) bool``.
-
-    ``seed`` (optional) makes the sequence of masks reproducible; without it every call draws fresh OS
-    entropy, so forked data-loader workers do not repeat each other's masks. A generator or int seed
-    may also be passed per call.
-    """
-
-    def __init__(self, grid: Sequence[int], mask_ratio: float, seed: Optional[int] = None):
-        self.grid = tuple(int(g) for g in grid)
-        self.mask_ratio = float(mask_ratio)
-        t, h, w = self.grid
-        self.num_patches = t * h * w
-        self.num_masked_per_slice = int(np.floor(self.mask_ratio * h * w + 1e-6))
-        self.num_masked = t * self.num_masked_per_slice
-        self._rng = None if seed is None else np.random.default_rng(seed)
-
-    def __call__(self, generator: Optional[Union[np.random.Generator, int]] = None) -> np.ndarray:
-        return tube_mask(self.grid, self.mask_ratio, self._rng if generator is None else generator)
-
-    def __repr__(self) -> str:
-        return (f'TubeMaskGenerator(grid={self.grid}, mask_ratio={self.mask_ratio}, '
-                f'masked={self.num_masked}/{self.num_patches})')
+def gather_tokens(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """x (B, N, C), index (B, L) int64 -> (B, L, C) = x[b, index[b]]."""
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))

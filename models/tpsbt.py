@@ -19,10 +19,10 @@ from timm.models import register_model
 from torch.utils.checkpoint import checkpoint
 
 from .layers import (Block, LayerNorm, PatchEmbed3d, SBTBlock, SpatialAttentionPool, build_temporal_downsample,
-                     sinusoid_position_table)
+                     drop_path_rates, sinusoid_position_table)
+from .masking import check_tube_mask, count_masked, gather_tokens, tube_mask_indices
 
-__all__ = ['TPSBT', 'SVFAPClassifier', 'MODEL_CONFIGS', 'fuse_stages', 'tube_mask_indices',
-           'gather_tokens']
+__all__ = ['TPSBT', 'SVFAPClassifier', 'MODEL_CONFIGS', 'fuse_stages']
 
 # Architecture of the registered sizes (shared with models/mae.py).
 MODEL_CONFIGS = {
@@ -30,45 +30,6 @@ MODEL_CONFIGS = {
     'small': dict(embed_dim=384, num_heads=6, stage_depths=(8, 4, 2), num_bottleneck_tokens=8),
     'tiny': dict(embed_dim=96, num_heads=3, stage_depths=(2, 2, 2), num_bottleneck_tokens=4),
 }
-
-
-def _linear_rates(max_rate: float, n: int) -> List[float]:
-    """Stochastic-depth rates rising linearly from 0 to ``max_rate`` over ``n`` blocks."""
-    return [max_rate * i / (n - 1) if n > 1 else 0.0 for i in range(n)]
-
-
-# Full tube-mask validation for masks on an accelerator: it reads the mask back (a device -> host
-# synchronisation), so it is off by default (set ``models.tpsbt.CHECK_DEVICE_MASKS = True`` to debug);
-# masks on the CPU are always validated outside torch.compile (no synchronisation there).
-CHECK_DEVICE_MASKS = False
-
-
-def _compiling() -> bool:
-    return torch.jit.is_tracing() or torch.compiler.is_compiling()
-
-
-def tube_mask_indices(mask: torch.Tensor, grid: Tuple[int, int, int],
-                      num_masked: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Token indices of a tube mask without boolean indexing (no ``nonzero``, no host sync).
-
-    mask: (B, t*h*w) bool tube mask (True = masked); num_masked: masked tokens per clip (a Python
-    int, a multiple of t). Returns (visible (B, t*n_vis), masked (B, t*n_masked)) int64 indices in
-    token order (time-major, spatial positions ascending) - the order of ``x[~mask]`` / ``x[mask]``.
-    Only the first temporal slice is read (a tube mask is the same in every slice).
-    """
-    t, h, w = grid
-    hw = h * w
-    B = mask.shape[0]
-    m = num_masked // t
-    # stable sort of 0 (visible) / 1 (masked): visible positions first, each group in position order
-    order = torch.argsort(mask[:, :hw].to(torch.uint8), dim=1, stable=True)
-    tokens = order.unsqueeze(1) + torch.arange(0, t * hw, hw, device=mask.device).view(1, t, 1)
-    return tokens[:, :, :hw - m].reshape(B, -1), tokens[:, :, hw - m:].reshape(B, -1)
-
-
-def gather_tokens(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """x (B, N, C), index (B, L) int64 -> (B, L, C) = x[b, index[b]]."""
-    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
 def fuse_stages(stages: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -150,7 +111,7 @@ class TPSBT(nn.Module):
 
         self.patch_embed = PatchEmbed3d(patch_size, tubelet_size, in_chans, embed_dim)
 
-        dpr = _linear_rates(drop_path_rate, sum(stage_depths))
+        dpr = drop_path_rates(drop_path_rate, sum(stage_depths))
         common = dict(dim=embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop_rate,
                       attn_drop=attn_drop_rate, init_values=init_values)
         blocks = []
@@ -196,38 +157,6 @@ class TPSBT(nn.Module):
             return checkpoint(block, *args, use_reentrant=False)
         return block(*args)
 
-    @staticmethod
-    def _check_tube_mask(mask: torch.Tensor, grid: Tuple[int, int, int],
-                         num_masked: Optional[int] = None, check_content: bool = True) -> None:
-        """Validate a tube mask: bool (B, t*h*w), the same positions masked in every temporal slice,
-        the same non-zero number of visible positions in every clip (``num_masked`` masked tokens
-        per clip when given). The shape check is free; the content check reads the mask, so it runs
-        only on CPU tensors (no synchronisation there) or with ``CHECK_DEVICE_MASKS``, and never
-        while tracing / compiling."""
-        t, h, w = grid
-        if mask.dtype != torch.bool or mask.dim() != 2 or mask.shape[1] != t * h * w:
-            raise ValueError(f'mask must be bool (B, {t * h * w}), got {mask.dtype} {tuple(mask.shape)}')
-        if num_masked is not None and (num_masked % t or not 0 <= num_masked < t * h * w):
-            raise ValueError(f'num_masked={num_masked} masked tokens per clip do not form a tube mask '
-                             f'over {t} slices of {h * w} positions with at least one visible')
-        if not check_content or _compiling() or (mask.device.type != 'cpu' and not CHECK_DEVICE_MASKS):
-            return
-        per_slice = mask.view(mask.shape[0], t, h * w)
-        if not torch.equal(per_slice, per_slice[:, :1].expand_as(per_slice)):
-            raise ValueError('mask must be a tube mask: the same spatial positions masked in every temporal slice')
-        visible = (~per_slice[:, 0]).sum(dim=1)
-        if (visible != visible[0]).any() or visible[0] == 0:
-            raise ValueError(f'every clip needs the same, non-zero number of visible positions, got {visible.tolist()}')
-        if num_masked is not None and int(visible[0]) != h * w - num_masked // t:
-            raise ValueError(f'num_masked={num_masked} does not match the mask '
-                             f'({t * (h * w - int(visible[0]))} masked tokens per clip)')
-
-    @staticmethod
-    def count_masked(mask: torch.Tensor) -> int:
-        """Masked tokens per clip of a (valid) mask, read from its first clip (a host sync on CUDA:
-        pass ``num_masked`` on hot paths instead)."""
-        return int(mask[0].sum())
-
     # ------------------------------------------------------------------ forward
     def forward_stages(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None,
                        return_spatial_attention: bool = False, num_masked: Optional[int] = None):
@@ -249,11 +178,11 @@ class TPSBT(nn.Module):
         if mask is not None:
             mask = mask.to(x.device)
             if num_masked is None:
-                self._check_tube_mask(mask, (t, h, w))
-                num_masked = self.count_masked(mask)
-                self._check_tube_mask(mask, (t, h, w), num_masked, check_content=False)
+                check_tube_mask(mask, (t, h, w))
+                num_masked = count_masked(mask)
+                check_tube_mask(mask, (t, h, w), num_masked, check_content=False)
             else:
-                self._check_tube_mask(mask, (t, h, w), num_masked)
+                check_tube_mask(mask, (t, h, w), num_masked)
             keep, _ = tube_mask_indices(mask, (t, h, w), num_masked)
             x = gather_tokens(x, keep)  # visible tokens, time-major order kept
         n = x.shape[1] // t

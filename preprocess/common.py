@@ -24,6 +24,8 @@ import sys
 from collections import Counter, OrderedDict
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
+from datasets.video_reader import natural_key  # noqa: F401  (the one sort order of names)
+
 Label = Union[int, Sequence[float]]
 Row = Tuple[str, Label]
 
@@ -82,13 +84,6 @@ def finalize_path(path: str, args) -> str:
 
 # ----------------------------------------------------------------------------------------------
 # small parsers
-
-_NUM = re.compile(r"(\d+)")
-
-
-def natural_key(s: str):
-    return [int(t) if t.isdigit() else t.lower() for t in _NUM.split(s)]
-
 
 def split_last_field(line: str) -> Tuple[str, str]:
     """Split ``'<name> <label>'`` or ``'<name>,<label>'`` at the last separator (names may hold spaces)."""

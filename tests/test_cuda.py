@@ -21,7 +21,7 @@ from engine.optim import build_optimizer
 from engine.pretrain import make_pretrain_loss
 from engine.step import Stepper, autocast_context, make_scaler
 from models.layers import set_attention_backend
-from models.masking import tube_mask
+from datasets.masking import tube_mask
 
 # SVFAP_CUDA_DRY_RUN=1 runs the same checks on the CPU with the tiny models (to check the checks)
 DRY_RUN = os.environ.get('SVFAP_CUDA_DRY_RUN') == '1'

@@ -54,7 +54,7 @@ def test_pretrain_loop_loss_falls_on_fixed_batch():
     model = timm.create_model('pretrain_svfap_tiny_patch16_160', img_size=32, all_frames=8)
     g = torch.Generator().manual_seed(1)
     clip = torch.randn(2, 3, 8, 32, 32, generator=g)
-    from models.masking import tube_mask
+    from datasets.masking import tube_mask
     mask = torch.from_numpy(np.stack([tube_mask((4, 2, 2), 0.5, i) for i in range(2)]))
     batch = (clip, mask, torch.zeros(2, dtype=torch.long))
     st = _stepper(model, lr=2e-3)
@@ -224,7 +224,7 @@ def test_reconstruction_grid_undoes_patch_normalisation():
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1, 1)
     norm = (clip - mean) / std
-    from models.masking import tube_mask
+    from datasets.masking import tube_mask
     mask = torch.from_numpy(tube_mask((4, 2, 2), 0.5, 0))[None]
 
     class Oracle(nn.Module):

@@ -7,7 +7,8 @@ import torch
 import models  # noqa: F401  (registers the models)
 from models.layers import (CrossAttention, get_attention_backend, set_attention_backend, sinusoid_position_table)
 from models.mae import patchify_targets
-from models.masking import TubeMaskGenerator, tube_mask
+from datasets.masking import TubeMaskGenerator, masked_positions, tube_mask
+from models.masking import num_masked_tokens
 from models.tpsbt import fuse_stages
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -213,6 +214,16 @@ def test_tube_mask_ratio_and_slices():
     assert len({m.tobytes() for m in masks}) > 1  # fresh draws
 
 
+def test_data_and_model_masked_counts_agree():
+    """The generator (datasets.masking) and the model's count under torch.compile
+    (models.masking.num_masked_tokens) are two owners of one formula: they must never differ."""
+    for ratio in (0.0, 0.25, 0.5, 0.6, 0.75, 0.8, 0.9, 0.95, 0.99):
+        for t, h, w in ((1, 4, 4), (8, 10, 10), (8, 7, 7), (4, 14, 14), (2, 3, 5)):
+            drawn = int(tube_mask((t, h, w), ratio, 0).sum())
+            assert drawn == t * masked_positions(h * w, ratio) == num_masked_tokens((t, h, w), ratio), \
+                (ratio, t, h, w)
+
+
 # ---------------------------------------------------------------------------------------------- fusion
 
 def _reference_fusion(stages):
@@ -354,7 +365,7 @@ def test_registration_accepts_timm_kwargs():
 def test_index_gather_matches_boolean_mask():
     """tube_mask_indices + gather select the same tokens, in the same order, as boolean indexing."""
     from engine.pretrain import masked_targets
-    from models.tpsbt import gather_tokens, tube_mask_indices
+    from models.masking import gather_tokens, tube_mask_indices
     model = build('pretrain_svfap_tiny_patch16_160', mask_ratio=0.75)
     frames, size = 8, 64
     grid = model.token_grid(frames, size, size)

@@ -620,24 +620,6 @@ def save_png(path: str, img_rgb: np.ndarray) -> None:
         raise OSError(f'cannot write {path}')
 
 
-def write_mp4(path: str, frames_rgb: Sequence[np.ndarray], fps: float = 4.0) -> None:
-    """uint8 RGB frames (all the same size) -> mp4 (fourcc 'mp4v'); odd sizes are padded to even."""
-    import cv2
-    h, w = frames_rgb[0].shape[:2]
-    H, W = h + h % 2, w + w % 2
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    vw = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), float(fps), (W, H))
-    if not vw.isOpened():
-        raise OSError(f'cv2.VideoWriter cannot write {path}')
-    try:
-        for f in frames_rgb:
-            out = np.full((H, W, 3), 255, np.uint8)
-            out[:h, :w] = f
-            vw.write(np.ascontiguousarray(out[:, :, ::-1]))
-    finally:
-        vw.release()
-
-
 def load_input_clip(lm: LoadedModel, path: str, reader: str, start: Optional[int] = None):
     """One centred (or ``start``) test clip of ``path`` for the visualisations:
     ``(clip (1, 3, T, S, S) normalised, frame indices, VideoInfo)``. Raises InputError."""

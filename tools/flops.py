@@ -23,7 +23,7 @@ import torch
 import timm
 
 import models  # noqa: F401  (registers the models)
-from models.masking import tube_mask
+from datasets.masking import tube_mask
 
 __all__ = ['build_for_counting', 'count_params', 'count_flops', 'finetune_cost', 'pretrain_flops', 'PAPER_ROWS', 'paper_table']
 

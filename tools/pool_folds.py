@@ -43,6 +43,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from datasets.registry import get_dataset_info
+from datasets.video_reader import natural_key
 from engine import metrics as M
 
 SCORE_PREFIXES = ("prob_", "score_", "logit_")
@@ -295,17 +296,13 @@ def _resolve_one(path: str) -> str:
 def resolve_files(pred_files: Optional[Sequence[str]], pattern: Optional[str]) -> List[str]:
     files = [_resolve_one(p) for p in (pred_files or [])]
     if pattern:
-        matched = sorted(globlib.glob(pattern), key=_natural_key)
+        matched = sorted(globlib.glob(pattern), key=natural_key)
         if not matched:
             raise PredictionFileError(f"--glob {pattern!r} matched no file")
         files += [_resolve_one(p) for p in matched]
     if not files:
         raise PredictionFileError("give --pred_files or --glob")
     return files
-
-
-def _natural_key(s: str):
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
 
 
 def _fmt(v: Optional[float], pct: bool) -> str:

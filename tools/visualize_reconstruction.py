@@ -33,10 +33,10 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from tools._inference import (add_model_args, auto_scale, load_input_clip, load_model, make_grid,  # noqa: E402
-                              resolve_device, run_single_input, save_png, to_uint8, write_mp4)
-from datasets.transforms import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
-from engine.pretrain import _patchify_raw, _unpatchify_raw  # noqa: E402
-from models.masking import tube_mask  # noqa: E402
+                              resolve_device, run_single_input, save_png, to_uint8)
+from engine.pretrain import reconstruct as reconstruct_clip  # noqa: E402
+from datasets.masking import tube_mask  # noqa: E402
+from datasets.video_writer import write_mp4  # noqa: E402
 
 MASK_GREY = 0.5
 
@@ -58,35 +58,12 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
-@torch.no_grad()
 def reconstruct(model, clip: torch.Tensor, mask: torch.Tensor, tubelet: int = 2, patch: int = 16) -> Dict:
     """clip (1, 3, T, H, W) normalised, mask (1, N) bool -> float (T, H, W, 3) frames in [0, 1]:
-    ``original``, ``masked`` (masked tubes = 0.5 grey), ``reconstruction`` (visible tubes original,
-    masked tubes predicted and un-normalised with the original tube's per-channel mean and std)."""
-    model.eval()
-    device = next(model.parameters()).device
-    clip = clip.to(device).float()
-    mask = mask.to(device).bool()
-    pred = model(clip, mask).float()[0]  # (N_masked, tubelet*patch*patch*3), (t, h, w, channel) order
-    C, T, H, W = clip.shape[1:]
-    m = torch.tensor(IMAGENET_MEAN, device=device).view(C, 1, 1, 1)
-    s = torch.tensor(IMAGENET_STD, device=device).view(C, 1, 1, 1)
-    pix = (clip[0] * s + m).clamp(0, 1)
-    patches = _patchify_raw(pix, tubelet, patch)  # (N, P, C)
-    p_mean = patches.mean(dim=1, keepdim=True)
-    p_std = patches.var(dim=1, unbiased=True, keepdim=True).sqrt() + 1e-6
-    m0 = mask[0]
-    rec = patches.clone()
-    rec[m0] = pred.reshape(pred.shape[0], -1, C) * p_std[m0] + p_mean[m0]
-    masked = patches.clone()
-    masked[m0] = MASK_GREY
-    shape = (C, T, H, W)
-
-    def frames(x):
-        return x.clamp(0, 1).permute(1, 2, 3, 0).cpu().numpy()
-
-    return dict(original=frames(pix), masked=frames(_unpatchify_raw(masked, shape, tubelet, patch)),
-                reconstruction=frames(_unpatchify_raw(rec, shape, tubelet, patch)), mask=m0.cpu().numpy())
+    ``original``, ``masked`` (masked tubes grey), ``reconstruction`` (``engine.pretrain.reconstruct``)."""
+    out = reconstruct_clip(model, clip, mask, tubelet=tubelet, patch=patch, grey=MASK_GREY)
+    frames = {k: out[k].permute(1, 2, 3, 0).cpu().numpy() for k in ('original', 'masked', 'reconstruction')}
+    return dict(frames, mask=out['mask'].cpu().numpy())
 
 
 def run(args) -> Dict:
