@@ -17,19 +17,15 @@ import torch
 
 from engine.args import finalize_args, finetune_parser, parse_args
 from engine.checkpoint import auto_load, load_training_checkpoint, save_checkpoint
-from engine.data import build_eval_loader, build_train_loader, seed_everything
-from engine.distributed import (barrier, check_same_on_all_ranks, is_main_process,
-                                run_with_process_group)
+from engine.data import build_eval_loader, seed_everything
+from engine.distributed import is_main_process, run_with_process_group
 from engine.finetune import (build_criterion, build_mixup, evaluate, main_metric_name,
                              make_finetune_loss, metrics_summary, video_group_keys,
                              write_prediction_csvs)
 from engine.logger import JsonlLogger, TensorboardLogger
-from engine.loop import train_one_epoch
 from engine.model_utils import count_parameters, create_model, load_initial_weights, wrap_model
-from engine.optim import build_optimizer
-from engine.runtime import (build_ema, build_schedules, cli_main, configure_backends, print_run_header,
-                            save_epoch_checkpoints, seed_epoch)
-from engine.step import Stepper, make_scaler
+from engine.runtime import build_ema, cli_main, configure_backends, print_run_header
+from engine.trainer import EpochHooks, build_training, fit
 
 
 def _split_lines(path: str) -> List[str]:
@@ -119,6 +115,49 @@ def _run_test(tag: str, model, args, test_ds, device, info, label_names, tb, ste
     return res
 
 
+class Validation(EpochHooks):
+    """After every epoch: the validation split (when there is one distinct from the test split),
+    and ``checkpoint-best.pth`` when the main metric (``--val_metric``, default the registry's)
+    improves; without the metric, the lowest validation loss."""
+
+    def __init__(self, args, model_without_ddp, model_ema, val_ds, device, info, label_names, tb,
+                 best: Optional[Dict] = None):
+        self.args, self.model, self.model_ema, self.val_ds = args, model_without_ddp, model_ema, val_ds
+        self.device, self.info, self.label_names, self.tb = device, info, label_names, tb
+        self.best = best
+        self.best_state: Optional[Dict] = None
+
+    def after_epoch(self, epoch: int, global_step: int, record: Dict) -> None:
+        if self.val_ds is None:
+            return
+        args, info = self.args, self.info
+        loader = build_eval_loader(self.val_ds, args, self.device.type == 'cuda',
+                                   distributed=args.distributed and args.dist_eval)
+        vres = evaluate(self.model, loader, self.device, args.amp, args.task,
+                        distributed=args.distributed and args.dist_eval, info=info,
+                        label_names=self.label_names, group_keys=_group_keys(args, info, self.val_ds))
+        val_metric = main_metric_name(info, vres['metrics'], args.val_metric)
+        record.update({f'val_{k}': v for k, v in vres['metrics'].items()})
+        record['val_loss'] = vres['loss']
+        print(f'| val epoch {epoch}: loss {vres["loss"]:.4f}  {metrics_summary(vres["metrics"])}')
+        if self.tb is not None:
+            self.tb.scalars(dict(vres['metrics'], loss=vres['loss']), epoch, prefix='val/')
+        if val_metric is None:
+            return
+        # higher is better for every registry metric; without it, the lowest loss
+        value = float(vres['metrics'][val_metric]) if val_metric in vres['metrics'] else -float(vres['loss'])
+        if val_metric not in vres['metrics']:
+            val_metric = 'neg_val_loss'
+        if self.best is None or value > self.best['value']:
+            self.best = {'metric': val_metric, 'value': value, 'epoch': epoch}
+            self.best_state = {k: v.detach().to('cpu', copy=True) for k, v in self.model.state_dict().items()}
+            if args.output_dir and args.save_ckpt:
+                save_checkpoint(os.path.join(args.output_dir, 'checkpoint-best.pth'),
+                                model=self.model, model_ema=self.model_ema, epoch=epoch,
+                                global_step=global_step, args=args, best=self.best)
+            print(f'| new best {val_metric} {value:.4f} at epoch {epoch}')
+
+
 def run(args) -> Dict:
     from datasets.build import build_finetune_dataset
 
@@ -180,79 +219,17 @@ def run(args) -> Dict:
             return result
 
         train_ds = build_finetune_dataset(splits['train'], 'train', args)
-        train_loader = build_train_loader(train_ds, args, device.type == 'cuda')
-        steps_per_epoch = len(train_loader) // args.update_freq
-        if args.max_steps_per_epoch:
-            steps_per_epoch = min(steps_per_epoch, int(args.max_steps_per_epoch))
-        if steps_per_epoch < 1:
-            raise ValueError(f'{len(train_ds)} training samples give no full optimizer step at '
-                             f'batch {args.batch_size} x update_freq {args.update_freq} x '
-                             f'{args.world_size} processes')
-        optimizer = build_optimizer(args, model_without_ddp, layer_decay=args.layer_decay)
-        scaler = make_scaler(device, args.amp)
-        lr_schedule, wd_schedule = build_schedules(args, steps_per_epoch)
         mixup_fn = build_mixup(args)
         criterion = build_criterion(args, mixup_fn)
         print(f'| criterion {type(criterion).__name__}; mixup '
               f'{"off" if mixup_fn is None else f"{args.mixup}/{args.cutmix} switch {args.mixup_switch_prob}"}')
-        stepper = Stepper(model, model_without_ddp, optimizer, device, args.amp, args.update_freq,
-                          args.clip_grad, model_ema, scaler)
-        ckpt = auto_load(args, model_without_ddp, optimizer, scaler, model_ema)
-        check_same_on_all_ranks(args.start_epoch, 'the epoch to start from (is --output_dir on a file '
-                                'system that every node sees?)')
-        best = (ckpt or {}).get('best') if ckpt else None
-        print_run_header(args, model_without_ddp, n_params, steps_per_epoch)
-        if tb is not None and args.start_epoch == 0:
-            tb.text('args', '  \n'.join(f'{k}: {v}' for k, v in sorted(vars(args).items())))
+        training = build_training(args, model, model_without_ddp, train_ds, args.layer_decay, model_ema)
+        print_run_header(args, model_without_ddp, n_params, training.steps_per_epoch)
         compute_loss = make_finetune_loss(model, criterion, mixup_fn, device)
-        val_metric = None
-        best_state = None
-
-        t_start = time.time()
-        for epoch in range(args.start_epoch, args.epochs):
-            train_loader.sampler.set_epoch(epoch)
-            seed_epoch(args.seed, epoch)
-            stats = train_one_epoch(model, train_loader, stepper, epoch, steps_per_epoch,
-                                    compute_loss, lr_schedule, wd_schedule, tb, args.log_every)
-            global_step = (epoch + 1) * steps_per_epoch
-            result['step_losses'][epoch] = stats.pop('step_losses')
-            record = {'epoch': epoch, **{f'train_{k}': v for k, v in stats.items()}}
-            if use_val:
-                vloader = build_eval_loader(val_ds, args, device.type == 'cuda',
-                                            distributed=args.distributed and args.dist_eval)
-                vres = evaluate(model_without_ddp, vloader, device, args.amp, args.task,
-                                distributed=args.distributed and args.dist_eval, info=info,
-                                label_names=label_names, group_keys=_group_keys(args, info, val_ds))
-                val_metric = main_metric_name(info, vres['metrics'], args.val_metric)
-                record.update({f'val_{k}': v for k, v in vres['metrics'].items()})
-                record['val_loss'] = vres['loss']
-                print(f'| val epoch {epoch}: loss {vres["loss"]:.4f}  '
-                      f'{metrics_summary(vres["metrics"])}')
-                if tb is not None:
-                    tb.scalars(dict(vres['metrics'], loss=vres['loss']), epoch, prefix='val/')
-                if val_metric is not None:
-                    # higher is better for every registry metric; without it, the lowest loss
-                    value = float(vres['metrics'][val_metric]) if val_metric in vres['metrics'] \
-                        else -float(vres['loss'])
-                    if val_metric not in vres['metrics']:
-                        val_metric = 'neg_val_loss'
-                    if best is None or value > best['value']:
-                        best = {'metric': val_metric, 'value': value, 'epoch': epoch}
-                        best_state = {k: v.detach().to('cpu', copy=True)
-                                      for k, v in model_without_ddp.state_dict().items()}
-                        if args.output_dir and args.save_ckpt:
-                            save_checkpoint(os.path.join(args.output_dir, 'checkpoint-best.pth'),
-                                            model=model_without_ddp, model_ema=model_ema,
-                                            epoch=epoch, global_step=global_step, args=args,
-                                            best=best)
-                        print(f'| new best {val_metric} {value:.4f} at epoch {epoch}')
-            save_epoch_checkpoints(args, epoch, global_step, model_without_ddp, optimizer, scaler,
-                                   model_ema, best=best)
-            record['n_parameters'] = n_params
-            record['time'] = time.time() - t_start
-            jsonl.write(record)
-            result['train_history'].append(record)
-            barrier()
+        hooks = Validation(args, model_without_ddp, model_ema, val_ds, device, info, label_names, tb,
+                           best=(training.checkpoint or {}).get('best'))
+        result.update(fit(args, training, compute_loss, tb, jsonl, n_params, hooks))
+        best, best_state = hooks.best, hooks.best_state
 
         res = _run_test('test', model_without_ddp, args, test_ds, device, info, label_names, tb,
                         args.epochs)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import engine.trainer
 import run_finetune
 import run_pretrain
 from engine.step import NonFiniteLossError
@@ -24,8 +25,8 @@ class Interrupt(Exception):
     pass
 
 
-def _interrupt_after_epoch(monkeypatch, module, stop_epoch):
-    real = module.save_epoch_checkpoints
+def _interrupt_after_epoch(monkeypatch, stop_epoch):
+    real = engine.trainer.save_epoch_checkpoints
 
     def save_then_die(args, epoch, *a, **kw):
         out = real(args, epoch, *a, **kw)
@@ -33,7 +34,7 @@ def _interrupt_after_epoch(monkeypatch, module, stop_epoch):
             raise Interrupt(f'killed after epoch {epoch}')
         return out
 
-    monkeypatch.setattr(module, 'save_epoch_checkpoints', save_then_die)
+    monkeypatch.setattr(engine.trainer, "save_epoch_checkpoints", save_then_die)
 
 
 def _weights(path):
@@ -58,7 +59,7 @@ def test_finetune_resume_equals_uninterrupted(data, tmp_path, monkeypatch):
     assert sorted(ra['step_losses']) == [0, 1]
 
     with monkeypatch.context() as m:
-        _interrupt_after_epoch(m, run_finetune, 0)
+        _interrupt_after_epoch(m, 0)
         with pytest.raises(Interrupt):
             run_finetune.main(tiny_finetune_argv(fold, b_dir, extra=FT_EXTRA))
     assert torch.load(os.path.join(b_dir, 'checkpoint-last.pth'), weights_only=True)['epoch'] == 0
@@ -93,7 +94,7 @@ def test_pretrain_resume_equals_uninterrupted(data, tmp_path, monkeypatch):
     ra = run_pretrain.main(tiny_pretrain_argv(data['pretrain'], a_dir, extra=extra))
     assert len(ra['step_losses'][0]) == 2  # 1 update x 2 micro-steps
     with monkeypatch.context() as m:
-        _interrupt_after_epoch(m, run_pretrain, 0)
+        _interrupt_after_epoch(m, 0)
         with pytest.raises(Interrupt):
             run_pretrain.main(tiny_pretrain_argv(data['pretrain'], b_dir, extra=extra))
     rb = run_pretrain.main(tiny_pretrain_argv(data['pretrain'], b_dir, extra=extra))
@@ -121,14 +122,14 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(data, tmp_path, monkeypatch):
 
     monkeypatch.setattr(run_finetune, 'make_finetune_loss', poisoned)
     saved = {}
-    real_save = run_finetune.save_epoch_checkpoints
+    real_save = engine.trainer.save_epoch_checkpoints
 
     def record_save(args, epoch, *a, **kw):
         p = real_save(args, epoch, *a, **kw)
         saved[epoch] = open(p, 'rb').read()
         return p
 
-    monkeypatch.setattr(run_finetune, 'save_epoch_checkpoints', record_save)
+    monkeypatch.setattr(engine.trainer, "save_epoch_checkpoints", record_save)
     argv = tiny_finetune_argv(fold, out, extra=['--epochs', '2', '--max_steps_per_epoch', '1',
                                                 '--mixup', '0', '--cutmix', '0'])
     with pytest.raises(NonFiniteLossError, match=r'nan at epoch 1, step 0'):

@@ -1,0 +1,113 @@
+"""The trainer both entry points share: optimisation set-up, the epoch loop, checkpoints, resume.
+
+    training = build_training(args, model, model_without_ddp, train_ds, layer_decay, model_ema)
+    result = fit(args, training, compute_loss, tb, jsonl, n_params, hooks)
+
+``fit`` runs epochs ``args.start_epoch .. args.epochs - 1``: one :func:`engine.loop.train_one_epoch`
+each, then the entry point's :class:`EpochHooks` (validation and model selection for fine-tuning,
+the reconstruction picture for pre-training), ``checkpoint-last.pth`` (+ ``checkpoint-<N>.pth``),
+one ``log.jsonl`` record and a barrier.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional
+
+import numpy as np
+import torch
+
+from engine.checkpoint import auto_load
+from engine.data import build_train_loader
+from engine.distributed import barrier, check_same_on_all_ranks
+from engine.loop import train_one_epoch
+from engine.optim import build_optimizer
+from engine.runtime import build_schedules, save_epoch_checkpoints, seed_epoch
+from engine.step import Stepper, make_scaler
+
+__all__ = ['Training', 'EpochHooks', 'build_training', 'fit']
+
+
+@dataclass
+class Training:
+    """Everything the epoch loop steps: the model (wrapped and plain), its optimizer, loss scaler,
+    EMA, the loader and the per-step lr / weight-decay schedules; ``checkpoint`` is the one
+    resumed from (or None)."""
+    model: torch.nn.Module
+    model_without_ddp: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: Optional[torch.amp.GradScaler]
+    model_ema: Optional[torch.nn.Module]
+    stepper: Stepper
+    train_loader: torch.utils.data.DataLoader
+    steps_per_epoch: int
+    lr_schedule: np.ndarray
+    wd_schedule: np.ndarray
+    checkpoint: Optional[Dict]
+
+
+class EpochHooks:
+    """What an entry point adds to the shared loop; the defaults add nothing."""
+
+    #: the best model so far ({'metric', 'value', 'epoch'}), written into every checkpoint
+    best: Optional[Dict] = None
+
+    def on_batch(self, epoch: int) -> Optional[Callable]:
+        """A callable given every batch of ``epoch`` (or None)."""
+        return None
+
+    def after_epoch(self, epoch: int, global_step: int, record: Dict) -> None:
+        """After the epoch's training, before its checkpoint; may add entries to ``record``."""
+
+
+def build_training(args, model, model_without_ddp, train_ds, layer_decay: Optional[float],
+                   model_ema=None, what: str = 'training samples') -> Training:
+    """Loader, optimizer (with ``layer_decay``), loss scaler, schedules and :class:`Stepper`, then
+    ``--resume`` / ``--auto_resume`` (sets ``args.start_epoch``, the same on every process)."""
+    device = torch.device(args.device)
+    train_loader = build_train_loader(train_ds, args, device.type == 'cuda')
+    steps_per_epoch = len(train_loader) // args.update_freq
+    if args.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, int(args.max_steps_per_epoch))
+    if steps_per_epoch < 1:
+        raise ValueError(f'{len(train_ds)} {what} give no full optimizer step at batch '
+                         f'{args.batch_size} x update_freq {args.update_freq} x '
+                         f'{args.world_size} processes')
+    optimizer = build_optimizer(args, model_without_ddp, layer_decay=layer_decay)
+    scaler = make_scaler(device, args.amp)
+    lr_schedule, wd_schedule = build_schedules(args, steps_per_epoch)
+    stepper = Stepper(model, model_without_ddp, optimizer, device, args.amp, args.update_freq,
+                      args.clip_grad, model_ema, scaler)
+    ckpt = auto_load(args, model_without_ddp, optimizer, scaler, model_ema)
+    check_same_on_all_ranks(args.start_epoch, 'the epoch to start from (is --output_dir on a file '
+                            'system that every node sees?)')
+    return Training(model, model_without_ddp, optimizer, scaler, model_ema, stepper, train_loader,
+                    steps_per_epoch, lr_schedule, wd_schedule, ckpt)
+
+
+def fit(args, tr: Training, compute_loss: Callable, tb, jsonl, n_params: int,
+        hooks: Optional[EpochHooks] = None) -> Dict:
+    """The epoch loop. Returns ``{'train_history': [records], 'step_losses': {epoch: [...]}}``."""
+    hooks = hooks or EpochHooks()
+    result: Dict = {'train_history': [], 'step_losses': {}}
+    if tb is not None and args.start_epoch == 0:
+        tb.text('args', '  \n'.join(f'{k}: {v}' for k, v in sorted(vars(args).items())))
+    t_start = time.time()
+    for epoch in range(args.start_epoch, args.epochs):
+        tr.train_loader.sampler.set_epoch(epoch)
+        seed_epoch(args.seed, epoch)
+        stats = train_one_epoch(tr.model, tr.train_loader, tr.stepper, epoch, tr.steps_per_epoch,
+                                compute_loss, tr.lr_schedule, tr.wd_schedule, tb, args.log_every,
+                                on_batch=hooks.on_batch(epoch))
+        global_step = (epoch + 1) * tr.steps_per_epoch
+        result['step_losses'][epoch] = stats.pop('step_losses')
+        record = {'epoch': epoch, **{f'train_{k}': v for k, v in stats.items()}}
+        hooks.after_epoch(epoch, global_step, record)
+        save_epoch_checkpoints(args, epoch, global_step, tr.model_without_ddp, tr.optimizer, tr.scaler,
+                               tr.model_ema, best=hooks.best)
+        record['n_parameters'] = n_params
+        record['time'] = time.time() - t_start
+        jsonl.write(record)
+        result['train_history'].append(record)
+        barrier()
+    return result
