@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 
-from engine.args import finalize_args, finetune_parser, parse_args
+from cli.args import finalize_args, finetune_parser, parse_args
 from engine.checkpoint import auto_load, load_training_checkpoint, save_checkpoint
 from engine.data import build_eval_loader, seed_everything
 from engine.distributed import is_main_process, run_with_process_group

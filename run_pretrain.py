@@ -15,7 +15,7 @@ from typing import Dict, Optional, Sequence
 
 import torch
 
-from engine.args import finalize_args, parse_args, pretrain_parser
+from cli.args import finalize_args, parse_args, pretrain_parser
 from engine.data import seed_everything
 from engine.distributed import is_main_process, run_with_process_group
 from engine.logger import JsonlLogger, TensorboardLogger

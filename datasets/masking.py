@@ -1,4 +1,4 @@
-"""The tube-mask generator of pre-training (data side, pure numpy; paper Sec. 3.2).
+"""The tube-mask generator of pre-training (data side, pure numpy; paper Sec. 3.1.2).
 
 A tube mask hides the same spatial positions in every temporal slice of the token grid, so the
 visible tokens form a (t, N_vis) grid in time-major order. The model side (indices, gathering,

@@ -1,7 +1,7 @@
 """Tube masks on the model side: the masked-token count, validation, indices and gathering.
 
 A tube mask (B, t*h*w) bool, True = masked, hides the same spatial positions in every temporal
-slice (paper Sec. 3.2), so the visible tokens form a (t, N_vis) grid in time-major order. The
+slice (paper Sec. 3.1.2), so the visible tokens form a (t, N_vis) grid in time-major order. The
 masks themselves are drawn on the data side (``datasets.masking``).
 """
 from typing import Optional, Tuple

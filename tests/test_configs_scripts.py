@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from datasets.registry import get_dataset_info
-from engine import config as C
+from cli import config as C
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "**", "*.yaml"), recursive=True))
@@ -22,24 +22,24 @@ DATASETS = ["dfew", "ferv39k", "mafw", "crema-d", "ravdess", "enterface05", "wer
 
 
 def _entry_point_keys(kind):
-    """Flag names of the entry point's parser (engine.args, else run_<kind>.py), else engine.config's
+    """Flag names of the entry point's parser (cli.args, else run_<kind>.py), else cli.config.s
     fallback list."""
     fallback = C.FINETUNE_KEYS if kind == "finetune" else C.PRETRAIN_KEYS
     try:
-        from engine import args as A
+        from cli import args as A
         make = getattr(A, f"{kind}_parser", None)
         if make is not None:
-            return C.parser_keys(make()), "engine.args"
+            return C.parser_keys(make()), "cli.args"
     except ImportError:
         pass
     path = os.path.join(ROOT, f"run_{kind}.py")
     if not os.path.exists(path):
-        return set(fallback), "engine.config"
+        return set(fallback), "cli.config"
     import importlib
     mod = importlib.import_module(f"run_{kind}")
     getter = getattr(mod, "get_args_parser", None) or getattr(mod, "get_args", None)
     if getter is None:
-        return set(fallback), "engine.config"
+        return set(fallback), "cli.config"
     parser = getter()
     parser = parser[0] if isinstance(parser, tuple) else parser
     return C.parser_keys(parser), f"run_{kind}.py"

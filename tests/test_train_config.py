@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from engine.args import finalize_args, finetune_parser, parse_args, pretrain_parser, resolve_amp
-from engine.config import ConfigError
+from cli.args import finalize_args, finetune_parser, parse_args, pretrain_parser, resolve_amp
+from cli.config import ConfigError
 from engine.testing import repo_root
 
 ROOT = repo_root()
@@ -14,7 +14,8 @@ ROOT = repo_root()
 def _configs(*patterns):
     out = []
     for p in patterns:
-        out += sorted(glob.glob(os.path.join(ROOT, 'configs', p)))
+        out += sorted(q for q in glob.glob(os.path.join(ROOT, 'configs', p))
+                      if not os.path.basename(q).startswith('_'))  # _*.yaml: shared includes
     return out
 
 
@@ -31,6 +32,22 @@ def test_finetune_recipes_parse(path):
 def test_pretrain_recipes_parse(path):
     args = parse_args(pretrain_parser(), ['--config', path])
     assert args.model.startswith('pretrain_')
+
+
+def test_recipes_inherit_the_shared_recipe():
+    """<dataset>_small = <dataset>_base with the small encoder; every dataset recipe takes the
+    shared settings from _common.yaml (through _regression.yaml for the regression sets)."""
+    from cli.config import load_config
+    common = load_config(os.path.join(ROOT, 'configs', 'finetune', '_common.yaml'))
+    for base in _configs('finetune/*_base.yaml'):
+        b = load_config(base)
+        s = load_config(base.replace('_base.yaml', '_small.yaml'))
+        assert {k: v for k, v in s.items() if k != 'model'} == {k: v for k, v in b.items() if k != 'model'}
+        assert (b['model'], s['model']) == ('svfap_base_patch16_160', 'svfap_small_patch16_160')
+        with open(base) as f:
+            assert '_base_:' in f.read(), base
+        shared = {k for k in common if k not in ('smoothing', 'mixup', 'cutmix')}
+        assert {k: b[k] for k in shared} == {k: common[k] for k in shared}, base
 
 
 def test_unknown_config_key_is_named(tmp_path):

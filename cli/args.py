@@ -1,6 +1,6 @@
 """Command-line flags of ``run_pretrain.py`` and ``run_finetune.py`` (VideoMAE names).
 
-``--config FILE`` (a YAML recipe from ``configs/``, see ``engine.config``) sets defaults; flags given
+``--config FILE`` (a YAML recipe from ``configs/``, see ``cli.config``) sets defaults; flags given
 on the command line override it; a key that is not a flag of the entry point is an error naming it.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from engine.config import parse_args_with_config
+from cli.config import parse_args_with_config
 
 __all__ = ['str2bool', 'common_parser', 'pretrain_parser', 'finetune_parser', 'parse_args',
            'finalize_args', 'resolve_amp']
