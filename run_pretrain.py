@@ -44,7 +44,7 @@ def run(args) -> Dict:
 
     finalize_args(args, args.world_size)
     if not args.normalize_target:
-        raise ValueError('only normalised-pixel targets are supported (SPEC section 2)')
+        raise ValueError('only normalised-pixel targets are supported (Eq. (11), paper Sec. 3.1.4)')
     device = torch.device(args.device)
     configure_backends(device)
     split = _split_file(args)

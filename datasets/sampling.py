@@ -1,7 +1,7 @@
 """Which frames make a clip.
 
 A clip is ``num_frames`` frames at an exact temporal ``stride``: indices ``start + stride * i`` for
-``i = 0 .. num_frames-1`` (SPEC: 16 frames, stride 4). The stride is never rounded from a
+``i = 0 .. num_frames-1`` (paper Sec. 4.1: 16 frames, stride 4). The stride is never rounded from a
 ``linspace`` (that drifts between 3 and 5 frames); it is always exactly ``stride``.
 
 Videos shorter than the span ``(num_frames - 1) * stride + 1``: **clamping** - the clip starts at

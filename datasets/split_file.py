@@ -1,4 +1,4 @@
-"""Split files: reading, validating and writing them (SPEC section 5).
+"""Split files: reading, validating and writing them (docs/data.md, "Split files").
 
 A split file is plain text, space separated, no header, one sample a line::
 

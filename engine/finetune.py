@@ -1,6 +1,6 @@
 """Fine-tuning: video mixup/cutmix, losses, and multi-view evaluation with prediction CSVs.
 
-Evaluation protocol (SPEC section 4): every view (clip x crop) of a test video is scored; the
+Evaluation protocol (paper Sec. 4.1, inference): every view (clip x crop) of a test video is scored; the
 softmax scores (classification) or outputs (regression) of a video's views are averaged; metrics
 are computed once over all videos. With a distributed sampler every process scores a strided share
 of the views (the sampler pads the last share with repeats); the (video, view) records of all

@@ -1,6 +1,6 @@
 """Pre-training: the masked-tube reconstruction loss and the reconstruction image for TensorBoard.
 
-Loss (SPEC section 2): targets = ``models.mae.patchify_targets(clip)`` - per-tube, per-channel
+Loss (Eq. (11), paper Sec. 3.1.4): targets = ``models.mae.patchify_targets(clip)`` - per-tube, per-channel
 normalised pixels, (B, N, 1536) - gathered at the masked tokens in token order; MSE against the
 decoder's predictions (B, N_masked, 1536).
 """

@@ -1,4 +1,4 @@
-"""SVFAP pre-training: masked facial video autoencoder with a TPSBT encoder (SPEC section 2).
+"""SVFAP pre-training: masked facial video autoencoder with a TPSBT encoder (paper Sec. 3.1).
 
 The encoder sees only the visible tokens of a tube mask; the outputs of all its stages are fused
 (nearest-neighbour repetition along time, sum, LayerNorm ``encoder.norm``); a light decoder of

@@ -1,6 +1,6 @@
 """TPSBT: Temporal Pyramid and Spatial Bottleneck Transformer, and the SVFAP fine-tuning model.
 
-Encoder layout (paper Sec. 3.1.3, SPEC section 1), for ``stage_depths=(L1, L2, ..., LS)``:
+Encoder layout (paper Sec. 3.1.3), for ``stage_depths=(L1, L2, ..., LS)``:
 
 * stage 1: ``L1`` standard blocks on all (visible) tokens;
 * stage s >= 2: temporal downsampling (T -> T/2), spatial attention pooling into ``K`` bottleneck
@@ -68,7 +68,7 @@ class TPSBT(nn.Module):
         drop_path_rate: stochastic depth, rising linearly over all blocks.
         init_values: layer scale (gamma_*) init; 0 / None = off.
         multiscale_fusion: pre-training encoder; adds ``norm`` and ``forward`` returns the fused
-            stage outputs (SPEC section 2) instead of the last stage.
+            stage outputs (Eq. (10), paper Sec. 3.1.4) instead of the last stage.
         use_checkpoint: gradient checkpointing of every block while training.
     """
 

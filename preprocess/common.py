@@ -4,7 +4,7 @@ Conventions (see docs/preprocess.md):
 
 * Every script is run from the repository root as ``python -m preprocess.<name> --root <official
   distribution> --out <folder>`` and has a ``main(argv=None)`` entry point (tests call it in-process).
-* Split files follow SPEC section 5: plain text, space separated, no header, one sample a line,
+* Split files (docs/data.md): plain text, space separated, no header, one sample a line,
   ``<path> <label>`` (0-based int) or ``<path> <v1> <v2> ...`` (regression floats). Paths may contain
   spaces (eNTERFACE'05); readers parse the labels from the right.
 * Per fold the files are written to ``<out>/<fold dir>/{train,val,test}.csv`` where the fold dir is
@@ -157,7 +157,7 @@ def _format_label(label: Label) -> str:
 
 
 def write_split(path: str, rows: Sequence[Row]) -> None:
-    """Write one split file (SPEC section 5). Paths may contain spaces but no line breaks.
+    """Write one split file (docs/data.md, "Split files"). Paths may contain spaces but no line breaks.
 
     Uses ``datasets.split_file.write_split_file`` (the reader's own counterpart) when available.
     """

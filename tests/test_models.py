@@ -13,7 +13,7 @@ from models.tpsbt import fuse_stages
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
-# ablation variants of SPEC section 3, as kwargs on the base architecture
+# ablation variants of the paper's Tables III, V and VI, as kwargs on the base architecture
 ABLATIONS = {
     'default': {},
     'vit': dict(stage_depths=(24,)),

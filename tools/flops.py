@@ -92,7 +92,7 @@ def pretrain_flops(name: str, kwargs: Optional[Dict] = None, mask_ratio: float =
 
 
 # ----------------------------------------------------------------------------------------------
-# the paper's table (SPEC sections 1-3)
+# the paper's tables (Sec. 4.1; Tables III, V, VI)
 
 BASE = 'svfap_base_patch16_160'
 # (label, model, kwargs, paper params M, paper FLOPs G, paper FLOPs-P G at 90 %)
@@ -112,7 +112,7 @@ PAPER_ROWS = [
 ]
 PAPER_PRETRAIN_PARAMS = 85.5
 PAPER_MASK_RATIO_ROWS = [(0.75, 18.4), (0.85, 14.7), (0.90, 12.9), (0.95, 11.2)]
-# rows whose measurement is known to differ from the paper (SPEC section 3 note)
+# rows whose measurement is known to differ from the paper (docs/models.md, "FLOPs")
 # (the literal SBT-only build; the next row, which keeps the TP model's bottleneck-token count, matches)
 KNOWN_DEVIATIONS = {('SBT only, literal: per-slice bottleneck', 'FLOPs (G)'),
                     ('SBT only, literal: per-slice bottleneck', 'FLOPs-P (G)')}

@@ -10,7 +10,7 @@ is resized / centre-cropped like the test transform; a tube mask of ``--mask_rat
 prediction) - and one column per frame (``--max_frames`` evenly spaced ones when asked).
 
 The model predicts *per-patch normalised* pixels (each tube's channels normalised by their own
-mean and std, SPEC section 2), so to draw them the normalisation is undone with each masked
+mean and std, Eq. (11)), so to draw them the normalisation is undone with each masked
 patch's own mean and std **taken from the original clip** (as in the paper's figure): the
 reconstruction's brightness and contrast per patch come from the original, only the structure
 inside a patch is predicted. The picture's caption says so.

@@ -9,7 +9,7 @@ usage() {
   cat <<USAGE
 usage: [VAR=value ...] bash $SCRIPT [extra run_pretrain.py flags]
 
-Pre-trains SVFAP-${MODEL_SIZE} on VoxCeleb2 (SPEC section 2) on one node:
+Pre-trains SVFAP-${MODEL_SIZE} on VoxCeleb2 (paper Sec. 4.1) on one node:
   torchrun --nproc_per_node=\$NGPUS run_pretrain.py --config configs/pretrain/voxceleb2_${MODEL_SIZE}.yaml \\
       --data_path \$DATA --output_dir \$OUTPUT --batch_size \$BATCH_SIZE --update_freq \$UPDATE_FREQ [flags]
 For several nodes use scripts/slurm/pretrain_multinode.sbatch.
