@@ -35,29 +35,21 @@ def _split_lines(path: str) -> List[str]:
 
 def _resolve_task(args):
     """Task, outputs, label names and output activation from the registry (flags override)."""
-    from datasets.registry import get_dataset_info
-    info = None
-    if args.data_set:
-        try:
-            info = get_dataset_info(args.data_set)
-        except KeyError:
-            if args.nb_classes is None:
-                raise
+    from datasets.config import resolve_task
+    spec = resolve_task(args.data_set, args.task, args.nb_classes)
+    info = spec.info
     if info is not None and info.task not in ('classification', 'regression'):
         raise ValueError(f'{args.data_set} is a {info.task} dataset: use run_pretrain.py')
-    args.task = info.task if info is not None else (args.task or 'classification')
+    args.task = spec.task
     if args.nb_classes is None:
-        args.nb_classes = info.num_outputs
+        args.nb_classes = spec.num_outputs
     elif info is not None and args.nb_classes != info.num_outputs:
         print(f'| warning: --nb_classes {args.nb_classes} differs from the registry\'s '
               f'{info.num_outputs} for {info.name}; metrics use the registry\'s label names only '
               f'when the counts match')
-    if info is not None and len(info.label_names) == args.nb_classes:
-        label_names = list(info.label_names)
-    else:
-        label_names = [str(i) for i in range(args.nb_classes)]
+    label_names = list(spec.label_names)
     if args.output_activation is None:
-        args.output_activation = info.output_activation if info is not None else 'none'
+        args.output_activation = spec.output_activation
     if args.short_side_size is None:
         args.short_side_size = args.input_size
     if args.task == 'regression' and (args.mixup > 0 or args.cutmix > 0):
@@ -160,6 +152,7 @@ class Validation(EpochHooks):
 
 def run(args) -> Dict:
     from datasets.build import build_finetune_dataset
+    from datasets.config import DataConfig
 
     info, label_names = _resolve_task(args)
     finalize_args(args, args.world_size)
@@ -196,8 +189,9 @@ def run(args) -> Dict:
     model_ema = build_ema(args, model_without_ddp)
     n_params = count_parameters(model_without_ddp)
 
-    test_ds = build_finetune_dataset(splits['test'], 'test', args)
-    val_ds = build_finetune_dataset(splits['val'], 'validation', args) if use_val else None
+    data_cfg = DataConfig.from_args(args)
+    test_ds = build_finetune_dataset(splits['test'], 'test', data_cfg)
+    val_ds = build_finetune_dataset(splits['val'], 'validation', data_cfg) if use_val else None
     tb = TensorboardLogger(args.log_dir) if is_main_process() else None
     jsonl = JsonlLogger(args.output_dir)
     result: Dict = {'train_history': [], 'step_losses': {}}
@@ -218,7 +212,7 @@ def run(args) -> Dict:
                          'test_loss': res['loss'], 'test_num_videos': res['num_videos']})
             return result
 
-        train_ds = build_finetune_dataset(splits['train'], 'train', args)
+        train_ds = build_finetune_dataset(splits['train'], 'train', data_cfg)
         mixup_fn = build_mixup(args)
         criterion = build_criterion(args, mixup_fn)
         print(f'| criterion {type(criterion).__name__}; mixup '

@@ -41,6 +41,7 @@ def _split_file(args) -> str:
 
 def run(args) -> Dict:
     from datasets.build import build_pretrain_dataset
+    from datasets.config import DataConfig
 
     finalize_args(args, args.world_size)
     if not args.normalize_target:
@@ -58,7 +59,7 @@ def run(args) -> Dict:
     model, model_without_ddp = wrap_model(model, args)
     n_params = count_parameters(model_without_ddp)
 
-    train_ds = build_pretrain_dataset(split, args)
+    train_ds = build_pretrain_dataset(split, DataConfig.from_args(args))
     training = build_training(args, model, model_without_ddp, train_ds, layer_decay=None, what='clips')
     print_run_header(args, model_without_ddp, n_params, training.steps_per_epoch)
     print(f'| {len(train_ds)} pre-training clips from {split}; mask ratio {args.mask_ratio}')

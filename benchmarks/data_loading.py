@@ -23,7 +23,6 @@ import shutil
 import sys
 import tempfile
 import time
-from argparse import Namespace
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -33,6 +32,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from datasets.build import build_finetune_dataset, build_pretrain_dataset  # noqa: E402
+from datasets.config import DataConfig  # noqa: E402
 from datasets.sampling import sample_train_indices  # noqa: E402
 from datasets.split_file import write_split_file  # noqa: E402
 from datasets.testing import pattern_frames, write_frame_folder, write_mp4  # noqa: E402
@@ -92,7 +92,7 @@ def main(argv=None):
             rd = reader if reader != "-" else "decord"
             split = os.path.join(d, f"split_{kind.replace(' ', '_')}_{reader}.txt")
             write_split_file(split, [(p, i % 7) for i, p in enumerate(paths)])
-            args = Namespace(data_set="dfew", num_frames=a.num_frames,
+            args = DataConfig(data_set="dfew", num_frames=a.num_frames,
                              sampling_rate=a.sampling_rate,
                              input_size=a.input_size, short_side_size=a.input_size, reader=rd,
                              test_num_segment=2, test_num_crop=2, seed=0, mask_ratio=0.9)

@@ -12,6 +12,9 @@ from typing import Optional, Sequence
 import torch
 
 from cli.config import parse_args_with_config
+from datasets.config import DataConfig
+
+D = DataConfig()  # the data flags' defaults live in datasets.config
 
 __all__ = ['str2bool', 'common_parser', 'pretrain_parser', 'finetune_parser', 'parse_args',
            'finalize_args', 'resolve_amp']
@@ -81,10 +84,10 @@ def common_parser(description: str) -> argparse.ArgumentParser:
     g.add_argument('--data_root', type=str, default=None,
                    help='prefix joined to relative paths in split files')
     g.add_argument('--data_set', type=str, default=None, help='dataset registry name')
-    g.add_argument('--num_frames', type=int, default=16)
-    g.add_argument('--sampling_rate', type=int, default=4)
-    g.add_argument('--input_size', type=int, default=160)
-    g.add_argument('--reader', type=str, default='decord', choices=['decord', 'opencv'])
+    g.add_argument('--num_frames', type=int, default=D.num_frames)
+    g.add_argument('--sampling_rate', type=int, default=D.sampling_rate)
+    g.add_argument('--input_size', type=int, default=D.input_size)
+    g.add_argument('--reader', type=str, default=D.reader, choices=['decord', 'opencv'])
     g.add_argument('--num_workers', type=int, default=10)
     g.add_argument('--pin_mem', type=str2bool, nargs='?', const=True, default=True)
     g.add_argument('--no_pin_mem', action='store_false', dest='pin_mem')
@@ -146,11 +149,11 @@ def pretrain_parser() -> argparse.ArgumentParser:
                    blr=3e-4, min_lr=1e-5, opt_betas=[0.9, 0.95], epochs=100, warmup_epochs=5)
     g = p.add_argument_group('pre-training')
     g.add_argument('--mask_type', type=str, default='tube', choices=['tube'])
-    g.add_argument('--mask_ratio', type=float, default=0.9)
+    g.add_argument('--mask_ratio', type=float, default=D.mask_ratio)
     g.add_argument('--decoder_depth', type=int, default=None)
     g.add_argument('--decoder_embed_dim', type=int, default=None)
     g.add_argument('--decoder_num_heads', type=int, default=None)
-    g.add_argument('--pretrain_fraction', type=float, default=1.0,
+    g.add_argument('--pretrain_fraction', type=float, default=D.pretrain_fraction,
                    help='random subset of the pre-training set (deterministic for --seed)')
     g.add_argument('--input_crop', type=int, nargs=4, default=None,
                    help='fixed top bottom left right crop (default: the registry\'s)')
@@ -188,17 +191,17 @@ def finetune_parser() -> argparse.ArgumentParser:
     g.add_argument('--mixup_prob', type=float, default=1.0)
     g.add_argument('--mixup_switch_prob', type=float, default=0.5)
     g.add_argument('--mixup_mode', type=str, default='batch', choices=['batch', 'pair', 'elem'])
-    g.add_argument('--aa', type=str, default='rand-m7-n4-mstd0.5-inc1',
+    g.add_argument('--aa', type=str, default=D.aa,
                    help='RandAugment config ("none": off)')
-    g.add_argument('--train_crop_scale', type=float, nargs=2, default=[0.08, 1.0],
+    g.add_argument('--train_crop_scale', type=float, nargs=2, default=list(D.train_crop_scale),
                    metavar=('MIN', 'MAX'), help='area range of the training random resized crop')
-    g.add_argument('--reprob', type=float, default=0.25)
-    g.add_argument('--remode', type=str, default='pixel')
-    g.add_argument('--recount', type=int, default=1)
+    g.add_argument('--reprob', type=float, default=D.reprob)
+    g.add_argument('--remode', type=str, default=D.remode)
+    g.add_argument('--recount', type=int, default=D.recount)
     g.add_argument('--short_side_size', type=int, default=None, help='eval resize (default input_size)')
-    g.add_argument('--test_num_segment', type=int, default=2)
-    g.add_argument('--test_num_crop', type=int, default=2)
-    g.add_argument('--train_fraction', type=float, default=1.0,
+    g.add_argument('--test_num_segment', type=int, default=D.test_num_segment)
+    g.add_argument('--test_num_crop', type=int, default=D.test_num_crop)
+    g.add_argument('--train_fraction', type=float, default=D.train_fraction,
                    help='few-shot subset of the training split (stratified, deterministic)')
     g.add_argument('--skip_broken_eval', type=str2bool, nargs='?', const=True, default=False,
                    help='leave unreadable evaluation videos out (listed in the log)')

@@ -1,7 +1,6 @@
 """Datasets and builders on real files: items, views, broken videos, masks, subsets, registry."""
 import logging
 import os
-from argparse import Namespace
 
 import numpy as np
 import pytest
@@ -9,6 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from datasets.build import build_finetune_dataset, build_pretrain_dataset
+from datasets.config import DataConfig
 from datasets.registry import dataset_names, get_dataset_info
 from datasets.sampling import eval_clip_indices
 from datasets.split_file import MissingPathsError, write_split_file
@@ -26,7 +26,7 @@ def _args(**kw):
                 short_side_size=S, test_num_segment=2, test_num_crop=2, reader="decord",
                 aa=None, reprob=0.0, train_crop_scale=(1.0, 1.0), seed=0)
     base.update(kw)
-    return Namespace(**base)
+    return DataConfig(**base)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_train_items_exact_stride(data):
 def test_train_items_with_augmentation(data):
     ds = build_finetune_dataset(data["splits"]["good"], "train",
                                 _args(aa="rand-m7-n4-mstd0.5-inc1", reprob=0.25,
-                                      train_crop_scale=None))
+                                      train_crop_scale=(0.08, 1.0)))
     clip, target, index, skipped = ds[0]
     assert clip.shape == (3, T, S, S) and torch.isfinite(clip).all()
 

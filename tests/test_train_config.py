@@ -84,16 +84,17 @@ def test_lr_flags():
 
 def test_fraction_flags_reach_the_dataset_builders(tmp_path):
     from datasets.build import build_finetune_dataset, build_pretrain_dataset
+    from datasets.config import DataConfig
     from engine.testing import make_tiny_dataset
     data = make_tiny_dataset(str(tmp_path / 'syn'))
     train = data['folds']['1']['train']
     full = parse_args(finetune_parser(), ['--data_set', 'synthetic', '--num_frames', '8'])
     part = parse_args(finetune_parser(), ['--data_set', 'synthetic', '--num_frames', '8',
                                           '--train_fraction', '0.5'])
-    n_full = len(build_finetune_dataset(train, 'train', full))
-    ds_a = build_finetune_dataset(train, 'train', part)
-    ds_b = build_finetune_dataset(train, 'train', part)
+    n_full = len(build_finetune_dataset(train, 'train', DataConfig.from_args(full)))
+    ds_a = build_finetune_dataset(train, 'train', DataConfig.from_args(part))
+    ds_b = build_finetune_dataset(train, 'train', DataConfig.from_args(part))
     assert len(ds_a) < n_full and ds_a.paths == ds_b.paths  # deterministic for a seed
     pre = parse_args(pretrain_parser(), ['--data_set', 'synthetic-pretrain', '--num_frames', '8',
                                          '--input_size', '32', '--pretrain_fraction', '0.5'])
-    assert len(build_pretrain_dataset(data['pretrain'], pre)) == data['num_unlabeled'] // 2
+    assert len(build_pretrain_dataset(data['pretrain'], DataConfig.from_args(pre))) == data['num_unlabeled'] // 2
