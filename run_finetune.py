@@ -19,9 +19,9 @@ from cli.args import finalize_args, finetune_parser, parse_args
 from engine.checkpoint import auto_load, load_training_checkpoint, save_checkpoint
 from engine.data import build_eval_loader, seed_everything
 from engine.distributed import is_main_process, run_with_process_group
-from engine.finetune import (build_criterion, build_mixup, evaluate, main_metric_name,
-                             make_finetune_loss, metrics_summary, video_group_keys,
-                             write_prediction_csvs)
+from engine.evaluation import (evaluate, main_metric_name, metrics_summary, video_group_keys,
+                               write_prediction_csvs)
+from engine.finetune import build_criterion, build_mixup, make_finetune_loss
 from engine.logger import JsonlLogger, TensorboardLogger
 from engine.model_utils import count_parameters, create_model, load_initial_weights, wrap_model
 from engine.runtime import build_ema, cli_main, configure_backends, print_run_header

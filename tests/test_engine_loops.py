@@ -9,8 +9,8 @@ import torch
 import torch.nn as nn
 
 import models  # noqa: F401
-from engine.finetune import (aggregate_views, evaluate, gather_predictions, make_finetune_loss,
-                             write_prediction_csvs)
+from engine.evaluation import aggregate_views, evaluate, gather_predictions, write_prediction_csvs
+from engine.finetune import make_finetune_loss
 from engine.loop import train_one_epoch
 from engine.pretrain import make_pretrain_loss, masked_targets, reconstruction_grid
 from engine.step import NonFiniteLossError, NonFiniteTracker, Stepper
@@ -174,7 +174,7 @@ def test_evaluate_averages_softmax_over_views_and_writes_csv(tmp_path):
     assert list(vrows[0])[:4] == ['video_index', 'view_index', 'path', 'label']
     assert len(vrows) == 15
     # metrics through the registry names
-    from engine.finetune import compute_eval_metrics
+    from engine.evaluation import compute_eval_metrics
     m = compute_eval_metrics(info, res['videos'], list(info.label_names))
     assert set(m) == {'uar', 'war'}
 
@@ -189,7 +189,7 @@ def test_gather_removes_padding_duplicates():
     r1 = {k: v[order[1::2]] for k, v in full.items()}
     cat = {k: np.concatenate([r0[k], r1[k]]) for k in full}
     assert len(cat['video_index']) == 8
-    import engine.finetune as ef
+    import engine.evaluation as ef
     orig = ef.all_gather_object
     ef.all_gather_object = lambda obj: [r0, r1]
     try:
@@ -245,7 +245,7 @@ def test_video_level_grouping_matches_pool_folds(tmp_path):
     """AVCAffe: clip scores averaged per participant x task; the CSV carries the key and the
     fold-pooling tool reads it back to the same weighted F1."""
     from datasets.registry import get_dataset_info
-    from engine.finetune import compute_eval_metrics, group_videos, video_group_keys
+    from engine.evaluation import compute_eval_metrics, group_videos, video_group_keys
     info = get_dataset_info('avcaffe-arousal')
     paths = [f'/data/aiim00{p}/task_{t}/clip_{c}.avi' for p in (1, 2) for t in (1, 2) for c in range(3)]
     groups_file = tmp_path / 'video_groups.txt'

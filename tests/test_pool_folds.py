@@ -170,9 +170,9 @@ def test_duplicate_across_folds_warns(tmp_path):
 @pytest.mark.parametrize("ds", ["mafw", "werewolf-xl"])
 def test_engine_writer_round_trip(tmp_path, ds):
     """The engine's CSV writer (when present) and this reader agree: pooled = metrics on all folds."""
-    F = pytest.importorskip("engine.finetune")
+    F = pytest.importorskip("engine.evaluation")
     if not hasattr(F, "write_prediction_csvs") or not hasattr(F, "aggregate_views"):
-        pytest.skip("engine.finetune has no CSV writer yet")
+        pytest.skip("engine.evaluation has no CSV writer yet")
     info = get_dataset_info(ds)
     rng = np.random.default_rng(7)
     all_t, all_s, dirs = [], [], []

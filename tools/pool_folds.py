@@ -11,7 +11,7 @@ Usage (from the repository root)::
     python -m tools.pool_folds --data_set avcaffe-arousal --pred_files out/avc/official
 
 Prediction CSV format (``<output_dir>/test_predictions.csv``, written by the engine's test pass,
-``engine.finetune.write_prediction_csvs``; header row, one row per test video, or per clip for
+``engine.evaluation.write_prediction_csvs``; header row, one row per test video, or per clip for
 AVCAffe; ``<name>`` = the registry's label / target names, in registry order):
 
 - classification: ``video_index,path,label,[pred,num_views,]prob_<name_0>,...,prob_<name_C-1>``
