@@ -35,7 +35,7 @@ from datasets.build import build_finetune_dataset, build_pretrain_dataset  # noq
 from datasets.config import DataConfig  # noqa: E402
 from datasets.sampling import sample_train_indices  # noqa: E402
 from datasets.split_file import write_split_file  # noqa: E402
-from datasets.testing import pattern_frames, write_frame_folder, write_mp4  # noqa: E402
+from tests.helpers import pattern_frames, write_frame_folder, write_mp4  # noqa: E402
 from datasets.video_reader import HAS_DECORD, open_video  # noqa: E402
 
 

@@ -23,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from engine.testing import free_port, make_tiny_dataset, tiny_finetune_argv, tiny_pretrain_argv  # noqa: E402
+from tests.helpers import free_port, make_tiny_dataset, tiny_finetune_argv, tiny_pretrain_argv  # noqa: E402
 
 EPOCHS = 6
 

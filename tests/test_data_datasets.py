@@ -12,7 +12,7 @@ from datasets.config import DataConfig
 from datasets.registry import dataset_names, get_dataset_info
 from datasets.sampling import eval_clip_indices
 from datasets.split_file import MissingPathsError, write_split_file
-from datasets.testing import (pattern_frames, pattern_index, write_frame_folder, write_mp4,
+from tests.helpers import (pattern_frames, pattern_index, write_frame_folder, write_mp4,
                               write_random_bytes, write_truncated_mp4)
 from datasets.transforms import denormalize
 from datasets.video_dataset import TooManyBrokenVideos, select_fraction

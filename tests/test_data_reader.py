@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from datasets import video_reader as vr
-from datasets.testing import (pattern_frames, pattern_index, write_frame_folder, write_mp4,
+from tests.helpers import (pattern_frames, pattern_index, write_frame_folder, write_mp4,
                               write_random_bytes, write_truncated_mp4)
 from datasets.video_reader import VideoReadError, natural_key, open_video, probe_video, read_frames
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from datasets.testing import pattern_frames
+from tests.helpers import pattern_frames
 from datasets.transforms import (PRETRAIN_SCALES, EvalTransform, FinetuneTrainTransform,
                                  PretrainTransform, denormalize, multi_scale_crop_params)
 

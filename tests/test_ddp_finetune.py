@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import run_finetune
-from engine.testing import free_port, make_tiny_dataset, repo_root, tiny_finetune_argv
+from tests.helpers import free_port, make_tiny_dataset, repo_root, tiny_finetune_argv
 
 
 def _rows(path):

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import torch
 
-from engine.testing import free_port, make_tiny_dataset, repo_root, tiny_pretrain_argv
+from tests.helpers import free_port, make_tiny_dataset, repo_root, tiny_pretrain_argv
 
 
 def _torchrun(argv):

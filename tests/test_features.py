@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from datasets.testing import pattern_frames, write_mp4
+from tests.helpers import pattern_frames, write_mp4
 from test_predict import _tiny_checkpoints
 
 

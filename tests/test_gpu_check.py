@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from benchmarks import entry_points_check, gpu_check
-from engine.testing import make_tiny_dataset
+from tests.helpers import make_tiny_dataset
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='the dry run is what runs without CUDA')

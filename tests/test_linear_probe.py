@@ -7,7 +7,7 @@ import timm
 import torch
 
 import models  # noqa: F401
-from datasets.testing import write_mp4
+from tests.helpers import write_mp4
 from tools import linear_probe
 
 K = 3

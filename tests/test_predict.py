@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from datasets.registry import get_dataset_info
-from datasets.testing import pattern_frames, write_mp4
+from tests.helpers import pattern_frames, write_mp4
 
 NF, RATE, SIZE = 8, 2, 32          # tiny clips: 8 frames, stride 2 -> span 15 frames, 32 px input
 SPAN = (NF - 1) * RATE + 1
@@ -177,7 +177,7 @@ def test_predict_regression_and_folders(env, tmp_path):
     """Regression head (chalearn-fi: 5 traits, sigmoid) over a folder holding a video in a
     sub-folder and a frame folder; the authors' file without --model (size from its width)."""
     import timm
-    from datasets.testing import write_frame_folder
+    from tests.helpers import write_frame_folder
     from tools._inference import collect_inputs, load_model
     torch.manual_seed(1)
     m = timm.create_model('svfap_tiny_patch16_160', img_size=SIZE, all_frames=NF, num_classes=5)
@@ -208,7 +208,7 @@ def test_predict_regression_and_folders(env, tmp_path):
 def test_read_windows_frames(env, max_frames):
     """Windows read in groups get exactly their own frames (pattern frames encode their index)."""
     from datasets.sampling import clip_indices
-    from datasets.testing import pattern_index
+    from tests.helpers import pattern_index
     from tools._inference import read_windows, window_starts
     starts = window_starts(100, NF, RATE, 16)
     got = dict(read_windows(env['long'], 'decord', starts, NF, RATE, 100, max_frames=max_frames))

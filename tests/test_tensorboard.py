@@ -15,7 +15,7 @@ import pytest
 import run_finetune
 import run_pretrain
 from datasets.synthetic import generate_synthetic_dataset
-from engine.testing import free_port, tiny_finetune_argv, tiny_pretrain_argv
+from tests.helpers import free_port, tiny_finetune_argv, tiny_pretrain_argv
 
 SERVER_TIMEOUT_S = 90
 

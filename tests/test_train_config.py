@@ -6,7 +6,7 @@ import pytest
 
 from cli.args import finalize_args, finetune_parser, parse_args, pretrain_parser, resolve_amp
 from cli.config import ConfigError
-from engine.testing import repo_root
+from tests.helpers import repo_root
 
 ROOT = repo_root()
 
@@ -85,7 +85,7 @@ def test_lr_flags():
 def test_fraction_flags_reach_the_dataset_builders(tmp_path):
     from datasets.build import build_finetune_dataset, build_pretrain_dataset
     from datasets.config import DataConfig
-    from engine.testing import make_tiny_dataset
+    from tests.helpers import make_tiny_dataset
     data = make_tiny_dataset(str(tmp_path / 'syn'))
     train = data['folds']['1']['train']
     full = parse_args(finetune_parser(), ['--data_set', 'synthetic', '--num_frames', '8'])

@@ -13,7 +13,7 @@ import engine.trainer
 import run_finetune
 import run_pretrain
 from engine.step import NonFiniteLossError
-from engine.testing import make_tiny_dataset, tiny_finetune_argv, tiny_pretrain_argv
+from tests.helpers import make_tiny_dataset, tiny_finetune_argv, tiny_pretrain_argv
 
 
 @pytest.fixture(scope='module')

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from datasets.testing import pattern_frames, write_mp4
+from tests.helpers import pattern_frames, write_mp4
 from test_predict import NF, SIZE, _tiny_checkpoints
 
 
