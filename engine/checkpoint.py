@@ -21,15 +21,16 @@ import glob
 import os
 import random
 import re
+import shutil
 import tempfile
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 import torch
 
 from engine.distributed import is_main_process
 
-__all__ = ['atomic_torch_save', 'save_checkpoint', 'load_training_checkpoint', 'find_resume_checkpoint',
+__all__ = ['atomic_write', 'atomic_torch_save', 'atomic_copy', 'save_checkpoint', 'load_training_checkpoint', 'find_resume_checkpoint',
            'get_rng_state', 'set_rng_state', 'plain_args', 'auto_load', 'CHECKPOINT_FORMAT']
 
 CHECKPOINT_FORMAT = 'svfap-train-v1'
@@ -48,18 +49,19 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def atomic_torch_save(obj: Any, path: str) -> None:
-    """``torch.save`` to a temporary file in the target's folder, flush + fsync, then
-    ``os.replace`` it over ``path``: a crash mid-write leaves any previous file at ``path`` intact."""
+def atomic_write(path: str, write: Callable[[Any], None]) -> None:
+    """``write(f)`` into a temporary file in the target's folder (usual file mode, not mkstemp's
+    0600), flush + fsync, ``os.replace`` it over ``path``, fsync the folder: a crash mid-write
+    leaves any previous file at ``path`` intact, and a finished one survives a power loss."""
     directory = os.path.dirname(os.path.abspath(path)) or '.'
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=directory)
     try:
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual file mode
+        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -70,6 +72,19 @@ def atomic_torch_save(obj: Any, path: str) -> None:
         except OSError:
             pass
         raise
+
+
+def atomic_torch_save(obj: Any, path: str) -> None:
+    """``torch.save`` through :func:`atomic_write`."""
+    atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def atomic_copy(src: str, dst: str) -> None:
+    """Copy ``src`` to ``dst`` through :func:`atomic_write` (same guarantees, same file mode)."""
+    def copy(f):
+        with open(src, 'rb') as s:
+            shutil.copyfileobj(s, f, 16 * 2 ** 20)
+    atomic_write(dst, copy)
 
 
 def plain_args(args) -> Dict[str, Any]:

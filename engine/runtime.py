@@ -3,22 +3,20 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
-import time
 import sys
+import time
 from typing import Callable, Dict, Optional
 
 import torch
 
-from engine.checkpoint import save_checkpoint
+from engine.checkpoint import atomic_copy, save_checkpoint
 from engine.data import derive_seed, seed_everything
 from engine.distributed import get_rank, is_main_process
 from engine.optim import cosine_scheduler
 from engine.step import NonFiniteLossError
 
 __all__ = ['configure_backends', 'seed_epoch', 'build_schedules', 'save_epoch_checkpoints',
-           'atomic_copy', 'print_run_header', 'build_ema', 'cli_main']
+           'print_run_header', 'build_ema', 'cli_main']
 
 
 def configure_backends(device: torch.device) -> Dict[str, bool]:
@@ -60,23 +58,6 @@ def build_schedules(args, steps_per_epoch: int):
         wd_schedule = cosine_scheduler(args.weight_decay, args.weight_decay_end, args.epochs,
                                        steps_per_epoch)
     return lr_schedule, wd_schedule
-
-
-def atomic_copy(src: str, dst: str) -> None:
-    d = os.path.dirname(os.path.abspath(dst))
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(dst) + '.', suffix='.tmp', dir=d)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        with open(tmp, 'rb+') as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def save_epoch_checkpoints(args, epoch: int, global_step: int, model_without_ddp, optimizer, scaler,

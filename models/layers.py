@@ -145,6 +145,22 @@ def _scaled(x: torch.Tensor, gamma: Optional[torch.Tensor]) -> torch.Tensor:
     return x if gamma is None else x * gamma
 
 
+def _add_self_attention_and_ffn(m: nn.Module, dim: int, num_heads: int, mlp_ratio: float, qkv_bias: bool,
+                                drop: float, attn_drop: float, drop_path: float, init_values: Optional[float],
+                                act_layer, norm_layer, with_gamma_0: bool = False) -> None:
+    """The self-attention and FFN sub-layers a block shares, registered in the published key order
+    (norm1, attn, drop_path, norm2, mlp, [gamma_0,] gamma_1, gamma_2)."""
+    m.norm1 = norm_layer(dim)
+    m.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop)
+    m.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
+    m.norm2 = norm_layer(dim)
+    m.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=act_layer, drop=drop)
+    if with_gamma_0:
+        m.gamma_0 = _layer_scale(dim, init_values)
+    m.gamma_1 = _layer_scale(dim, init_values)
+    m.gamma_2 = _layer_scale(dim, init_values)
+
+
 class Block(nn.Module):
     """Standard pre-norm transformer block: x += MHSA(LN(x)); x += FFN(LN(x)). (B, N, C) -> (B, N, C).
 
@@ -155,13 +171,8 @@ class Block(nn.Module):
                  drop: float = 0.0, attn_drop: float = 0.0, drop_path: float = 0.0,
                  init_values: Optional[float] = None, act_layer=nn.GELU, norm_layer=LayerNorm):
         super().__init__()
-        self.norm1 = norm_layer(dim)
-        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop)
-        self.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
-        self.norm2 = norm_layer(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=act_layer, drop=drop)
-        self.gamma_1 = _layer_scale(dim, init_values)
-        self.gamma_2 = _layer_scale(dim, init_values)
+        _add_self_attention_and_ffn(self, dim, num_heads, mlp_ratio, qkv_bias, drop, attn_drop, drop_path,
+                                    init_values, act_layer, norm_layer)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.drop_path(_scaled(self.attn(self.norm1(x)), self.gamma_1))
@@ -188,14 +199,8 @@ class SBTBlock(nn.Module):
         self.cross_norm1 = norm_layer(dim)
         self.cross_norm2 = norm_layer(dim)
         self.cross_attn = CrossAttention(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop)
-        self.norm1 = norm_layer(dim)
-        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop)
-        self.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
-        self.norm2 = norm_layer(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=act_layer, drop=drop)
-        self.gamma_0 = _layer_scale(dim, init_values)
-        self.gamma_1 = _layer_scale(dim, init_values)
-        self.gamma_2 = _layer_scale(dim, init_values)
+        _add_self_attention_and_ffn(self, dim, num_heads, mlp_ratio, qkv_bias, drop, attn_drop, drop_path,
+                                    init_values, act_layer, norm_layer, with_gamma_0=True)
 
     def forward(self, query: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         x = query

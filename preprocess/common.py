@@ -250,6 +250,24 @@ def print_fold_counts(counts: Dict[str, Dict[str, int]], out: str = "") -> None:
     sys.stdout.flush()
 
 
+def finish_actor_folds(args, items, fold_table, info, dataset: str, expected: str):
+    """Actor-grouped classification sets (CREMA-D, RAVDESS): the missing-file policy per actor,
+    the actors' folds of ``fold_table``, then :func:`finish_classification`."""
+    items = apply_missing_policy_grouped(items, args)
+    print(f"{len(items)} clips of {len({a for a, _ in items})} actors")
+    folds = group_folds(items, fold_table)
+    return finish_classification(args, folds, info, [r for _, r in items], dataset, expected)
+
+
+def finish_classification(args, folds, info, rows: Sequence[Row], dataset: str, expected: str,
+                          totals_title: str = "class totals"):
+    """The last step of every classification converter: write the folds (with the counts the
+    official distribution should give, for comparison), print the class totals, return the folds."""
+    write_folds(args.out, folds, info.label_names, dataset=dataset, val_is_test=True, expected=expected)
+    print_class_totals(rows, info.label_names, totals_title)
+    return folds
+
+
 def print_class_totals(rows: Sequence[Row], label_names: Sequence[str], title: str = "class totals"
                        ) -> Dict[str, int]:
     """Print how many samples each class has (classification) -- compare with DATASETS.md."""

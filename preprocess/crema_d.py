@@ -60,13 +60,8 @@ def main(argv=None):
         print(f"WARNING: {len(skipped)} files with unexpected names skipped (first: {skipped[0]})")
     if dropped:
         print(f"left out {len(dropped)} excluded clips: {', '.join(dropped)}")
-    items = common.apply_missing_policy_grouped(items, args)
-    print(f"{len(items)} clips of {len({a for a, _ in items})} actors")
-    folds = common.group_folds(items, ACTOR_FOLDS)
-    common.write_folds(args.out, folds, info.label_names, dataset="CREMA-D", val_is_test=True,
-                       expected="7442 clips; test 1463/1470/1476/1476/1557; 1271 clips per class, neutral 1087")
-    common.print_class_totals([r for _, r in items], info.label_names)
-    return folds
+    return common.finish_actor_folds(args, items, ACTOR_FOLDS, info, "CREMA-D",
+                                     "7442 clips; test 1463/1470/1476/1476/1557; 1271 clips per class, neutral 1087")
 
 
 if __name__ == "__main__":

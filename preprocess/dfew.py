@@ -74,11 +74,8 @@ def main(argv=None):
             if split == "test":
                 all_rows.update(dict(rows))
         folds[str(k)] = fold
-    common.write_folds(args.out, folds, info.label_names, dataset="DFEW", val_is_test=True,
-                       expected="train/test 9356/2341, 9356/2341, 9357/2340, 9358/2339, 9361/2336; class totals happy 2445, sad 1894, neutral 2669, angry 2173, surprise 1469, disgust 145, fear 902")
-    common.print_class_totals(list(all_rows.items()), info.label_names,
-                              "class totals over the 5 test sets (= all clips)")
-    return folds
+    return common.finish_classification(args, folds, info, list(all_rows.items()), "DFEW",
+                                        "train/test 9356/2341, 9356/2341, 9357/2340, 9358/2339, 9361/2336; class totals happy 2445, sad 1894, neutral 2669, angry 2173, surprise 1469, disgust 145, fear 902", "class totals over the 5 test sets (= all clips)")
 
 
 if __name__ == "__main__":

@@ -65,10 +65,8 @@ def main(argv=None):
     print(f"{len(items)} clips of {len(per_subject)} subjects "
           f"({', '.join(str(s) for s in sorted(per_subject))})")
     folds = common.group_folds(items, SUBJECT_FOLDS)
-    common.write_folds(args.out, folds, info.label_names, dataset="eNTERFACE'05", val_is_test=True,
-                       expected="about 1287-1293 clips of 43-44 subject folders; test about 270/270/267/270/210")
-    common.print_class_totals([r for _, r in items], info.label_names)
-    return folds
+    return common.finish_classification(args, folds, info, [r for _, r in items], "eNTERFACE'05",
+                                        "about 1287-1293 clips of 43-44 subject folders; test about 270/270/267/270/210")
 
 
 if __name__ == "__main__":

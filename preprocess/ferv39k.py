@@ -41,10 +41,8 @@ def main(argv=None):
         rows = read_setup(f, frames, info.label_names, args)
         fold[split] = common.apply_missing_policy(rows, args, split)
     folds = OrderedDict([("official", fold)])
-    common.write_folds(args.out, folds, info.label_names, dataset="FERV39k", val_is_test=True,
-                       expected="train 31088, test 7847; class totals happy 7327, sad 6916, neutral 9748, angry 7393, surprise 3140, disgust 2300, fear 2111")
-    common.print_class_totals(fold["train"] + fold["test"], info.label_names, "class totals (train + test)")
-    return folds
+    return common.finish_classification(args, folds, info, fold["train"] + fold["test"], "FERV39k",
+                                        "train 31088, test 7847; class totals happy 7327, sad 6916, neutral 9748, angry 7393, surprise 3140, disgust 2300, fear 2111", "class totals (train + test)")
 
 
 if __name__ == "__main__":

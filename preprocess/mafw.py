@@ -47,11 +47,8 @@ def main(argv=None):
             if split == "test":
                 every.update(dict(fold[split]))
         folds[str(k)] = fold
-    common.write_folds(args.out, folds, info.label_names, dataset="MAFW", val_is_test=True,
-                       expected="train/test 7333/1839, 7335/1837, 7339/1833, 7340/1832, 7341/1831 (9172 clips)")
-    common.print_class_totals(list(every.items()), info.label_names,
-                              "class totals over the 5 test sets (= all clips)")
-    return folds
+    return common.finish_classification(args, folds, info, list(every.items()), "MAFW",
+                                        "train/test 7333/1839, 7335/1837, 7339/1833, 7340/1832, 7341/1831 (9172 clips)", "class totals over the 5 test sets (= all clips)")
 
 
 if __name__ == "__main__":

@@ -47,13 +47,8 @@ def main(argv=None):
         print(f"ignored {other} files that are not video-only speech (02-01-*)")
     if not items:
         raise FileNotFoundError(f"no 02-01-*.mp4 files below {args.root}")
-    items = common.apply_missing_policy_grouped(items, args)
-    print(f"{len(items)} clips of {len({a for a, _ in items})} actors")
-    folds = common.group_folds(items, ACTOR_FOLDS)
-    common.write_folds(args.out, folds, info.label_names, dataset="RAVDESS", val_is_test=True,
-                       expected="1440 clips; 1200 train / 240 test per fold; neutral 96, every other class 192")
-    common.print_class_totals([r for _, r in items], info.label_names)
-    return folds
+    return common.finish_actor_folds(args, items, ACTOR_FOLDS, info, "RAVDESS",
+                                     "1440 clips; 1200 train / 240 test per fold; neutral 96, every other class 192")
 
 
 if __name__ == "__main__":

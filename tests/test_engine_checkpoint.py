@@ -116,3 +116,20 @@ def test_auto_load_restores_state(tmp_path):
     args.resume = str(tmp_path / 'other.pth')
     with pytest.raises(RuntimeError, match='--finetune'):
         ck.auto_load(args, m2, opt2)
+
+
+def test_atomic_copy_matches_the_saved_file(tmp_path, monkeypatch):
+    """checkpoint-<N>.pth copies are written like checkpoint-last.pth: same bytes, same file mode,
+    no temporary file left, and the folder is fsynced after the rename."""
+    last = str(tmp_path / 'checkpoint-last.pth')
+    _save(last, _model(), 2)
+    synced = []
+    real = ck._fsync_dir
+    monkeypatch.setattr(ck, '_fsync_dir', lambda d: (synced.append(d), real(d)))
+    copy = str(tmp_path / 'checkpoint-2.pth')
+    ck.atomic_copy(last, copy)
+    with open(last, 'rb') as a, open(copy, 'rb') as b:
+        assert a.read() == b.read()
+    assert os.stat(copy).st_mode & 0o777 == os.stat(last).st_mode & 0o777
+    assert synced == [str(tmp_path)]
+    assert sorted(os.listdir(tmp_path)) == ['checkpoint-2.pth', 'checkpoint-last.pth']
