@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -49,6 +49,16 @@ class VideoReadError(RuntimeError):
         self.path = path
         self.reason = reason
         super().__init__(f"cannot read video {path}: {reason}")
+
+
+def probe_fps(path: str) -> Optional[float]:
+    """The container's frame rate (OpenCV), or None for a frame folder or an implausible value."""
+    if os.path.isdir(path) or cv2 is None:
+        return None
+    cap = cv2.VideoCapture(path)
+    fps = cap.get(cv2.CAP_PROP_FPS) if cap.isOpened() else 0.0
+    cap.release()
+    return float(fps) if fps and np.isfinite(fps) and 1 <= fps <= 1000 else None
 
 
 def natural_key(name: str):

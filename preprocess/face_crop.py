@@ -29,6 +29,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from datasets.video_reader import probe_fps
+
 Box = Tuple[int, int, int, int]          # x0, y0, x1, y1 (exclusive), pixel coordinates
 Detection = Tuple[float, float, float, float]  # x, y, w, h
 
@@ -141,12 +143,7 @@ def iter_frames(path: str) -> Iterator[np.ndarray]:
 
 
 def video_fps(path: str, default: float = 25.0) -> float:
-    if os.path.isdir(path):
-        return default
-    cap = cv2.VideoCapture(path)
-    fps = cap.get(cv2.CAP_PROP_FPS) if cap.isOpened() else 0.0
-    cap.release()
-    return float(fps) if fps and np.isfinite(fps) and 1 <= fps <= 240 else default
+    return probe_fps(path) or default
 
 
 def is_video_output(out_path: str, out_format: Optional[str] = None) -> bool:

@@ -58,7 +58,7 @@ def test_features_npz(env, tmp_path, capsys):
     import torch
     from datasets.transforms import EvalTransform
     from datasets.video_reader import read_frames
-    from tools._inference import load_model
+    from tools.loading import load_model
     import argparse
     lm = load_model(argparse.Namespace(checkpoint=env['ft']), 'features', verbose=False)
     frames = read_frames(env['videos'][2], np.arange(0, 15, 2))

@@ -62,7 +62,7 @@ def _read_csv(path):
 
 
 def test_window_starts():
-    from tools._inference import num_windows, window_starts
+    from tools.inputs import num_windows, window_starts
     assert window_starts(10, NF, RATE, 16) == [0]                 # short: one clamped window
     assert window_starts(SPAN, NF, RATE, 16) == [0]
     assert window_starts(100, NF, RATE, 16) == [0, 16, 32, 48, 64, 80, 85]  # last window ends at frame 99
@@ -178,7 +178,8 @@ def test_predict_regression_and_folders(env, tmp_path):
     sub-folder and a frame folder; the authors' file without --model (size from its width)."""
     import timm
     from tests.helpers import write_frame_folder
-    from tools._inference import collect_inputs, load_model
+    from tools.inputs import collect_inputs
+    from tools.loading import load_model
     torch.manual_seed(1)
     m = timm.create_model('svfap_tiny_patch16_160', img_size=SIZE, all_frames=NF, num_classes=5)
     ck = str(tmp_path / 'reg.pth')
@@ -209,7 +210,7 @@ def test_read_windows_frames(env, max_frames):
     """Windows read in groups get exactly their own frames (pattern frames encode their index)."""
     from datasets.sampling import clip_indices
     from tests.helpers import pattern_index
-    from tools._inference import read_windows, window_starts
+    from tools.inputs import read_windows, window_starts
     starts = window_starts(100, NF, RATE, 16)
     got = dict(read_windows(env['long'], 'decord', starts, NF, RATE, 100, max_frames=max_frames))
     assert sorted(got) == list(range(len(starts)))

@@ -39,8 +39,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from tools._inference import (CheckpointError, InputError, add_model_args, collect_inputs, inspect_video,  # noqa: E402
-                              load_model, report, resolve_device)
+from tools.inputs import InputError, collect_inputs, inspect_video, report  # noqa: E402
+from tools.loading import CheckpointError, add_model_args, load_model, resolve_device  # noqa: E402
 from datasets.registry import CLASSIFICATION, REGRESSION, get_dataset_info  # noqa: E402
 from datasets.split_file import SplitEntry, SplitFileError, read_split_file  # noqa: E402
 from datasets.video_dataset import VideoClsDataset  # noqa: E402
@@ -153,7 +153,7 @@ def merge(parts: List[Dict[str, np.ndarray]], entries: List[SplitEntry], args, f
 
 
 def _is_clip_folder(path: str) -> bool:
-    from tools._inference import has_frames
+    from tools.inputs import has_frames
     return has_frames(path)
 
 

@@ -34,8 +34,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from tools._inference import (CheckpointError, FaceCropper, InputError, add_model_args, collect_inputs,  # noqa: E402
-                              inspect_video, load_model, read_windows, report, resolve_device, window_starts)
+from tools.inputs import (FaceCropper, InputError, collect_inputs,  # noqa: E402
+                          inspect_video, read_windows, report, window_starts)
+from tools.loading import CheckpointError, add_model_args, load_model, resolve_device  # noqa: E402
 from datasets.sampling import clip_indices  # noqa: E402
 from datasets.video_reader import VideoReadError  # noqa: E402
 

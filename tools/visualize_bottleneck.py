@@ -29,18 +29,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from tools._inference import (CheckpointError, add_model_args, auto_scale, denormalise_clip,  # noqa: E402
-                              load_input_clip, load_model, make_grid, resolve_device, run_single_input, save_png,
-                              to_uint8)
+from tools.drawing import auto_scale, denormalise_clip, make_grid, save_png, to_uint8  # noqa: E402
+from tools.inputs import load_input_clip, run_single_input  # noqa: E402
+from tools.loading import CheckpointError, load_model, one_video_parser, resolve_device  # noqa: E402
 
 
 def get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument('--video', required=True, help='a video file or frame folder')
-    add_model_args(p)
-    g = p.add_argument_group('picture')
-    g.add_argument('--start', type=int, default=None, help='first frame of the clip (default: centred clip)')
+    p, g = one_video_parser(__doc__.splitlines()[0])
     g.add_argument('--stage', type=int, default=None, help='only this stage (2 = first later stage)')
     g.add_argument('--alpha', type=float, default=0.5, help='opacity of the heat map')
     g.add_argument('--scale', type=int, default=0, help='enlarge cells this many times (0: auto)')

@@ -32,8 +32,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from tools._inference import (add_model_args, auto_scale, load_input_clip, load_model, make_grid,  # noqa: E402
-                              resolve_device, run_single_input, save_png, to_uint8)
+from tools.drawing import auto_scale, make_grid, save_png, to_uint8  # noqa: E402
+from tools.inputs import load_input_clip, run_single_input  # noqa: E402
+from tools.loading import load_model, one_video_parser, resolve_device  # noqa: E402
 from engine.pretrain import reconstruct as reconstruct_clip  # noqa: E402
 from datasets.masking import tube_mask  # noqa: E402
 from datasets.video_writer import write_mp4  # noqa: E402
@@ -42,14 +43,9 @@ MASK_GREY = 0.5
 
 
 def get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument('--video', required=True, help='a video file or frame folder')
-    add_model_args(p)
-    g = p.add_argument_group('picture')
+    p, g = one_video_parser(__doc__.splitlines()[0])
     g.add_argument('--mask_ratio', type=float, default=None, help='default: the checkpoint\'s, else 0.9')
     g.add_argument('--seed', type=int, default=0, help='seed of the tube mask')
-    g.add_argument('--start', type=int, default=None, help='first frame of the clip (default: centred clip)')
     g.add_argument('--max_frames', type=int, default=0, help='columns: at most this many frames (0: all)')
     g.add_argument('--scale', type=int, default=0, help='enlarge cells this many times (0: auto, >= 128 px)')
     g.add_argument('--output', required=True, help='PNG file')

@@ -1,0 +1,297 @@
+"""The inputs of the "use a trained model" commands: finding them (files, frame folders,
+directories searched recursively), checking a video before use (one ``path: reason`` line per bad
+input), the sliding windows of ``predict`` and the one clip of the visualisations, and the
+face-crop step. Frames are read only through ``datasets.video_reader``.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from datasets.sampling import clip_indices, clip_span  # noqa: E402
+from datasets.video_reader import IMAGE_EXTENSIONS, VideoReadError, natural_key, open_video, probe_fps  # noqa: E402
+from models.checkpoint import CheckpointError  # noqa: E402
+
+VIDEO_EXTENSIONS = ('.mp4', '.avi', '.flv', '.mkv', '.mov', '.webm', '.mpg', '.mpeg', '.m4v', '.wmv')
+
+
+class InputError(RuntimeError):
+    """A bad input file: reported as one ``path: reason`` line, the other inputs go on."""
+
+    def __init__(self, path: str, reason: str):
+        self.path, self.reason = path, reason
+        super().__init__(f'{path}: {reason}')
+
+
+def report(path: str, reason: str, stream=None) -> None:
+    """The one-line message for an input that was skipped."""
+    # written directly (not print): under torchrun, print is silenced on ranks other than 0
+    stream = stream or sys.stderr
+    stream.write(f'{path}: {reason}\n')
+    stream.flush()
+
+
+def run_single_input(run, args) -> int:
+    """Exit code of a one-video tool: 0 done, 1 the input could not be used (one line naming it),
+    2 the checkpoint could not be used."""
+    try:
+        run(args)
+    except CheckpointError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    except InputError as e:
+        report(e.path, e.reason)
+        return 1
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# inputs
+
+def has_frames(folder: str) -> bool:
+    try:
+        return any(n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith('.') for n in os.listdir(folder))
+    except OSError:
+        return False
+
+
+def collect_inputs(paths: Sequence[str]) -> List[Tuple[str, Optional[str]]]:
+    """Expand the command-line inputs into clips: ``[(path, error or None)]``.
+
+    A file is a video (any extension when named explicitly). A folder holding images is one
+    frame-folder clip; any other folder is searched recursively for video files (by extension) and
+    frame folders. A missing path, or a folder with neither, is kept with its error.
+    """
+    out: List[Tuple[str, Optional[str]]] = []
+    for p in paths:
+        if not os.path.exists(p):
+            out.append((p, 'no such file or folder'))
+        elif os.path.isfile(p):
+            out.append((p, None))
+        elif has_frames(p):
+            out.append((p, None))
+        else:
+            found = []
+            for dirpath, dirs, files in os.walk(p):
+                dirs.sort(key=natural_key)
+                for d in dirs:
+                    full = os.path.join(dirpath, d)
+                    if has_frames(full):
+                        found.append(full)
+                found += [os.path.join(dirpath, f) for f in sorted(files, key=natural_key)
+                          if f.lower().endswith(VIDEO_EXTENSIONS) and not f.startswith('.')]
+            if found:
+                out += [(f, None) for f in sorted(found, key=natural_key)]
+            else:
+                out.append((p, 'empty folder: no video files and no jpg/png frames'))
+    return out
+
+
+@dataclass
+class VideoInfo:
+    path: str
+    num_frames: int
+    height: int
+    width: int
+    fps: Optional[float]
+    notes: List[str]
+
+
+class native_stderr_silenced:
+    """Send file descriptor 2 to /dev/null for a while: FFmpeg / decord print their own errors
+    ("moov atom not found") straight to it; we report bad inputs ourselves, in one line."""
+
+    def __enter__(self):
+        try:
+            sys.stderr.flush()
+            self._saved = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        except OSError:
+            self._saved = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._saved is not None:
+            os.dup2(self._saved, 2)
+            os.close(self._saved)
+        return False
+
+
+def inspect_video(path: str, reader: str = 'decord', input_size: int = 160) -> VideoInfo:
+    """Open a clip and decode its first and last frame. Raises :class:`InputError` (with the reason)
+    when it cannot be used; notes (not errors) for grayscale and for frames smaller than the model
+    input (they are upscaled)."""
+    try:
+        with native_stderr_silenced():
+            v = open_video(path, reader)
+            try:
+                n = int(v.num_frames)
+                if n <= 0:
+                    raise InputError(path, 'zero frames')
+                frames = v.get([0, n - 1] if n > 1 else [0])
+            finally:
+                v.close()
+    except VideoReadError as e:
+        reason = e.reason
+        if 'no such file' in reason:
+            reason = 'no such file or folder'
+        elif 'cannot open' in reason or 'decodes no frames' in reason or '0 frames' in reason:
+            reason = f'not a readable video (zero frames or not a video file): {reason}'
+        raise InputError(path, reason) from e
+    except InputError:
+        raise
+    except Exception as e:  # noqa: BLE001 - anything else a decoder throws is a bad input
+        raise InputError(path, f'cannot read it: {type(e).__name__}: {e}') from e
+    _, h, w, _ = frames.shape
+    notes = []
+    f0 = frames[0].astype(np.int16)
+    if np.abs(f0[..., 0] - f0[..., 1]).max() <= 2 and np.abs(f0[..., 1] - f0[..., 2]).max() <= 2:
+        notes.append('grayscale: the channel is repeated 3 times')
+    if min(h, w) < input_size:
+        notes.append(f'small frames {w}x{h} upscaled to short side {input_size}: predictions on so little '
+                     f'detail are unreliable')
+    return VideoInfo(path, n, h, w, probe_fps(path), notes)
+
+
+# ----------------------------------------------------------------------------------------------
+# windows over a video (predict)
+
+def window_starts(video_len: int, num_frames: int, sampling_rate: int, stride: int) -> List[int]:
+    """First frames of the sliding windows of ``predict``.
+
+    A window is one clip: ``num_frames`` frames at exactly ``sampling_rate`` apart, spanning
+    ``(num_frames - 1) * sampling_rate + 1`` frames. Starts are ``0, stride, 2 * stride, ...`` while the
+    clip fits; if the last one does not reach the end, one more window ending at the last frame is
+    added (so the tail is covered). A video shorter than one span gets one window at 0 whose
+    indices past the end repeat the last frame (the dataset's clamping).
+    """
+    if video_len < 1:
+        raise ValueError('video has no frames')
+    if stride < 1:
+        raise ValueError('window stride must be >= 1')
+    span = clip_span(num_frames, sampling_rate)
+    last = video_len - span
+    if last <= 0:
+        return [0]
+    starts = list(range(0, last + 1, stride))
+    if starts[-1] != last:
+        starts.append(last)
+    return starts
+
+
+def num_windows(video_len: int, num_frames: int, sampling_rate: int, stride: int) -> int:
+    """``len(window_starts(...))`` in closed form: 1 for short videos, else ceil((L - span) / stride) + 1."""
+    span = clip_span(num_frames, sampling_rate)
+    if video_len <= span:
+        return 1
+    return -(-(video_len - span) // stride) + 1
+
+
+def read_windows(path: str, reader: str, starts: Sequence[int], num_frames: int, sampling_rate: int,
+                 video_len: int, max_frames: int = 512):
+    """Yield ``(window_index, frames uint8 (T, H, W, 3))`` for every start, reading several windows'
+    frames in one decoder call (at most ``max_frames`` distinct frames at a time)."""
+    v = open_video(path, reader)
+    try:
+        group: List[int] = []
+        wanted: set = set()
+
+        def flush():
+            idx = sorted(wanted)
+            frames = v.get(idx)
+            pos = {f: i for i, f in enumerate(idx)}
+            for w in group:
+                ci = clip_indices(starts[w], num_frames, sampling_rate, video_len)
+                yield w, frames[[pos[int(i)] for i in ci]]
+
+        for w in range(len(starts)):
+            ci = set(int(i) for i in clip_indices(starts[w], num_frames, sampling_rate, video_len))
+            if group and len(wanted | ci) > max_frames:
+                yield from flush()
+                group, wanted = [], set()
+            group.append(w)
+            wanted |= ci
+        if group:
+            yield from flush()
+    finally:
+        v.close()
+
+
+def read_clip(path: str, reader: str, indices: Sequence[int]) -> np.ndarray:
+    v = open_video(path, reader)
+    try:
+        return v.get(indices)
+    finally:
+        v.close()
+
+
+def centre_clip_indices(video_len: int, num_frames: int, sampling_rate: int, start: Optional[int] = None):
+    """One clip: centred in the video (or from ``start``), exact stride, clamped when short."""
+    span = clip_span(num_frames, sampling_rate)
+    if start is None:
+        start = max(video_len - span, 0) // 2
+    return clip_indices(int(start), num_frames, sampling_rate, video_len)
+
+
+# ----------------------------------------------------------------------------------------------
+# face crop (predict --face_crop)
+
+class FaceCropper:
+    """Crops each input's face into a temporary mp4 (``preprocess.face_crop``); ``fallback='center'``
+    uses a centred square when no face is found, otherwise that file is reported and skipped."""
+
+    def __init__(self, size: int, fallback: Optional[str] = None, min_face: float = 0.1, detect_every: int = 5):
+        self.size, self.fallback, self.min_face, self.detect_every = size, fallback, min_face, detect_every
+        self._tmp = tempfile.TemporaryDirectory(prefix='svfap_face_')
+        self._n = 0
+
+    def __call__(self, path: str) -> Tuple[str, str]:
+        """Returns ``(cropped video path, message)``; raises InputError when no face is found."""
+        from preprocess.face_crop import NoFaceError, crop_face_video
+        self._n += 1
+        out = os.path.join(self._tmp.name, f'{self._n:06d}.mp4')
+        try:
+            info = crop_face_video(path, out, size=self.size, detect_every=self.detect_every,
+                                   fallback=self.fallback, min_face=self.min_face)
+        except NoFaceError:
+            raise InputError(path, 'no face found (use --face_fallback center to use a centre crop instead)')
+        except Exception as e:  # noqa: BLE001
+            raise InputError(path, f'face crop failed: {e}')
+        return out, info['message']
+
+    def cleanup(self):
+        self._tmp.cleanup()
+
+
+# ----------------------------------------------------------------------------------------------
+# the one clip of the visualisations
+
+def load_input_clip(lm: 'LoadedModel', path: str, reader: str, start: Optional[int] = None):
+    """One centred (or ``start``) test clip of ``path`` for the visualisations (``lm``: a
+    ``tools.loading.LoadedModel``):
+    ``(clip (1, 3, T, S, S) normalised, frame indices, VideoInfo)``. Raises InputError."""
+    info = inspect_video(path, reader, lm.input_size)
+    for n in info.notes:
+        report(path, n)
+    idx = centre_clip_indices(info.num_frames, lm.num_frames, lm.sampling_rate, start)
+    try:
+        frames = read_clip(path, reader, idx)
+    except VideoReadError as e:
+        raise InputError(path, e.reason) from e
+    return lm.eval_transform(1)(frames, 0).unsqueeze(0), idx, info
+
+
+def quiet_warnings():
+    warnings.filterwarnings('ignore', category=UserWarning, module='torch')
