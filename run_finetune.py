@@ -16,6 +16,8 @@ from typing import Dict, List, Optional, Sequence
 import torch
 
 from cli.args import finalize_args, finetune_parser, parse_args
+from datasets.build import build_finetune_dataset
+from datasets.config import DataConfig, resolve_task
 from engine.checkpoint import auto_load, load_training_checkpoint, save_checkpoint
 from engine.data import build_eval_loader, seed_everything
 from engine.distributed import is_main_process, run_with_process_group
@@ -35,7 +37,6 @@ def _split_lines(path: str) -> List[str]:
 
 def _resolve_task(args):
     """Task, outputs, label names and output activation from the registry (flags override)."""
-    from datasets.config import resolve_task
     spec = resolve_task(args.data_set, args.task, args.nb_classes)
     info = spec.info
     if info is not None and info.task not in ('classification', 'regression'):
@@ -151,8 +152,6 @@ class Validation(EpochHooks):
 
 
 def run(args) -> Dict:
-    from datasets.build import build_finetune_dataset
-    from datasets.config import DataConfig
 
     info, label_names = _resolve_task(args)
     finalize_args(args, args.world_size)

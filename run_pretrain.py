@@ -16,6 +16,8 @@ from typing import Dict, Optional, Sequence
 import torch
 
 from cli.args import finalize_args, parse_args, pretrain_parser
+from datasets.build import build_pretrain_dataset
+from datasets.config import DataConfig
 from engine.data import seed_everything
 from engine.distributed import is_main_process, run_with_process_group
 from engine.logger import JsonlLogger, TensorboardLogger
@@ -40,8 +42,6 @@ def _split_file(args) -> str:
 
 
 def run(args) -> Dict:
-    from datasets.build import build_pretrain_dataset
-    from datasets.config import DataConfig
 
     finalize_args(args, args.world_size)
     if not args.normalize_target:

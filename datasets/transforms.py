@@ -31,6 +31,9 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.data.auto_augment import rand_augment_transform
+from timm.data.random_erasing import RandomErasing
+from timm.data.transforms import str_to_pil_interp
 import torch
 
 from .sampling import crop_offsets
@@ -147,8 +150,6 @@ class ClipRandAugment:
 
     def __init__(self, config_str: str = DEFAULT_AA, input_size: int = 160, mean=IMAGENET_MEAN,
                  interpolation: str = "bicubic"):
-        from timm.data.auto_augment import rand_augment_transform
-        from timm.data.transforms import str_to_pil_interp
         hparams = dict(translate_const=int(input_size * 0.45),
                        img_mean=tuple(min(255, round(255 * x)) for x in mean),
                        interpolation=str_to_pil_interp(interpolation))
@@ -240,7 +241,6 @@ class FinetuneTrainTransform:
                  reprob: float = 0.25, remode: str = "pixel", recount: int = 1,
                  erase_mode: str = "clip", input_crop: Crop = None,
                  mean=IMAGENET_MEAN, std=IMAGENET_STD):
-        from timm.data.random_erasing import RandomErasing
         if erase_mode not in ("clip", "frame"):
             raise ValueError("erase_mode must be 'clip' or 'frame'")
         self.input_size = int(input_size)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+import cv2
 import numpy as np
 
 __all__ = ['write_mp4', 'write_frame_folder']
@@ -15,7 +16,6 @@ __all__ = ['write_mp4', 'write_frame_folder']
 def write_mp4(path: str, frames, fps: float = 25.0, bgr: bool = False) -> str:
     """uint8 frames (N, H, W, 3), RGB (or BGR with ``bgr``) -> ``path`` (mp4v). Odd sizes are padded
     to even with white (the codec needs even sizes); the folder is created. Returns ``path``."""
-    import cv2
     h, w = frames[0].shape[:2]
     H, W = h + h % 2, w + w % 2
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -37,7 +37,6 @@ def write_mp4(path: str, frames, fps: float = 25.0, bgr: bool = False) -> str:
 
 def write_frame_folder(folder: str, frames, ext: str = 'jpg', quality: int = 95, bgr: bool = False) -> str:
     """uint8 frames (RGB, or BGR with ``bgr``; or grey (H, W)) -> ``folder/1.<ext> .. N.<ext>``."""
-    import cv2
     os.makedirs(folder, exist_ok=True)
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext in ('jpg', 'jpeg') else []
     for i, f in enumerate(frames, start=1):

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.distributed import all_gather_object, is_main_process
+from engine.metrics import compute_metrics
 from engine.step import autocast_context
 
 __all__ = ['evaluate', 'gather_predictions', 'aggregate_views', 'write_prediction_csvs', 'compute_eval_metrics',
@@ -123,7 +124,6 @@ def group_videos(video: Dict[str, np.ndarray], keys: Sequence[str]) -> Dict[str,
 
 
 def compute_eval_metrics(info, video: Dict[str, np.ndarray], label_names: Sequence[str]) -> Dict:
-    from engine.metrics import compute_metrics
     if info is None:
         return {}
     task = info.task

@@ -7,6 +7,10 @@ import timm
 import torch
 import torch.nn as nn
 
+import models  # noqa: F401  (registers the SVFAP names with timm)
+from models.checkpoint import load_checkpoint
+from models.layers import set_attention_backend
+
 __all__ = ['model_kwargs_from_args', 'create_model', 'wrap_model', 'count_parameters']
 
 # flags passed to timm.create_model only when set (otherwise the registered config decides)
@@ -44,15 +48,12 @@ def model_kwargs_from_args(args, pretrain: bool) -> Dict:
 
 
 def create_model(args, pretrain: bool) -> nn.Module:
-    import models  # noqa: F401  (registers the SVFAP names with timm)
-    from models.layers import set_attention_backend
     set_attention_backend(getattr(args, 'attention_backend', 'sdpa') or 'sdpa')
     return timm.create_model(args.model, pretrained=False, **model_kwargs_from_args(args, pretrain))
 
 
 def load_initial_weights(model: nn.Module, path: str, max_lines: int = 25):
     """``--finetune``: ``models.checkpoint.load_checkpoint`` and a (shortened) report."""
-    from models.checkpoint import load_checkpoint
     report = load_checkpoint(model, path)
     text = report.summary() if hasattr(report, 'summary') else str(report)
     lines = text.splitlines()

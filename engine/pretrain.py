@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from datasets.transforms import IMAGENET_MEAN, IMAGENET_STD
 from engine.step import autocast_context
 from models.checkpoint import unwrap_model
-from models.mae import patch_statistics, patchify, unpatchify
+from models.mae import patch_statistics, patchify, patchify_targets, unpatchify
+from models.masking import check_tube_mask, count_masked, gather_tokens, tube_mask_indices
 
 __all__ = ['reconstruct', 'masked_targets', 'make_pretrain_loss',
            'reconstruction_grid']
@@ -29,8 +30,6 @@ def masked_targets(clip: torch.Tensor, mask: torch.Tensor, tubelet: int = 2, pat
     ``num_masked`` (masked tokens per clip, a Python int) avoids reading the mask back to the host;
     without it the count is read from the mask (free on the CPU, one synchronisation on CUDA).
     """
-    from models.mae import patchify_targets
-    from models.masking import check_tube_mask, count_masked, gather_tokens, tube_mask_indices
     with torch.no_grad():
         t = patchify_targets(clip.float(), mean, std, tubelet=tubelet, patch=patch)
         T, H, W = clip.shape[2:]

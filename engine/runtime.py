@@ -9,7 +9,7 @@ from typing import Callable, Dict, Optional
 
 import torch
 
-from engine.checkpoint import atomic_copy, save_checkpoint
+from engine.checkpoint import atomic_copy, plain_args, save_checkpoint
 from engine.data import derive_seed, seed_everything
 from engine.distributed import get_rank, is_main_process
 from engine.optim import cosine_scheduler
@@ -85,7 +85,6 @@ def print_run_header(args, model, n_params: int, steps_per_epoch: Optional[int])
               f'{steps_per_epoch} optimizer steps per epoch, {args.epochs} epochs; amp {args.amp}')
     if args.output_dir:
         os.makedirs(args.output_dir, exist_ok=True)
-        from engine.checkpoint import plain_args
         with open(os.path.join(args.output_dir, 'args.json'), 'w') as f:
             json.dump(plain_args(args), f, indent=1, sort_keys=True)
 

@@ -15,6 +15,7 @@ from typing import Optional
 import torch
 
 from engine.distributed import all_reduce_max
+from engine.model_utils import find_ddp
 
 __all__ = ['AMP_DTYPES', 'autocast_context', 'make_scaler', 'Stepper', 'NonFiniteTracker',
            'NonFiniteLossError']
@@ -88,7 +89,6 @@ class Stepper:
         self.clip_grad = clip_grad if clip_grad and clip_grad > 0 else None
         self.model_ema = model_ema
         self.scaler = scaler
-        from engine.model_utils import find_ddp
         self.ddp = find_ddp(model)
         self.is_ddp = self.ddp is not None
         self.params = [p for p in model_without_ddp.parameters() if p.requires_grad]

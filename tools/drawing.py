@@ -6,6 +6,7 @@ import sys
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
+import cv2
 import numpy as np
 import torch
 
@@ -51,7 +52,6 @@ class GridLayout:
 
 
 def _wrap(text: str, width_px: int, scale: float) -> List[str]:
-    import cv2
     lines = []
     for para in text.split('\n'):
         words, cur = para.split(' '), ''
@@ -71,7 +71,6 @@ def make_grid(cells: Sequence[Sequence[np.ndarray]], row_labels: Sequence[str] =
     """Compose uint8 RGB cells (all the same size) into one picture with a caption on top, row labels
     on the left and column labels above. Cells are enlarged ``scale`` x by pixel repetition (so pixel
     values are kept exactly). Returns ``(image uint8 (H, W, 3) RGB, layout)``."""
-    import cv2
     rows, cols = len(cells), max(len(r) for r in cells)
     ch, cw = cells[0][0].shape[0] * scale, cells[0][0].shape[1] * scale
     font, fs = cv2.FONT_HERSHEY_SIMPLEX, 0.4
@@ -103,7 +102,6 @@ def auto_scale(cell_side: int, target: int = 128) -> int:
 
 
 def save_png(path: str, img_rgb: np.ndarray) -> None:
-    import cv2
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
     if not cv2.imwrite(path, np.ascontiguousarray(img_rgb[:, :, ::-1])):
