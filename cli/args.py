@@ -16,7 +16,7 @@ from datasets.config import DataConfig
 
 D = DataConfig()  # the data flags' defaults live in datasets.config
 
-__all__ = ['str2bool', 'common_parser', 'pretrain_parser', 'finetune_parser', 'parse_args',
+__all__ = ['str2bool', 'HelpFormatter', 'common_parser', 'pretrain_parser', 'finetune_parser', 'parse_args',
            'finalize_args', 'resolve_amp']
 
 
@@ -55,9 +55,20 @@ def resolve_amp(amp, device: str) -> str:
     return amp
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default once: not when its help already says it, nor for None defaults and
+    the ``--no_*`` switches (their default belongs to the flag they switch off)."""
+
+    def _get_help_string(self, action) -> str:
+        text = action.help or ''
+        if ('default' in text.lower() or action.default in (None, argparse.SUPPRESS)
+                or isinstance(action, argparse._StoreFalseAction)):
+            return text
+        return text + ' (default: %(default)s)'
+
+
 def common_parser(description: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
     g = p.add_argument_group('model')
     g.add_argument('--model', type=str, required=False, help='timm name of the model')
     g.add_argument('--drop_path', type=float, default=0.0, help='stochastic depth rate')
@@ -69,63 +80,91 @@ def common_parser(description: str) -> argparse.ArgumentParser:
                    choices=['conv', 'avg', 'max', 'none'], help='temporal pyramid operator')
     g.add_argument('--spatial_bottleneck', type=str2bool, default=None,
                    help='SBT stages (false: standard blocks in later stages, ablation)')
-    g.add_argument('--embed_dim', type=int, default=None)
-    g.add_argument('--num_heads', type=int, default=None)
-    g.add_argument('--tubelet_size', type=int, default=2)
+    g.add_argument('--embed_dim', type=int, default=None,
+                   help='encoder width (default: the model config)')
+    g.add_argument('--num_heads', type=int, default=None,
+                   help='attention heads (default: the model config)')
+    g.add_argument('--tubelet_size', type=int, default=2,
+                   help='frames per token (patch embedding, Sec. 3.1.1)')
     g.add_argument('--use_checkpoint', type=str2bool, nargs='?', const=True, default=False,
                    help='gradient checkpointing of every block')
-    g.add_argument('--attention_backend', type=str, default='sdpa', choices=['sdpa', 'naive'])
+    g.add_argument('--attention_backend', type=str, default='sdpa', choices=['sdpa', 'naive'],
+                   help='sdpa (fused kernels) or naive (explicit softmax(QK^T)V, for checks)')
     g.add_argument('--finetune', type=str, default='',
                    help='start from these weights (models.checkpoint.load_checkpoint: released '
                         'or our own checkpoints)')
 
     g = p.add_argument_group('data')
-    g.add_argument('--data_path', type=str, default=None)
+    g.add_argument('--data_path', type=str, default=None,
+                   help='fine-tuning: a folder with train.csv / val.csv / test.csv; pre-training: a split file or a folder with pretrain.csv')
     g.add_argument('--data_root', type=str, default=None,
                    help='prefix joined to relative paths in split files')
     g.add_argument('--data_set', type=str, default=None, help='dataset registry name')
-    g.add_argument('--num_frames', type=int, default=D.num_frames)
-    g.add_argument('--sampling_rate', type=int, default=D.sampling_rate)
-    g.add_argument('--input_size', type=int, default=D.input_size)
-    g.add_argument('--reader', type=str, default=D.reader, choices=['decord', 'opencv'])
-    g.add_argument('--num_workers', type=int, default=10)
-    g.add_argument('--pin_mem', type=str2bool, nargs='?', const=True, default=True)
-    g.add_argument('--no_pin_mem', action='store_false', dest='pin_mem')
-    g.add_argument('--prefetch_factor', type=int, default=4)
+    g.add_argument('--num_frames', type=int, default=D.num_frames,
+                   help='frames per clip')
+    g.add_argument('--sampling_rate', type=int, default=D.sampling_rate,
+                   help='temporal stride between sampled frames')
+    g.add_argument('--input_size', type=int, default=D.input_size,
+                   help='side of the square model input (pixels)')
+    g.add_argument('--reader', type=str, default=D.reader, choices=['decord', 'opencv'],
+                   help='video decoder (decord falls back to OpenCV)')
+    g.add_argument('--num_workers', type=int, default=10,
+                   help='data-loader worker processes per training process')
+    g.add_argument('--pin_mem', type=str2bool, nargs='?', const=True, default=True,
+                   help='pin host memory of batches (faster copies to the GPU)')
+    g.add_argument('--no_pin_mem', action='store_false', dest='pin_mem',
+                   help='do not pin host memory')
+    g.add_argument('--prefetch_factor', type=int, default=4,
+                   help='batches each worker loads ahead')
 
     g = p.add_argument_group('optimisation')
     g.add_argument('--batch_size', type=int, default=8, help='per process (GPU)')
-    g.add_argument('--epochs', type=int, default=100)
+    g.add_argument('--epochs', type=int, default=100,
+                   help='training epochs')
     g.add_argument('--update_freq', type=int, default=1, help='gradient accumulation steps')
-    g.add_argument('--opt', type=str, default='adamw')
-    g.add_argument('--opt_eps', type=float, default=1e-8)
-    g.add_argument('--opt_betas', type=float, nargs='+', default=None)
-    g.add_argument('--momentum', type=float, default=0.9)
+    g.add_argument('--opt', type=str, default='adamw',
+                   help='optimizer (any timm optimizer name)')
+    g.add_argument('--opt_eps', type=float, default=1e-8,
+                   help='optimizer epsilon')
+    g.add_argument('--opt_betas', type=float, nargs='+', default=None,
+                   help='AdamW betas (default: 0.9 0.95 pre-training, 0.9 0.999 fine-tuning)')
+    g.add_argument('--momentum', type=float, default=0.9,
+                   help='SGD momentum (only for --opt sgd / momentum)')
     g.add_argument('--clip_grad', type=float, default=None, help='max grad norm (none: no clip)')
-    g.add_argument('--weight_decay', type=float, default=0.05)
+    g.add_argument('--weight_decay', type=float, default=0.05,
+                   help='weight decay (not on norms, biases and tokens)')
     g.add_argument('--weight_decay_end', type=float, default=None,
                    help='cosine weight-decay schedule end value (default: constant)')
     g.add_argument('--lr', type=float, default=None, help='absolute lr (overrides --blr)')
     g.add_argument('--blr', type=float, default=None,
                    help='base lr: lr = blr * batch_size * update_freq * world_size / 256')
-    g.add_argument('--min_lr', type=float, default=1e-6)
-    g.add_argument('--warmup_lr', type=float, default=1e-6)
-    g.add_argument('--warmup_epochs', type=float, default=5)
+    g.add_argument('--min_lr', type=float, default=1e-6,
+                   help='final lr of the cosine schedule')
+    g.add_argument('--warmup_lr', type=float, default=1e-6,
+                   help='lr at the start of the linear warm-up')
+    g.add_argument('--warmup_epochs', type=float, default=5,
+                   help='epochs of linear lr warm-up')
     g.add_argument('--warmup_steps', type=int, default=-1,
                    help='warm-up optimizer steps (overrides --warmup_epochs when > 0)')
 
     g = p.add_argument_group('runtime')
-    g.add_argument('--output_dir', type=str, default='output')
+    g.add_argument('--output_dir', type=str, default='output',
+                   help='checkpoints, log.jsonl, args.json, predictions and TensorBoard go here')
     g.add_argument('--log_dir', type=str, default=None,
                    help='TensorBoard folder (default: output_dir/tb)')
-    g.add_argument('--device', type=str, default='cuda')
-    g.add_argument('--seed', type=int, default=0)
+    g.add_argument('--device', type=str, default='cuda',
+                   help='cuda | cuda:N | cpu (cuda falls back to the CPU when there is none)')
+    g.add_argument('--seed', type=int, default=0,
+                   help='seed of weights, data order, augmentation and subsets')
     g.add_argument('--resume', type=str, default='', help='resume from this training checkpoint')
     g.add_argument('--auto_resume', type=str2bool, nargs='?', const=True, default=True,
                    help='resume from output_dir/checkpoint-last.pth when present')
-    g.add_argument('--no_auto_resume', action='store_false', dest='auto_resume')
-    g.add_argument('--start_epoch', type=int, default=0)
-    g.add_argument('--save_ckpt', type=str2bool, nargs='?', const=True, default=True)
+    g.add_argument('--no_auto_resume', action='store_false', dest='auto_resume',
+                   help='start afresh even when output_dir holds checkpoint-last.pth')
+    g.add_argument('--start_epoch', type=int, default=0,
+                   help='first epoch (set by resume; rarely given by hand)')
+    g.add_argument('--save_ckpt', type=str2bool, nargs='?', const=True, default=True,
+                   help='write checkpoints at all')
     g.add_argument('--save_ckpt_freq', type=int, default=10,
                    help='also keep checkpoint-<epoch>.pth every N epochs (checkpoint-last.pth is '
                         'rewritten every epoch)')
@@ -137,7 +176,8 @@ def common_parser(description: str) -> argparse.ArgumentParser:
     g.add_argument('--log_every', type=int, default=20, help='console/TensorBoard interval (steps)')
     g.add_argument('--max_steps_per_epoch', type=int, default=None,
                    help='cap on optimizer steps per epoch (quick runs)')
-    g.add_argument('--find_unused_parameters', type=str2bool, nargs='?', const=True, default=False)
+    g.add_argument('--find_unused_parameters', type=str2bool, nargs='?', const=True, default=False,
+                   help='DDP find_unused_parameters (only for models with unused branches)')
     g.add_argument('--local_rank', '--local-rank', type=int, default=None,
                    help='ignored (torch.distributed.launch compatibility; use torchrun)')
     return p
@@ -148,11 +188,16 @@ def pretrain_parser() -> argparse.ArgumentParser:
     p.set_defaults(model='pretrain_svfap_base_patch16_160', data_set='voxceleb2', batch_size=64,
                    blr=3e-4, min_lr=1e-5, opt_betas=[0.9, 0.95], epochs=100, warmup_epochs=5)
     g = p.add_argument_group('pre-training')
-    g.add_argument('--mask_type', type=str, default='tube', choices=['tube'])
-    g.add_argument('--mask_ratio', type=float, default=D.mask_ratio)
-    g.add_argument('--decoder_depth', type=int, default=None)
-    g.add_argument('--decoder_embed_dim', type=int, default=None)
-    g.add_argument('--decoder_num_heads', type=int, default=None)
+    g.add_argument('--mask_type', type=str, default='tube', choices=['tube'],
+                   help='masking strategy (tube masking, Sec. 3.1.2)')
+    g.add_argument('--mask_ratio', type=float, default=D.mask_ratio,
+                   help='fraction of spatial positions masked in every slice (Sec. 3.1.2)')
+    g.add_argument('--decoder_depth', type=int, default=None,
+                   help='decoder blocks (default: the model config, 4 for base/small)')
+    g.add_argument('--decoder_embed_dim', type=int, default=None,
+                   help='decoder width (default: the model config)')
+    g.add_argument('--decoder_num_heads', type=int, default=None,
+                   help='decoder heads (default: the model config)')
     g.add_argument('--pretrain_fraction', type=float, default=D.pretrain_fraction,
                    help='random subset of the pre-training set (deterministic for --seed)')
     g.add_argument('--input_crop', type=int, nargs=4, default=None,
@@ -177,30 +222,47 @@ def finetune_parser() -> argparse.ArgumentParser:
     g.add_argument('--output_activation', type=str, default=None,
                    choices=['none', 'sigmoid', 'tanh', 'relu'],
                    help='head output activation (default: the registry\'s)')
-    g.add_argument('--init_scale', type=float, default=0.001)
-    g.add_argument('--fc_drop_rate', type=float, default=0.0)
-    g.add_argument('--layer_decay', type=float, default=0.75)
-    g.add_argument('--model_ema', type=str2bool, nargs='?', const=True, default=False)
-    g.add_argument('--model_ema_decay', type=float, default=0.9999)
+    g.add_argument('--init_scale', type=float, default=0.001,
+                   help="scale of the classification head's initial weights")
+    g.add_argument('--fc_drop_rate', type=float, default=0.0,
+                   help='dropout before the head')
+    g.add_argument('--layer_decay', type=float, default=0.75,
+                   help='layer-wise lr decay factor (1: off)')
+    g.add_argument('--model_ema', type=str2bool, nargs='?', const=True, default=False,
+                   help='keep an exponential moving average of the weights')
+    g.add_argument('--model_ema_decay', type=float, default=0.9999,
+                   help='EMA decay per optimizer step')
     g.add_argument('--model_ema_eval', type=str2bool, nargs='?', const=True, default=True,
                    help='also test the EMA weights at the end')
-    g.add_argument('--smoothing', type=float, default=0.1)
-    g.add_argument('--mixup', type=float, default=0.8)
-    g.add_argument('--cutmix', type=float, default=1.0)
-    g.add_argument('--cutmix_minmax', type=float, nargs=2, default=None)
-    g.add_argument('--mixup_prob', type=float, default=1.0)
-    g.add_argument('--mixup_switch_prob', type=float, default=0.5)
-    g.add_argument('--mixup_mode', type=str, default='batch', choices=['batch', 'pair', 'elem'])
+    g.add_argument('--smoothing', type=float, default=0.1,
+                   help='label smoothing (classification)')
+    g.add_argument('--mixup', type=float, default=0.8,
+                   help='mixup alpha (0: off)')
+    g.add_argument('--cutmix', type=float, default=1.0,
+                   help='cutmix alpha (0: off)')
+    g.add_argument('--cutmix_minmax', type=float, nargs=2, default=None,
+                   help='cutmix box area range MIN MAX (overrides --cutmix alpha)')
+    g.add_argument('--mixup_prob', type=float, default=1.0,
+                   help='probability of applying mixup or cutmix to a batch')
+    g.add_argument('--mixup_switch_prob', type=float, default=0.5,
+                   help='probability of cutmix instead of mixup when both are on')
+    g.add_argument('--mixup_mode', type=str, default='batch', choices=['batch', 'pair', 'elem'],
+                   help='mix per batch, per pair or per element')
     g.add_argument('--aa', type=str, default=D.aa,
                    help='RandAugment config ("none": off)')
     g.add_argument('--train_crop_scale', type=float, nargs=2, default=list(D.train_crop_scale),
                    metavar=('MIN', 'MAX'), help='area range of the training random resized crop')
-    g.add_argument('--reprob', type=float, default=D.reprob)
-    g.add_argument('--remode', type=str, default=D.remode)
-    g.add_argument('--recount', type=int, default=D.recount)
+    g.add_argument('--reprob', type=float, default=D.reprob,
+                   help='random-erasing probability')
+    g.add_argument('--remode', type=str, default=D.remode,
+                   help='random-erasing fill (pixel | rand | const)')
+    g.add_argument('--recount', type=int, default=D.recount,
+                   help='random-erasing boxes per clip (at most)')
     g.add_argument('--short_side_size', type=int, default=None, help='eval resize (default input_size)')
-    g.add_argument('--test_num_segment', type=int, default=D.test_num_segment)
-    g.add_argument('--test_num_crop', type=int, default=D.test_num_crop)
+    g.add_argument('--test_num_segment', type=int, default=D.test_num_segment,
+                   help='test clips per video, spread uniformly in time (Sec. 4.1)')
+    g.add_argument('--test_num_crop', type=int, default=D.test_num_crop,
+                   help='test spatial crops per clip')
     g.add_argument('--train_fraction', type=float, default=D.train_fraction,
                    help='few-shot subset of the training split (stratified, deterministic)')
     g.add_argument('--skip_broken_eval', type=str2bool, nargs='?', const=True, default=False,
@@ -208,8 +270,10 @@ def finetune_parser() -> argparse.ArgumentParser:
     g.add_argument('--eval', action='store_true', help='only test (weights from --finetune/--resume)')
     g.add_argument('--dist_eval', type=str2bool, nargs='?', const=True, default=True,
                    help='shard evaluation over processes (padding duplicates are removed)')
-    g.add_argument('--no_dist_eval', action='store_false', dest='dist_eval')
-    g.add_argument('--eval_batch_size', type=int, default=None)
+    g.add_argument('--no_dist_eval', action='store_false', dest='dist_eval',
+                   help='evaluate on every process in full (no sharding)')
+    g.add_argument('--eval_batch_size', type=int, default=None,
+                   help='evaluation batch (default: --batch_size)')
     g.add_argument('--val_metric', type=str, default=None,
                    help='metric that selects checkpoint-best.pth (default: the registry\'s first)')
     g.add_argument('--save_predictions', type=str2bool, nargs='?', const=True, default=True,
