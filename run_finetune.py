@@ -88,7 +88,7 @@ def _run_test(tag: str, model, args, test_ds, device, info, label_names, tb, ste
     t0 = time.time()
     res = evaluate(model, loader, device, args.amp, args.task,
                    distributed=args.distributed and args.dist_eval, info=info,
-                   label_names=label_names, group_keys=_group_keys(args, info, test_ds))
+                   label_names=label_names, group_keys=_group_keys(args, info, test_ds), header=tag)
     grouped = f' -> {res["num_groups"]} {info.video_level_key} groups' if 'num_groups' in res else ''
     print(f'| {tag}: {res["num_videos"]} videos, {res["num_views"]} views{grouped}, '
           f'loss {res["loss"]:.4f}  {metrics_summary(res["metrics"])}  ({time.time() - t0:.1f}s)')
@@ -128,7 +128,8 @@ class Validation(EpochHooks):
                                    distributed=args.distributed and args.dist_eval)
         vres = evaluate(self.model, loader, self.device, args.amp, args.task,
                         distributed=args.distributed and args.dist_eval, info=info,
-                        label_names=self.label_names, group_keys=_group_keys(args, info, self.val_ds))
+                        label_names=self.label_names, group_keys=_group_keys(args, info, self.val_ds),
+                        header=f'val epoch {epoch}')
         val_metric = main_metric_name(info, vres['metrics'], args.val_metric)
         record.update({f'val_{k}': v for k, v in vres['metrics'].items()})
         record['val_loss'] = vres['loss']

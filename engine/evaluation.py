@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.distributed import all_gather_object, is_main_process
+from engine.logger import RateProgress
 from engine.metrics import compute_metrics
 from engine.step import autocast_context
 
@@ -29,11 +30,14 @@ __all__ = ['evaluate', 'gather_predictions', 'aggregate_views', 'write_predictio
 
 
 @torch.no_grad()
-def _run_views(model, loader, device, amp: str):
-    """Raw outputs of every view this process sees: dict of numpy arrays."""
+def _run_views(model, loader, device, amp: str, header: str = 'eval'):
+    """Raw outputs of every view this process sees: dict of numpy arrays. A progress line (views
+    of this process, rate, ETA) every 10 s."""
     model.eval()
     outs, targets, vids, views = [], [], [], []
+    progress = RateProgress(header, len(loader.sampler))
     for batch in loader:
+        progress.update(len(batch[0]))
         clip, target, vid, view = batch[0], batch[1], batch[2], batch[3]
         clip = clip.to(device, non_blocking=True)
         with autocast_context(device, amp):
@@ -42,6 +46,7 @@ def _run_views(model, loader, device, amp: str):
         targets.append(target)
         vids.append(torch.as_tensor(vid))
         views.append(torch.as_tensor(view))
+    progress.finish()
     if not outs:
         return dict(outputs=np.zeros((0, 0), np.float32), targets=np.zeros((0,)),
                     video_index=np.zeros((0,), np.int64), view_index=np.zeros((0,), np.int64))
@@ -146,12 +151,12 @@ def _eval_loss(views: Dict[str, np.ndarray], task: str) -> float:
 
 def evaluate(model, loader, device: torch.device, amp: str, task: str, distributed: bool,
              info=None, label_names: Optional[Sequence[str]] = None,
-             group_keys: Optional[Sequence[str]] = None) -> Dict:
+             group_keys: Optional[Sequence[str]] = None, header: str = 'eval') -> Dict:
     """Multi-view evaluation. Returns ``{'metrics', 'loss', 'num_videos', 'num_views', 'views',
     'videos'}`` (plus ``'groups'`` with ``group_keys``) on every process (all processes gather the
     full set). With ``group_keys`` (one key per dataset item, e.g. AVCAffe's participant x task) the
     clips' scores are averaged per key and the metrics computed over the groups."""
-    local = _run_views(model, loader, device, amp)
+    local = _run_views(model, loader, device, amp, header)
     views = gather_predictions(local, distributed)
     video = aggregate_views(views, task)
     names = list(label_names) if label_names is not None else \

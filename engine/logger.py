@@ -16,7 +16,7 @@ import torch
 
 from engine.distributed import all_reduce_sum, is_main_process
 
-__all__ = ['DeviceMeter', 'ProgressPrinter', 'TensorboardLogger', 'JsonlLogger', 'format_seconds']
+__all__ = ['RateProgress', 'DeviceMeter', 'ProgressPrinter', 'TensorboardLogger', 'JsonlLogger', 'format_seconds']
 
 
 def format_seconds(s: float) -> str:
@@ -95,6 +95,43 @@ class ProgressPrinter:
             print(f'{self.header} total time: {format_seconds(total)} '
                   f'({total / max(self.total, 1):.3f} s / it)', flush=True)
         return total
+
+
+PROGRESS_INTERVAL_S = 10.0  # seconds between progress lines of long non-training passes
+
+
+class RateProgress:
+    """Progress of a long pass that is not training (evaluation, prediction, feature extraction):
+    ``<header> [done/total unit]  <rate> unit/s  eta ...``, one line every ``interval_s`` seconds
+    (default ``PROGRESS_INTERVAL_S``)
+    and one at the end, on the main process only (plain lines, so log files stay readable)."""
+
+    def __init__(self, header: str, total: int, unit: str = 'views', interval_s: Optional[float] = None):
+        self.header, self.total, self.unit = header, int(total), unit
+        self.interval_s = PROGRESS_INTERVAL_S if interval_s is None else interval_s
+        self.start = self.last = time.time()
+        self.done = 0
+
+    def line(self) -> str:
+        elapsed = max(time.time() - self.start, 1e-9)
+        rate = self.done / elapsed
+        eta = (self.total - self.done) / rate if rate > 0 else float('nan')
+        w = len(str(self.total))
+        eta_s = format_seconds(eta) if eta == eta else '?'
+        return (f'{self.header} [{self.done:>{w}}/{self.total} {self.unit}]  {rate:.1f} {self.unit}/s  '
+                f'eta {eta_s}  elapsed {format_seconds(elapsed)}')
+
+    def update(self, n: int) -> None:
+        self.done += int(n)
+        now = time.time()
+        if now - self.last >= self.interval_s and self.done < self.total:
+            self.last = now
+            if is_main_process():
+                print(self.line(), flush=True)
+
+    def finish(self) -> None:
+        if is_main_process():
+            print(self.line(), flush=True)
 
 
 class TensorboardLogger:

@@ -273,3 +273,17 @@ def test_video_level_grouping_matches_pool_folds(tmp_path):
     assert len(fold.paths) == 4
     from engine.metrics import weighted_f1
     assert weighted_f1(fold.targets, fold.outputs) == pytest.approx(m['weighted_f1'])
+
+
+def test_evaluation_prints_progress_with_rate_and_eta(capsys, monkeypatch):
+    """A line every interval (here every batch: the interval is patched to 0) and one at the end,
+    each with the views done, the rate and the ETA."""
+    import engine.logger as lg
+    monkeypatch.setattr(lg, 'PROGRESS_INTERVAL_S', 0.0)
+    model = _clf()
+    loader = torch.utils.data.DataLoader(_views_dataset(), batch_size=4, collate_fn=_collate)
+    evaluate(model, loader, CPU, 'none', 'classification', distributed=False, header='test')
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith('test [')]
+    assert len(lines) == 4, lines          # after batches 1-3 (4 + 4 + 4 of 15) and the end
+    assert lines[0].startswith('test [ 4/15 views]') and lines[-1].startswith('test [15/15 views]')
+    assert all('views/s' in ln and 'eta ' in ln for ln in lines)
