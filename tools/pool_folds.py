@@ -311,13 +311,22 @@ def _fmt(v: Optional[float], pct: bool) -> str:
     return f"{v:.2f}" if pct else f"{v:.4f}"
 
 
-def format_report(info, files, folds, pooled, per_fold, targets, outputs) -> str:
+def completeness(info, folds, expected: Optional[int] = None) -> Dict:
+    """Which folds were pooled, how many the protocol has, and whether that is all of them."""
+    n = len(info.folds) if expected is None else int(expected)
+    return {"folds_used": [f.fold for f in folds], "expected_folds": n, "complete": len(folds) == n}
+
+
+def format_report(info, files, folds, pooled, per_fold, targets, outputs, expected: Optional[int] = None) -> str:
     pct = info.is_classification
+    state = completeness(info, folds, expected)
     lines = [f"dataset {info.name}: {info.protocol}",
-             f"{len(files)} prediction file(s); registry folds: {len(info.folds)}"]
-    if len(files) != len(info.folds):
-        lines.append(f"WARNING: {info.name} has {len(info.folds)} folds in the paper's protocol, "
-                     f"{len(files)} file(s) given: the result is not comparable with the paper")
+             f"{len(files)} prediction file(s); registry folds: {len(info.folds)}",
+             f"folds used: {', '.join(state['folds_used'])} of {state['expected_folds']}; "
+             f"complete: {str(state['complete']).lower()}"]
+    if not state["complete"]:
+        lines.append(f"WARNING: partial pooling: {info.name} has {state['expected_folds']} folds in the "
+                     f"protocol, {len(files)} file(s) given: the result is not comparable with the paper")
     lines.append("")
     lines.append("per fold" + (" (percent)" if pct else ""))
     keys = list(pooled.keys())
@@ -386,6 +395,8 @@ def get_args_parser():
                    help="AVCAffe: '<clip path> <participant_task>' lines (preprocess.avcaffe's "
                         "video_groups.txt), used when the CSV has no participant_task column")
     p.add_argument("--json", default=None, help="also write the pooled and per-fold numbers here")
+    p.add_argument("--expected_folds", type=int, default=None,
+                   help="folds of a complete run (default: the registry's protocol)")
     return p
 
 
@@ -397,12 +408,13 @@ def main(argv=None) -> int:
     except (PredictionFileError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(format_report(info, files, folds, pooled, per_fold, targets, outputs))
+    print(format_report(info, files, folds, pooled, per_fold, targets, outputs, args.expected_folds))
     if args.json:
         d = os.path.dirname(os.path.abspath(args.json))
         os.makedirs(d, exist_ok=True)
         with open(args.json, "w") as f:
-            json.dump({"data_set": info.name, "files": list(files), "pooled": pooled,
+            json.dump({"data_set": info.name, "files": list(files),
+                       **completeness(info, folds, args.expected_folds), "pooled": pooled,
                        "paper": info.paper_results,
                        "per_fold": [{"fold": fp.fold, "file": fp.file, "videos": len(fp.targets),
                                      **m} for fp, m in zip(folds, per_fold)]}, f, indent=2)
