@@ -226,6 +226,9 @@ def finetune_parser() -> argparse.ArgumentParser:
                    help="scale of the classification head's initial weights")
     g.add_argument('--fc_drop_rate', type=float, default=0.0,
                    help='dropout before the head')
+    g.add_argument('--layer_decay_assignment', type=str, default='published', choices=['published', 'stage'],
+                   help='layer ids of the temporal-pyramid convs and spatial-attention pools: published '
+                        '(lr scale 1.0, as the published code) or stage (the first block of their stage)')
     g.add_argument('--layer_decay', type=float, default=0.75,
                    help='layer-wise lr decay factor (1: off)')
     g.add_argument('--model_ema', type=str2bool, nargs='?', const=True, default=False,

@@ -45,7 +45,7 @@ local_rank dist_on_itp drop_path tubelet_size attention_backend use_checkpoint
 
 FINETUNE_KEYS = COMMON_KEYS | frozenset("""
 nb_classes finetune model_key model_prefix init_scale fc_drop_rate drop attn_drop_rate
-layer_decay smoothing mixup cutmix cutmix_minmax mixup_prob mixup_switch_prob mixup_mode
+layer_decay layer_decay_assignment smoothing mixup cutmix cutmix_minmax mixup_prob mixup_switch_prob mixup_mode
 aa color_jitter train_interpolation reprob remode recount resplit num_sample crop_pct
 test_num_segment test_num_crop eval dist_eval disable_eval_during_finetuning validation_path
 test_path eval_data_path loss output_activation use_mean_pooling model_ema model_ema_decay

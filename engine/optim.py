@@ -39,12 +39,14 @@ def _skip_decay(name: str, param: torch.Tensor, skip: Iterable[str]) -> bool:
 
 
 def param_groups(model: nn.Module, weight_decay: float, layer_decay: Optional[float] = None,
-                 skip_list: Iterable[str] = (), verbose: bool = False) -> List[Dict]:
+                 skip_list: Iterable[str] = (), verbose: bool = False,
+                 assignment: str = 'published') -> List[Dict]:
     """Groups of parameters with ``weight_decay`` and ``lr_scale`` (1.0 without layer decay).
 
     Layer decay needs ``model.get_num_layers()`` and ``model.get_layer_id(name)``; a model without
     them (the pre-training autoencoder) gets one scale for all. ``skip_list`` defaults to the model's
-    ``no_weight_decay()``.
+    ``no_weight_decay()``. ``assignment``: the layer ids of the downsampling modules
+    (``models.tpsbt.TPSBT.get_layer_id``).
     """
     skip = set(skip_list)
     if hasattr(model, 'no_weight_decay'):
@@ -65,7 +67,7 @@ def param_groups(model: nn.Module, weight_decay: float, layer_decay: Optional[fl
         no_decay = _skip_decay(name, p, skip)
         wd = 0.0 if no_decay else weight_decay
         if use_ld:
-            layer_id = int(model.get_layer_id(name))
+            layer_id = int(model.get_layer_id(name, assignment))
             layer_id = min(max(layer_id, 0), num_layers - 1)
             scale = scales[layer_id]
         else:
@@ -101,7 +103,8 @@ def build_optimizer(args, model: nn.Module, skip_list: Iterable[str] = (),
                     layer_decay: Optional[float] = None) -> torch.optim.Optimizer:
     """AdamW (or any timm optimizer name) over :func:`param_groups`; ``fused=True`` on CUDA,
     ``foreach=True`` on the CPU (when the optimizer class takes it)."""
-    groups = param_groups(model, args.weight_decay, layer_decay, skip_list, verbose=False)
+    groups = param_groups(model, args.weight_decay, layer_decay, skip_list, verbose=False,
+                          assignment=getattr(args, 'layer_decay_assignment', None) or 'published')
     # keep names out of the optimizer state dict (strings are fine for weights_only, but noisy)
     for g in groups:
         g.pop('param_names', None)

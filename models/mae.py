@@ -58,6 +58,17 @@ def patchify_targets(clip_normalised: torch.Tensor, mean: Union[Sequence[float],
     return ((x - mu) / sd).flatten(2)
 
 
+def _xavier_init(m: nn.Module) -> None:
+    """The published pre-training init of a Linear (xavier-uniform weight, zero bias) and a LayerNorm."""
+    if isinstance(m, nn.Linear):
+        nn.init.xavier_uniform_(m.weight)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.LayerNorm):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
+
+
 class PretrainDecoder(nn.Module):
     """Standard blocks + LayerNorm + linear head applied to the last ``num_masked`` tokens.
 
@@ -87,13 +98,16 @@ class PretrainSVFAP(nn.Module):
 
     Args: the TPSBT encoder's (``embed_dim``, ``stage_depths``, ...), plus ``decoder_embed_dim``,
     ``decoder_depth``, ``decoder_num_heads``, ``decoder_drop_path_rate`` and ``mask_ratio`` (stored for
-    reference; the mask itself is an input).
+    reference; the mask itself is an input) and ``init``: ``'published'`` (the published
+    pre-training code: xavier-uniform weights and zero biases for every Linear of the encoder and the
+    decoder, PyTorch's default for ``encoder_to_decoder``, ``mask_token`` truncated normal with std
+    0.02 cut at +-0.02) or ``'trunc_normal'`` (truncated normal 0.02 everywhere, as fine-tuning).
     """
 
     def __init__(self, img_size: int = 160, patch_size: int = 16, all_frames: int = 16, tubelet_size: int = 2,
                  decoder_embed_dim: int = 384, decoder_depth: int = 4, decoder_num_heads: int = 6,
                  decoder_drop_path_rate: float = 0.0, mask_ratio: float = 0.9, init_values: Optional[float] = 0.0,
-                 **encoder_kwargs):
+                 init: str = 'published', **encoder_kwargs):
         super().__init__()
         encoder_kwargs.pop('multiscale_fusion', None)
         self.encoder = TPSBT(img_size=img_size, patch_size=patch_size, all_frames=all_frames,
@@ -108,9 +122,16 @@ class PretrainSVFAP(nn.Module):
         self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_embed_dim))
         self.decoder = PretrainDecoder(decoder_embed_dim, decoder_depth, decoder_num_heads, self.num_outputs,
                                        drop_path_rate=decoder_drop_path_rate, init_values=init_values)
-        self.encoder_to_decoder.apply(TPSBT._init_weights)
-        self.decoder.apply(TPSBT._init_weights)
-        trunc_normal_(self.mask_token, std=0.02)
+        if init == 'published':
+            self.encoder.apply(_xavier_init)
+            self.decoder.apply(_xavier_init)
+            trunc_normal_(self.mask_token, std=0.02, a=-0.02, b=0.02)
+        elif init == 'trunc_normal':
+            self.encoder_to_decoder.apply(TPSBT._init_weights)
+            self.decoder.apply(TPSBT._init_weights)
+            trunc_normal_(self.mask_token, std=0.02)
+        else:
+            raise ValueError(f"init must be 'published' or 'trunc_normal', got {init!r}")
 
     def token_grid(self, num_frames: int, height: int, width: int) -> Tuple[int, int, int]:
         """(T, H, W) of a clip -> (T/2, H/16, W/16) token grid."""

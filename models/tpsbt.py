@@ -22,7 +22,11 @@ from .layers import (Block, LayerNorm, PatchEmbed3d, SBTBlock, SpatialAttentionP
                      drop_path_rates, sinusoid_position_table)
 from .masking import check_tube_mask, count_masked, gather_tokens, tube_mask_indices
 
-__all__ = ['TPSBT', 'SVFAPClassifier', 'MODEL_CONFIGS', 'fuse_stages']
+__all__ = ['TPSBT', 'SVFAPClassifier', 'MODEL_CONFIGS', 'LAYER_DECAY_ASSIGNMENTS', 'fuse_stages']
+
+# Layer ids of the later stages' downsampling modules (get_layer_id): as the published code, or
+# with the first block of their stage.
+LAYER_DECAY_ASSIGNMENTS = ('published', 'stage')
 
 # Architecture of the registered sizes (shared with models/mae.py).
 MODEL_CONFIGS = {
@@ -243,12 +247,17 @@ class TPSBT(nn.Module):
         """Number of blocks (layer-wise lr decay: patch embed 0, block i -> i + 1, head last)."""
         return len(self.blocks)
 
-    def get_layer_id(self, name: str) -> int:
+    def get_layer_id(self, name: str, assignment: str = 'published') -> int:
         """Layer index of parameter ``name`` for layer-wise lr decay.
 
-        patch_embed -> 0; blocks.i -> i + 1; temporal/spatial_downsamples.j -> the id of the first
-        block of the stage they open; anything else (fc_norm, head, norm) -> num_layers + 1.
+        patch_embed -> 0; blocks.i -> i + 1; anything else (fc_norm, head, norm) -> num_layers + 1.
+        The temporal-pyramid convs and spatial-attention pools of the later stages
+        (``temporal_downsamples.j``, ``spatial_downsamples.j``) get num_layers + 1 as well with
+        ``assignment='published'`` (the published training code), or the id of the first block of
+        the stage they open with ``assignment='stage'``.
         """
+        if assignment not in LAYER_DECAY_ASSIGNMENTS:
+            raise ValueError(f'layer-decay assignment must be one of {LAYER_DECAY_ASSIGNMENTS}, got {assignment!r}')
         if name.startswith('module.'):
             name = name[len('module.'):]
         parts = name.split('.')
@@ -256,7 +265,7 @@ class TPSBT(nn.Module):
             return 0
         if parts[0] == 'blocks':
             return int(parts[1]) + 1
-        if parts[0] in ('temporal_downsamples', 'spatial_downsamples'):
+        if parts[0] in ('temporal_downsamples', 'spatial_downsamples') and assignment == 'stage':
             return self.stage_block_range(int(parts[1]) + 1).start + 1
         return self.get_num_layers() + 1
 

@@ -131,3 +131,31 @@ def test_configure_backends_cpu_flushes_denormals():
         assert torch.tensor([1e-40], dtype=torch.float32).item() == 0.0
     finally:
         torch.set_flush_denormal(False)
+
+
+@pytest.mark.parametrize('assignment', ['published', 'stage'])
+def test_tpsbt_b_group_lr_scales(assignment, capsys):
+    """TPSBT-B, layer decay 0.75: patch embedding 0.75^22, block i 0.75^(21-i), head/fc_norm 1.0;
+    the temporal-pyramid convs and spatial-attention pools 1.0 as in the published code, or their
+    stage's first block (stage 2 opens at block 12: 0.75^9, stage 3 at block 18: 0.75^3)."""
+    import timm
+    import models  # noqa: F401
+    from engine.optim import param_groups
+    with torch.device('meta'):
+        model = timm.create_model('svfap_base_patch16_160', num_classes=7)
+    groups = param_groups(model, 0.05, 0.75, verbose=True, assignment=assignment)
+    printed = capsys.readouterr().out
+    print(printed)
+    assert 'param group layer_0_decay: lr_scale' in printed
+    scale = {n: g['lr_scale'] for g in groups for n in g['param_names']}
+    assert model.get_num_layers() == 21
+    assert scale['patch_embed.proj.weight'] == pytest.approx(0.75 ** 22)
+    assert scale['blocks.0.attn.qkv.weight'] == pytest.approx(0.75 ** 21)
+    assert scale['blocks.20.mlp.fc2.weight'] == pytest.approx(0.75 ** 1)
+    assert scale['head.weight'] == scale['fc_norm.weight'] == 1.0
+    down = [n for n in scale if n.startswith(('temporal_downsamples.', 'spatial_downsamples.'))]
+    assert len(down) >= 8
+    for n in down:
+        stage = int(n.split('.')[1]) + 1
+        want = 1.0 if assignment == 'published' else 0.75 ** (22 - ((12, 18)[stage - 1] + 1))
+        assert scale[n] == pytest.approx(want), n

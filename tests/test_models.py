@@ -345,8 +345,12 @@ def test_classifier_api():
     assert model.get_layer_id('patch_embed.proj.weight') == 0
     assert model.get_layer_id('blocks.0.attn.qkv.weight') == 1
     assert model.get_layer_id('blocks.5.mlp.fc1.bias') == 6
-    assert model.get_layer_id('temporal_downsamples.0.weight') == 3  # opens stage 2 (blocks 2, 3)
-    assert model.get_layer_id('spatial_downsamples.1.norm.weight') == 5
+    # published: the later stages' downsampling modules get the last id (lr scale 1.0)
+    assert model.get_layer_id('temporal_downsamples.0.weight') == 7
+    assert model.get_layer_id('spatial_downsamples.1.norm.weight') == 7
+    # 'stage': the id of the first block of the stage they open
+    assert model.get_layer_id('temporal_downsamples.0.weight', 'stage') == 3  # stage 2: blocks 2, 3
+    assert model.get_layer_id('spatial_downsamples.1.norm.weight', 'stage') == 5
     assert model.get_layer_id('head.weight') == model.get_layer_id('fc_norm.bias') == 7
     assert isinstance(model.no_weight_decay(), set)
     pre = build('pretrain_svfap_tiny_patch16_160', mask_ratio=0.75)
@@ -384,3 +388,33 @@ def test_index_gather_matches_boolean_mask():
     assert torch.equal(masked_targets(clip, mask), t[mask].reshape(3, -1, t.shape[-1]))
     with pytest.raises(ValueError, match='num_masked'):
         model(clip, mask, n_masked - grid[0])
+
+
+def test_pretrain_init_follows_the_published_code():
+    """xavier-uniform Linears in encoder and decoder (zero biases), PyTorch's default for
+    encoder_to_decoder, mask_token truncated at +-0.02; 'trunc_normal' keeps std 0.02 everywhere."""
+    import math
+    torch.manual_seed(0)
+    m = timm.create_model('pretrain_svfap_small_patch16_160')
+    lin = [(n, mod) for n, mod in m.named_modules() if isinstance(mod, torch.nn.Linear)
+           and not n.startswith('encoder_to_decoder')]
+    assert any(n.startswith('encoder.') for n, _ in lin) and any(n.startswith('decoder.') for n, _ in lin)
+    for n, mod in lin:
+        fan_out, fan_in = mod.weight.shape
+        bound = math.sqrt(6.0 / (fan_in + fan_out))
+        w = mod.weight.detach()
+        assert w.abs().max() <= bound + 1e-6, n
+        if w.numel() > 10000:
+            assert abs(w.std().item() - bound / math.sqrt(3)) < 0.05 * bound, n
+        if mod.bias is not None:
+            assert torch.count_nonzero(mod.bias) == 0, n
+    e2d = m.encoder_to_decoder.weight.detach()               # kaiming-uniform(a=sqrt(5)): bound 1/sqrt(fan_in)
+    assert e2d.abs().max() <= 1 / math.sqrt(e2d.shape[1]) + 1e-6
+    assert abs(e2d.std().item() - 1 / math.sqrt(3 * e2d.shape[1])) < 0.1 / math.sqrt(e2d.shape[1])
+    assert m.mask_token.abs().max() <= 0.02 and m.mask_token.std() > 0.005
+    torch.manual_seed(0)
+    t = timm.create_model('pretrain_svfap_small_patch16_160', init='trunc_normal')
+    w = t.encoder.blocks[0].mlp.fc1.weight.detach()
+    assert abs(w.std().item() - 0.02) < 0.002
+    with pytest.raises(ValueError, match='init'):
+        timm.create_model('pretrain_svfap_tiny_patch16_160', init='kaiming')

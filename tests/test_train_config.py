@@ -46,7 +46,7 @@ def test_recipes_inherit_the_shared_recipe():
         assert (b['model'], s['model']) == ('svfap_base_patch16_160', 'svfap_small_patch16_160')
         with open(base) as f:
             assert '_base_:' in f.read(), base
-        shared = {k for k in common if k not in ('smoothing', 'mixup', 'cutmix')}
+        shared = {k for k in common if k not in ('smoothing', 'mixup', 'cutmix', 'sampling_rate')}
         assert {k: b[k] for k in shared} == {k: common[k] for k in shared}, base
 
 

@@ -26,7 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # reconstruction targets); more placement jitter. Linear baselines still beat the model on it:
 # docs/experiments/learning_diagnostics.md (style v5).
 QUICKSTART_STYLE = dict(face_scale=0.62, au_gain=1.6, max_sensor_noise=2.0, sensor_noise=0.0,
-                        background_noise_blur=2.0, pose=0.8, placement=1.6)
+                        background_noise_blur=2.0, pose=0.5, placement=0.5)
 
 # The synthetic set of each preset, and the flags it changes in the two quickstart recipes.
 # `default` is the quickstart proper (about 12 minutes on 2 CPU cores, most of it training);
