@@ -23,14 +23,15 @@ import random
 import re
 import shutil
 import tempfile
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 import torch
 
 from engine.distributed import is_main_process
 
-__all__ = ['atomic_write', 'atomic_torch_save', 'atomic_copy', 'save_checkpoint', 'load_training_checkpoint', 'find_resume_checkpoint',
+__all__ = ['atomic_write', 'atomic_torch_save', 'atomic_copy', 'save_checkpoint', 'load_training_checkpoint', 'CheckpointReadError',
+           'resume_candidates', 'find_resume_checkpoint', 'remove_stale_temp_files',
            'get_rng_state', 'set_rng_state', 'plain_args', 'auto_load', 'CHECKPOINT_FORMAT']
 
 CHECKPOINT_FORMAT = 'svfap-train-v1'
@@ -162,38 +163,94 @@ def save_checkpoint(path: str, *, model, optimizer=None, scaler=None, model_ema=
     return path
 
 
+class CheckpointReadError(RuntimeError):
+    """A checkpoint file that cannot be read (truncated, empty, not a torch file); names the file."""
+
+
 def load_training_checkpoint(path: str, map_location='cpu') -> Dict[str, Any]:
-    """Load one of our checkpoints with ``weights_only=True`` (never full unpickling)."""
-    return torch.load(path, map_location=map_location, weights_only=True)
+    """Load one of our checkpoints with ``weights_only=True`` (never full unpickling). A file that
+    cannot be read raises :class:`CheckpointReadError` with the path and the reason in one line."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # noqa: BLE001  (torch raises RuntimeError, EOFError, UnpicklingError, ...)
+        size = os.path.getsize(path) if os.path.exists(path) else -1
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointReadError(f'cannot read checkpoint {path} ({size} bytes): {reason}') from None
 
 
 _CKPT_RE = re.compile(r'checkpoint-(\d+)\.pth$')
 
 
-def find_resume_checkpoint(output_dir: str) -> Optional[str]:
-    """``checkpoint-last.pth`` if present, else the highest ``checkpoint-<epoch>.pth``."""
+def resume_candidates(output_dir: str) -> List[str]:
+    """The checkpoints a run may resume from, best first: ``checkpoint-last.pth``, then the
+    ``checkpoint-<epoch>.pth`` copies from the newest epoch down."""
     if not output_dir or not os.path.isdir(output_dir):
-        return None
+        return []
+    out = []
     last = os.path.join(output_dir, 'checkpoint-last.pth')
     if os.path.isfile(last):
-        return last
-    best_epoch, best_path = -1, None
+        out.append(last)
+    numbered = []
     for p in glob.glob(os.path.join(output_dir, 'checkpoint-*.pth')):
         m = _CKPT_RE.search(p)
-        if m and int(m.group(1)) > best_epoch:
-            best_epoch, best_path = int(m.group(1)), p
-    return best_path
+        if m:
+            numbered.append((int(m.group(1)), p))
+    return out + [p for _, p in sorted(numbered, reverse=True)]
+
+
+def find_resume_checkpoint(output_dir: str) -> Optional[str]:
+    """``checkpoint-last.pth`` if present, else the highest ``checkpoint-<epoch>.pth``."""
+    c = resume_candidates(output_dir)
+    return c[0] if c else None
+
+
+def remove_stale_temp_files(output_dir: str) -> List[str]:
+    """Delete the partial ``.checkpoint-*.tmp`` files a killed write leaves behind (each can be as
+    large as a checkpoint); returns what was removed."""
+    removed = []
+    if output_dir and os.path.isdir(output_dir):
+        for p in sorted(glob.glob(os.path.join(output_dir, '.checkpoint-*.tmp'))):
+            try:
+                os.unlink(p)
+                removed.append(p)
+            except OSError:
+                pass
+    return removed
+
+
+def _load_newest_readable(output_dir: str):
+    """(path, checkpoint) of the first readable resume candidate; an unreadable one is reported in
+    one line and the next is tried. (None, None) when there is none."""
+    candidates = resume_candidates(output_dir)
+    for i, path in enumerate(candidates):
+        try:
+            return path, load_training_checkpoint(path)
+        except CheckpointReadError as e:
+            nxt = candidates[i + 1] if i + 1 < len(candidates) else None
+            print(f'| WARNING: {e}; ' + (f'trying {nxt}' if nxt else 'no other checkpoint to resume from'),
+                  flush=True)
+    if candidates:
+        raise CheckpointReadError(f'none of the {len(candidates)} checkpoints in {output_dir} can be read '
+                                  f'({", ".join(os.path.basename(c) for c in candidates)}); move them away '
+                                  f'to start afresh, or give --resume')
+    return None, None
 
 
 def auto_load(args, model_without_ddp, optimizer=None, scaler=None, model_ema=None) -> Optional[Dict]:
     """Restore a training state from ``--resume`` or, with ``--auto_resume``, the newest checkpoint
     in ``--output_dir``. Sets ``args.start_epoch``; returns the loaded dict (or None)."""
+    if is_main_process():
+        for p in remove_stale_temp_files(getattr(args, 'output_dir', None)):
+            print(f'| removed the partial file {p} of an interrupted checkpoint write')
     path = getattr(args, 'resume', None) or None
-    if not path and getattr(args, 'auto_resume', False):
-        path = find_resume_checkpoint(args.output_dir)
+    if path:
+        ckpt = load_training_checkpoint(path)
+    elif getattr(args, 'auto_resume', False):
+        path, ckpt = _load_newest_readable(args.output_dir)
     if not path:
         return None
-    ckpt = load_training_checkpoint(path)
     if ckpt.get('format') != CHECKPOINT_FORMAT or 'model' not in ckpt:
         raise RuntimeError(f'{path} is not an SVFAP training checkpoint; use --finetune to start '
                            f'from released or pre-trained weights')

@@ -9,7 +9,7 @@ from typing import Callable, Dict, Optional
 
 import torch
 
-from engine.checkpoint import atomic_copy, plain_args, save_checkpoint
+from engine.checkpoint import CheckpointReadError, atomic_copy, plain_args, save_checkpoint
 from engine.data import derive_seed, seed_everything
 from engine.distributed import get_rank, is_main_process
 from engine.optim import cosine_scheduler
@@ -108,10 +108,10 @@ def cuda_sync_if(device: torch.device) -> None:
 
 
 def cli_main(main: Callable) -> None:
-    """``if __name__ == '__main__'`` of the entry points: a non-finite loss ends the process with a
-    one-line message and exit code 1 instead of a traceback."""
+    """``if __name__ == '__main__'`` of the entry points: a non-finite loss or an unreadable
+    checkpoint ends the process with a one-line message and exit code 1 instead of a traceback."""
     try:
         main()
-    except NonFiniteLossError as e:
+    except (NonFiniteLossError, CheckpointReadError) as e:
         print(f'ERROR (rank {get_rank()}): {e}', file=sys.stderr, flush=True)
         sys.exit(1)

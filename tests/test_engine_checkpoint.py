@@ -133,3 +133,44 @@ def test_atomic_copy_matches_the_saved_file(tmp_path, monkeypatch):
     assert os.stat(copy).st_mode & 0o777 == os.stat(last).st_mode & 0o777
     assert synced == [str(tmp_path)]
     assert sorted(os.listdir(tmp_path)) == ['checkpoint-2.pth', 'checkpoint-last.pth']
+
+
+def _resume_args(out, resume=''):
+    return argparse.Namespace(resume=resume, auto_resume=True, output_dir=str(out), eval=False, start_epoch=0)
+
+
+@pytest.mark.parametrize('damage', ['truncated', 'empty'])
+def test_auto_resume_falls_back_to_the_newest_readable_checkpoint(tmp_path, capsys, damage):
+    m = _model()
+    _save(str(tmp_path / 'checkpoint-1.pth'), m, 1)
+    _save(str(tmp_path / 'checkpoint-0.pth'), _model(), 0)
+    last = tmp_path / 'checkpoint-last.pth'
+    _save(str(last), m, 2)
+    data = last.read_bytes()
+    last.write_bytes(data[:len(data) // 2] if damage == 'truncated' else b'')
+    args = _resume_args(tmp_path)
+    ckpt = ck.auto_load(args, _model())
+    out = capsys.readouterr().out
+    assert ckpt['epoch'] == 1 and args.start_epoch == 2
+    warn = [ln for ln in out.splitlines() if 'WARNING' in ln]
+    assert len(warn) == 1 and str(last) in warn[0] and 'checkpoint-1.pth' in warn[0]
+    assert f'resumed model from {tmp_path / "checkpoint-1.pth"}' in out
+
+
+def test_unreadable_checkpoints_name_the_file(tmp_path):
+    bad = tmp_path / 'checkpoint-last.pth'
+    bad.write_bytes(b'not a checkpoint')
+    with pytest.raises(ck.CheckpointReadError, match=r'checkpoint-last\.pth \(16 bytes\)'):
+        ck.auto_load(_resume_args(tmp_path, resume=str(bad)), _model())
+    with pytest.raises(ck.CheckpointReadError, match=r'none of the 1 checkpoints'):
+        ck.auto_load(_resume_args(tmp_path), _model())
+
+
+def test_stale_temp_files_are_removed_on_start(tmp_path, capsys):
+    stale = tmp_path / '.checkpoint-last.pth.abc123.tmp'
+    stale.write_bytes(b'x' * 1000)
+    keep = tmp_path / 'notes.tmp'
+    keep.write_text('mine')
+    assert ck.auto_load(_resume_args(tmp_path), _model()) is None
+    assert not stale.exists() and keep.exists()
+    assert 'removed the partial file' in capsys.readouterr().out
