@@ -226,16 +226,46 @@ def _load_newest_readable(output_dir: str):
     candidates = resume_candidates(output_dir)
     for i, path in enumerate(candidates):
         try:
-            return path, load_training_checkpoint(path)
+            ckpt = load_training_checkpoint(path)
         except CheckpointReadError as e:
             nxt = candidates[i + 1] if i + 1 < len(candidates) else None
             print(f'| WARNING: {e}; ' + (f'trying {nxt}' if nxt else 'no other checkpoint to resume from'),
                   flush=True)
+            continue
+        # a numbered copy newer than checkpoint-last.pth (a crash between the two writes) wins
+        newer = [p for p in candidates[i + 1:] if _CKPT_RE.search(p)
+                 and int(_CKPT_RE.search(p).group(1)) > int(ckpt.get('epoch', -1))]
+        for p in newer:
+            try:
+                return p, load_training_checkpoint(p)
+            except CheckpointReadError as e:
+                print(f'| WARNING: {e}', flush=True)
+        return path, ckpt
     if candidates:
         raise CheckpointReadError(f'none of the {len(candidates)} checkpoints in {output_dir} can be read '
                                   f'({", ".join(os.path.basename(c) for c in candidates)}); move them away '
                                   f'to start afresh, or give --resume')
     return None, None
+
+
+# flags that may differ between a run and its resumption without changing what is trained
+RESUME_NEUTRAL_FLAGS = frozenset("""
+resume auto_resume start_epoch output_dir log_dir device num_workers pin_mem prefetch_factor log_every
+dist_url world_size rank gpu local_rank distributed dist_eval eval eval_batch_size save_ckpt
+save_ckpt_freq vis_every save_predictions config dist_on_itp
+""".split())
+
+
+def changed_flags(saved: Dict[str, Any], args) -> List[tuple]:
+    """``(flag, checkpoint's value, this run's value)`` for every training flag that differs."""
+    now = plain_args(args)
+    out = []
+    for k in sorted(set(saved) & set(now)):
+        if k in RESUME_NEUTRAL_FLAGS:
+            continue
+        if saved[k] != now[k]:
+            out.append((k, saved[k], now[k]))
+    return out
 
 
 def auto_load(args, model_without_ddp, optimizer=None, scaler=None, model_ema=None) -> Optional[Dict]:
@@ -256,6 +286,10 @@ def auto_load(args, model_without_ddp, optimizer=None, scaler=None, model_ema=No
                            f'from released or pre-trained weights')
     model_without_ddp.load_state_dict(ckpt['model'])
     print(f'| resumed model from {path} (epoch {ckpt.get("epoch")})')
+    changed = changed_flags(ckpt.get('args') or {}, args)
+    if changed:
+        print(f'| WARNING: resuming with {len(changed)} flag(s) that differ from the checkpoint\'s: '
+              + '; '.join(f'{k} {a!r} -> {b!r}' for k, a, b in changed), flush=True)
     if getattr(args, 'eval', False):
         # evaluation only: weights are all we need (EMA too, if asked)
         if model_ema is not None and ckpt.get('model_ema') is not None:

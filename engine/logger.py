@@ -199,3 +199,29 @@ class JsonlLogger:
         with open(self.path, 'a') as f:
             f.write(json.dumps(_jsonable(record), sort_keys=False) + '\n')
             f.flush()
+
+    def drop_epochs_from(self, epoch: int) -> int:
+        """Remove the records a resumed run writes again: those of epochs >= ``epoch`` and the final
+        records of an earlier end. Returns how many were removed (0 when starting afresh)."""
+        if self.path is None or not os.path.isfile(self.path) or epoch <= 0:
+            return 0
+        with open(self.path) as f:
+            lines = [ln for ln in f.read().splitlines() if ln.strip()]
+        keep = []
+        for ln in lines:
+            try:
+                rec = json.loads(ln)
+            except json.JSONDecodeError:
+                continue                                    # a line cut by a crash
+            e = rec.get('epoch')
+            if isinstance(e, int) and e < epoch:
+                keep.append(ln)
+        if len(keep) == len(lines):
+            return 0
+        tmp = self.path + '.tmp'
+        with open(tmp, 'w') as f:
+            f.write(''.join(ln + '\n' for ln in keep))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        return len(lines) - len(keep)

@@ -16,7 +16,7 @@ from engine.optim import cosine_scheduler
 from engine.step import NonFiniteLossError
 
 __all__ = ['configure_backends', 'seed_epoch', 'build_schedules', 'save_epoch_checkpoints',
-           'print_run_header', 'build_ema', 'cli_main']
+           'print_run_header', 'build_ema', 'cli_main', 'check_output_dirs', 'OutputDirError']
 
 
 def configure_backends(device: torch.device) -> Dict[str, bool]:
@@ -63,15 +63,20 @@ def build_schedules(args, steps_per_epoch: int):
 def save_epoch_checkpoints(args, epoch: int, global_step: int, model_without_ddp, optimizer, scaler,
                            model_ema, best: Optional[Dict] = None) -> Optional[str]:
     """checkpoint-last.pth every epoch; checkpoint-<epoch>.pth every --save_ckpt_freq epochs and at
-    the end. Main process only; atomic."""
+    the end, written first (``checkpoint-last.pth`` is then its atomic copy), so a crash between the
+    two leaves the newer numbered file, which resume prefers. Main process only; atomic."""
     if not (args.output_dir and getattr(args, 'save_ckpt', True)) or not is_main_process():
         return None
     last = os.path.join(args.output_dir, 'checkpoint-last.pth')
-    save_checkpoint(last, model=model_without_ddp, optimizer=optimizer, scaler=scaler,
-                    model_ema=model_ema, epoch=epoch, global_step=global_step, args=args, best=best)
     freq = max(int(args.save_ckpt_freq or 0), 0)
+    state = dict(model=model_without_ddp, optimizer=optimizer, scaler=scaler, model_ema=model_ema,
+                 epoch=epoch, global_step=global_step, args=args, best=best)
     if (freq and (epoch + 1) % freq == 0) or epoch + 1 == args.epochs:
-        atomic_copy(last, os.path.join(args.output_dir, f'checkpoint-{epoch}.pth'))
+        numbered = os.path.join(args.output_dir, f'checkpoint-{epoch}.pth')
+        save_checkpoint(numbered, **state)
+        atomic_copy(numbered, last)
+    else:
+        save_checkpoint(last, **state)
     return last
 
 
@@ -85,8 +90,32 @@ def print_run_header(args, model, n_params: int, steps_per_epoch: Optional[int])
               f'{steps_per_epoch} optimizer steps per epoch, {args.epochs} epochs; amp {args.amp}')
     if args.output_dir:
         os.makedirs(args.output_dir, exist_ok=True)
-        with open(os.path.join(args.output_dir, 'args.json'), 'w') as f:
+        # a resumed run keeps the first run's args.json and writes its own beside it
+        name = 'args.json' if not args.start_epoch else f'args-resumed-at-epoch-{args.start_epoch}.json'
+        with open(os.path.join(args.output_dir, name), 'w') as f:
             json.dump(plain_args(args), f, indent=1, sort_keys=True)
+
+
+class OutputDirError(OSError):
+    """--output_dir (or --log_dir) cannot be created or written; names the folder."""
+
+
+def check_output_dirs(args) -> None:
+    """Create ``--output_dir`` and ``--log_dir`` and write a probe file into each, before anything
+    is built, so a read-only or mistyped path fails at once with one line naming it."""
+    if not is_main_process():
+        return
+    for flag, d in (('--output_dir', getattr(args, 'output_dir', None)), ('--log_dir', getattr(args, 'log_dir', None))):
+        if not d:
+            continue
+        try:
+            os.makedirs(d, exist_ok=True)
+            probe = os.path.join(d, f'.write-test-{os.getpid()}')
+            with open(probe, 'w') as f:
+                f.write('ok')
+            os.unlink(probe)
+        except OSError as e:
+            raise OutputDirError(f'cannot write to {flag} {d}: {e.strerror or e}') from None
 
 
 def build_ema(args, model_without_ddp):
@@ -112,6 +141,6 @@ def cli_main(main: Callable) -> None:
     checkpoint ends the process with a one-line message and exit code 1 instead of a traceback."""
     try:
         main()
-    except (NonFiniteLossError, CheckpointReadError) as e:
+    except (NonFiniteLossError, CheckpointReadError, OutputDirError) as e:
         print(f'ERROR (rank {get_rank()}): {e}', file=sys.stderr, flush=True)
         sys.exit(1)

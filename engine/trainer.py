@@ -90,6 +90,9 @@ def fit(args, tr: Training, compute_loss: Callable, tb, jsonl, n_params: int,
     """The epoch loop. Returns ``{'train_history': [records], 'step_losses': {epoch: [...]}}``."""
     hooks = hooks or EpochHooks()
     result: Dict = {'train_history': [], 'step_losses': {}}
+    dropped = jsonl.drop_epochs_from(args.start_epoch)
+    if dropped:
+        print(f'| log.jsonl: dropped {dropped} record(s) of epochs >= {args.start_epoch} (they are run again)')
     if tb is not None and args.start_epoch == 0:
         tb.text('args', '  \n'.join(f'{k}: {v}' for k, v in sorted(vars(args).items())))
     t_start = time.time()
@@ -103,11 +106,13 @@ def fit(args, tr: Training, compute_loss: Callable, tb, jsonl, n_params: int,
         result['step_losses'][epoch] = stats.pop('step_losses')
         record = {'epoch': epoch, **{f'train_{k}': v for k, v in stats.items()}}
         hooks.after_epoch(epoch, global_step, record)
-        save_epoch_checkpoints(args, epoch, global_step, tr.model_without_ddp, tr.optimizer, tr.scaler,
-                               tr.model_ema, best=hooks.best)
         record['n_parameters'] = n_params
         record['time'] = time.time() - t_start
+        # the record before the checkpoint: a crash in between reruns the epoch, whose record is
+        # then replaced (drop_epochs_from below), instead of losing it
         jsonl.write(record)
+        save_epoch_checkpoints(args, epoch, global_step, tr.model_without_ddp, tr.optimizer, tr.scaler,
+                               tr.model_ema, best=hooks.best)
         result['train_history'].append(record)
         barrier()
     return result

@@ -2,6 +2,8 @@
 and auto-resumed run equals an uninterrupted one; a NaN loss stops the run and keeps the last
 checkpoint; outputs (log.jsonl, CSVs, TensorBoard) are written."""
 import glob
+import subprocess
+import sys
 import json
 import os
 
@@ -13,7 +15,7 @@ import engine.trainer
 import run_finetune
 import run_pretrain
 from engine.step import NonFiniteLossError
-from tests.helpers import make_tiny_dataset, tiny_finetune_argv, tiny_pretrain_argv
+from tests.helpers import make_tiny_dataset, repo_root, tiny_finetune_argv, tiny_pretrain_argv
 
 
 @pytest.fixture(scope='module')
@@ -140,3 +142,67 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(data, tmp_path, monkeypatch):
     assert torch.load(path, weights_only=True)['epoch'] == 0
     assert not os.path.exists(os.path.join(out, 'checkpoint-1.pth'))
     assert len(open(os.path.join(out, 'log.jsonl')).readlines()) == 1
+
+
+@pytest.mark.parametrize('crash', ['before_checkpoint', 'between_numbered_and_last'])
+def test_a_crash_at_the_checkpoint_loses_no_record(data, tmp_path, monkeypatch, crash):
+    """Epoch 1 ends, its log.jsonl record is written, then the run dies: before any checkpoint of
+    epoch 1, or after checkpoint-1.pth but before checkpoint-last.pth. The resumed run keeps
+    exactly one record per epoch, and a checkpoint-1.pth exists at the end."""
+    import engine.runtime as rt
+    fold = os.path.dirname(data['folds']['1']['train'])
+    out = str(tmp_path / 'run')
+    extra = ['--epochs', '3', '--max_steps_per_epoch', '1', '--save_ckpt_freq', '1', '--num_workers', '0']
+    real_save, real_copy = rt.save_checkpoint, rt.atomic_copy
+
+    def save(path, **kw):
+        if kw['epoch'] == 1 and crash == 'before_checkpoint':
+            raise Interrupt('killed before the checkpoint of epoch 1')
+        return real_save(path, **kw)
+
+    def copy(src, dst):
+        if src.endswith('checkpoint-1.pth') and crash == 'between_numbered_and_last':
+            raise Interrupt('killed between checkpoint-1.pth and checkpoint-last.pth')
+        return real_copy(src, dst)
+
+    with monkeypatch.context() as m:
+        m.setattr(rt, 'save_checkpoint', save)
+        m.setattr(rt, 'atomic_copy', copy)
+        with pytest.raises(Interrupt):
+            run_finetune.main(tiny_finetune_argv(fold, out, extra=extra))
+    r = run_finetune.main(tiny_finetune_argv(fold, out, extra=extra))
+    resumed_at = 2 if crash == 'between_numbered_and_last' else 1
+    assert sorted(r['step_losses']) == list(range(resumed_at, 3))
+    epochs = [json.loads(l).get('epoch') for l in open(os.path.join(out, 'log.jsonl'))]
+    assert epochs[:3] == [0, 1, 2] and epochs.count(1) == 1
+    for k in range(3):
+        assert os.path.isfile(os.path.join(out, f'checkpoint-{k}.pth'))
+
+
+def test_resume_with_changed_flags_is_loud_and_keeps_args_json(data, tmp_path, capsys):
+    fold = os.path.dirname(data['folds']['1']['train'])
+    out = str(tmp_path / 'run')
+    base = ['--max_steps_per_epoch', '1', '--num_workers', '0', '--save_ckpt_freq', '1']
+    run_finetune.main(tiny_finetune_argv(fold, out, extra=base + ['--epochs', '1']))
+    first = json.load(open(os.path.join(out, 'args.json')))
+    capsys.readouterr()
+    run_finetune.main(tiny_finetune_argv(fold, out, extra=base + ['--epochs', '2', '--lr', '1000', '--num_workers', '1']))
+    printed = capsys.readouterr().out
+    warn = [ln for ln in printed.splitlines() if 'resuming with' in ln]
+    assert len(warn) == 1 and "lr 0.001 -> 1000.0" in warn[0] and "epochs 1 -> 2" in warn[0]
+    assert 'num_workers' not in warn[0]                   # runtime-only flags do not count
+    assert json.load(open(os.path.join(out, 'args.json'))) == first
+    assert json.load(open(os.path.join(out, 'args-resumed-at-epoch-1.json')))['lr'] == 1000.0
+
+
+def test_unwritable_output_dir_fails_first_with_one_line(tmp_path):
+    """An --output_dir that cannot be made (below a file: fails even for root) stops the run
+    before anything is built, with one line naming the flag and the folder."""
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('x')
+    out = str(blocker / 'out')
+    r = subprocess.run([sys.executable, 'run_finetune.py'] + tiny_finetune_argv('x', out),
+                       cwd=repo_root(), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith(f'ERROR (rank 0): cannot write to --output_dir {out}')
+    assert 'Traceback' not in r.stderr
