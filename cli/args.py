@@ -198,6 +198,8 @@ def pretrain_parser() -> argparse.ArgumentParser:
                    help='decoder width (default: the model config)')
     g.add_argument('--decoder_num_heads', type=int, default=None,
                    help='decoder heads (default: the model config)')
+    g.add_argument('--pretrain_scales', type=float, nargs='+', default=list(D.pretrain_scales),
+                   help='multi-scale crop sizes as fractions of the short side (1.0 alone: no crop)')
     g.add_argument('--pretrain_fraction', type=float, default=D.pretrain_fraction,
                    help='random subset of the pre-training set (deterministic for --seed)')
     g.add_argument('--input_crop', type=int, nargs=4, default=None,

@@ -86,6 +86,6 @@ def build_pretrain_dataset(split_file: str, cfg: DataConfig) -> VideoPretrainDat
                          f"tubelet {tubelet} / patch {patch}")
     grid = (cfg.num_frames // tubelet, cfg.input_size // patch, cfg.input_size // patch)
     mask_gen = TubeMaskGenerator(grid, cfg.mask_ratio)
-    transform = PretrainTransform(cfg.input_size, input_crop=crop)
+    transform = PretrainTransform(cfg.input_size, scales=tuple(cfg.pretrain_scales), input_crop=crop)
     return VideoPretrainDataset(entries, transform, mask_gen, num_frames=cfg.num_frames,
                                 sampling_rate=cfg.sampling_rate, reader=cfg.reader, seed=cfg.seed)

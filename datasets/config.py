@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from typing import Optional, Sequence, Tuple
 
 from .registry import CLASSIFICATION, REGRESSION, DatasetInfo, get_dataset_info
-from .transforms import DEFAULT_AA
+from .transforms import DEFAULT_AA, PRETRAIN_SCALES
 
 __all__ = ['DataConfig', 'TaskSpec', 'resolve_task']
 
@@ -42,6 +42,7 @@ class DataConfig:
     fraction_seed: Optional[int] = None       # seed of the subsets only (None: seed)
     skip_broken_eval: bool = False            # probe eval videos, leave broken ones out
     mask_ratio: float = 0.9                   # tube mask ratio (pre-training, Sec. 3.1.2)
+    pretrain_scales: Tuple[float, ...] = PRETRAIN_SCALES   # multi-scale crop sizes (fractions of the short side)
     tubelet_size: int = 2                     # token grid of the mask
     patch_size: int = 16
     input_crop: Optional[Tuple[int, int, int, int]] = None  # fixed (top, bottom, left, right); None: registry's

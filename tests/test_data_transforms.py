@@ -112,3 +112,19 @@ def test_eval_crops_along_long_side():
     assert float(top.mean()) < float(bottom.mean())
     with pytest.raises(ValueError):
         EvalTransform(S, short_side_size=S - 1)
+
+
+def test_pretrain_scales_one_means_the_whole_frame():
+    """--pretrain_scales 1.0: the pre-training item is the whole (resized) frame, every time."""
+    from datasets.transforms import PretrainTransform
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, size=(4, 48, 48, 3), dtype=np.uint8)
+    t = PretrainTransform(48, scales=(1.0,))
+    ref = t(frames, np.random.default_rng(1))
+    for seed in range(5):
+        assert torch.equal(t(frames, np.random.default_rng(seed)), ref)
+    expect = (torch.from_numpy(frames).float() / 255 - torch.tensor([0.485, 0.456, 0.406])) / \
+        torch.tensor([0.229, 0.224, 0.225])
+    torch.testing.assert_close(ref, expect.permute(3, 0, 1, 2), atol=1e-5, rtol=0)
+    many = PretrainTransform(48)                           # the default multi-scale crop varies
+    assert len({many(frames, np.random.default_rng(s)).sum().item() for s in range(8)}) > 1
