@@ -9,6 +9,7 @@ import datetime
 import json
 import math
 import os
+import sys
 import time
 from typing import Dict, List, Optional
 
@@ -16,7 +17,7 @@ import torch
 
 from engine.distributed import all_reduce_sum, is_main_process
 
-__all__ = ['RateProgress', 'DeviceMeter', 'ProgressPrinter', 'TensorboardLogger', 'JsonlLogger', 'format_seconds']
+__all__ = ['RateProgress', 'make_progress', 'progress_iter', 'DeviceMeter', 'ProgressPrinter', 'TensorboardLogger', 'JsonlLogger', 'format_seconds']
 
 
 def format_seconds(s: float) -> str:
@@ -106,8 +107,9 @@ class RateProgress:
     (default ``PROGRESS_INTERVAL_S``)
     and one at the end, on the main process only (plain lines, so log files stay readable)."""
 
-    def __init__(self, header: str, total: int, unit: str = 'views', interval_s: Optional[float] = None):
-        self.header, self.total, self.unit = header, int(total), unit
+    def __init__(self, header: str, total: int, unit: str = 'views', interval_s: Optional[float] = None,
+                 stream=None):
+        self.header, self.total, self.unit, self.stream = header, int(total), unit, stream
         self.interval_s = PROGRESS_INTERVAL_S if interval_s is None else interval_s
         self.start = self.last = time.time()
         self.done = 0
@@ -127,11 +129,44 @@ class RateProgress:
         if now - self.last >= self.interval_s and self.done < self.total:
             self.last = now
             if is_main_process():
-                print(self.line(), flush=True)
+                print(self.line(), file=self.stream, flush=True)
 
     def finish(self) -> None:
         if is_main_process():
-            print(self.line(), flush=True)
+            print(self.line(), file=self.stream, flush=True)
+
+
+def make_progress(total: int, desc: str, unit: str, enabled: bool = True):
+    """A progress display with ``update(n)`` and ``close()``: a tqdm bar when stderr is a terminal,
+    else :class:`RateProgress` lines on stderr (one per interval, so log files stay readable);
+    nothing on processes other than the main one or when not ``enabled``."""
+    if not enabled or not is_main_process():
+        return _NoProgress()
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+        return tqdm(total=total, desc=desc, unit=unit, smoothing=0.05)
+    p = RateProgress(desc, total, unit, stream=sys.stderr)
+    p.close = p.finish
+    return p
+
+
+class _NoProgress:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress_iter(iterable, total: int, desc: str, unit: str, enabled: bool = True):
+    """Iterate ``iterable`` while :func:`make_progress` shows how far it is."""
+    bar = make_progress(total, desc, unit, enabled)
+    try:
+        for item in iterable:
+            yield item
+            bar.update(1)
+    finally:
+        bar.close()
 
 
 class TensorboardLogger:

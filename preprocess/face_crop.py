@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from datasets.video_reader import probe_fps
+from engine.logger import progress_iter
 
 Box = Tuple[int, int, int, int]          # x0, y0, x1, y1 (exclusive), pixel coordinates
 Detection = Tuple[float, float, float, float]  # x, y, w, h
@@ -298,15 +299,14 @@ def main(argv=None):
         jobs.append((full, out, kw))
     if skipped:
         print(f"{skipped} clips already done (use --overwrite to redo)")
-    from tqdm import tqdm
     results = []
     if args.workers > 1 and len(jobs) > 1:
         import multiprocessing as mp
         with mp.Pool(args.workers) as pool:
-            for r in tqdm(pool.imap(_job, jobs), total=len(jobs), desc="face crop", unit="clip"):
+            for r in progress_iter(pool.imap(_job, jobs), len(jobs), "face crop", "clips"):
                 results.append(r)
     else:
-        for j in tqdm(jobs, desc="face crop", unit="clip"):
+        for j in progress_iter(jobs, len(jobs), "face crop", "clips"):
             results.append(_job(j))
     failed = [r for r in results if r["status"] == "failed"]
     fallback = [r for r in results if r["status"] == "center_fallback"]

@@ -15,6 +15,7 @@ import multiprocessing as mp
 import os
 import time
 
+from engine.logger import make_progress
 from preprocess import common
 
 NAME = "voxceleb2"
@@ -81,9 +82,8 @@ def check_all(paths, workers: int, full: bool = False, reader: str = "decord",
               stall_timeout: float = 300.0, progress: bool = True):
     """Decode every path in a multiprocessing Pool; -> {path: reason} of the failures. A task whose
     worker dies (a crashing decoder) or stalls longer than ``stall_timeout`` counts as a failure."""
-    from tqdm import tqdm
     bad = {}
-    bar = tqdm(total=len(paths), desc="decoding", unit="clip", disable=not progress, smoothing=0.05)
+    bar = make_progress(len(paths), "decoding", "clips", progress)
     if workers <= 1:
         for p in paths:
             _, why = check_video(p, full, reader)

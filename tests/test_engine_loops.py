@@ -58,8 +58,8 @@ def test_pretrain_loop_loss_falls_on_fixed_batch():
     mask = torch.from_numpy(np.stack([tube_mask((4, 2, 2), 0.5, i) for i in range(2)]))
     batch = (clip, mask, torch.zeros(2, dtype=torch.long))
     st = _stepper(model, lr=2e-3)
-    res = train_one_epoch(model, [batch] * 8, st, 0, 8, make_pretrain_loss(model, CPU),
-                          _const(8, 2e-3), log_every=0)
+    res = train_one_epoch(model, [batch] * 16, st, 0, 16, make_pretrain_loss(model, CPU),
+                          _const(16, 2e-3), log_every=0)
     losses = res['step_losses']
     assert np.mean(losses[-3:]) < 0.8 * losses[0]
 
@@ -287,3 +287,17 @@ def test_evaluation_prints_progress_with_rate_and_eta(capsys, monkeypatch):
     assert len(lines) == 4, lines          # after batches 1-3 (4 + 4 + 4 of 15) and the end
     assert lines[0].startswith('test [ 4/15 views]') and lines[-1].startswith('test [15/15 views]')
     assert all('views/s' in ln and 'eta ' in ln for ln in lines)
+
+
+def test_progress_outside_a_terminal_is_plain_lines(capsys, monkeypatch):
+    """Not a TTY (a log file): no carriage-return bar, one line per interval and one at the end."""
+    import engine.logger as lg
+    monkeypatch.setattr(lg, 'PROGRESS_INTERVAL_S', 0.0)
+    items = list(lg.progress_iter(range(5), 5, 'decoding', 'clips'))
+    assert items == list(range(5))
+    err = capsys.readouterr().err
+    assert '\r' not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith('decoding [')]
+    assert lines[-1].startswith('decoding [5/5 clips]') and len(lines) == 5
+    assert list(lg.progress_iter(range(3), 3, 'x', 'y', enabled=False)) == [0, 1, 2]
+    assert capsys.readouterr().err == ''

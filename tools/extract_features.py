@@ -44,6 +44,7 @@ from tools.loading import CheckpointError, add_model_args, load_model, resolve_d
 from datasets.registry import CLASSIFICATION, REGRESSION, get_dataset_info  # noqa: E402
 from datasets.split_file import SplitEntry, SplitFileError, read_split_file  # noqa: E402
 from datasets.video_dataset import VideoClsDataset  # noqa: E402
+from engine.logger import progress_iter  # noqa: E402
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -59,7 +60,7 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument('--num_workers', type=int, default=2, help='DataLoader worker processes')
     g.add_argument('--output', default=None, help='.npz file with everything')
     g.add_argument('--output_dir', default=None, help='instead: one .npy (clips, C) per video + index.csv')
-    g.add_argument('--no_progress', action='store_true', help='no tqdm progress bar')
+    g.add_argument('--no_progress', action='store_true', help='no progress display')
     return p
 
 
@@ -97,7 +98,6 @@ class FeatureModel(torch.nn.Module):
 
 def _run_shard(lm, entries: List[SplitEntry], args, device, show_progress: bool) -> Dict[str, np.ndarray]:
     from torch.utils.data import DataLoader
-    from tqdm import tqdm
     if not entries:
         C = lm.model.embed_dim
         return dict(feats=np.zeros((0, C), np.float32), vid=np.zeros(0, np.int64), view=np.zeros(0, np.int64))
@@ -111,7 +111,7 @@ def _run_shard(lm, entries: List[SplitEntry], args, device, show_progress: bool)
                         pin_memory=device.type == 'cuda', persistent_workers=False)
     fm = FeatureModel(lm)
     feats, vids, views = [], [], []
-    for clip, _, vid, view in tqdm(loader, desc='features', unit='batch', disable=not show_progress):
+    for clip, _, vid, view in progress_iter(loader, len(loader), 'features', 'batches', show_progress):
         feats.append(fm(clip.to(device, non_blocking=True)).float().cpu().numpy())
         vids.append(vid.numpy())
         views.append(view.numpy())

@@ -38,6 +38,7 @@ from tools.inputs import (FaceCropper, InputError, collect_inputs,  # noqa: E402
                           inspect_video, read_windows, report, window_starts)
 from tools.loading import CheckpointError, add_model_args, load_model, resolve_device  # noqa: E402
 from datasets.sampling import clip_indices  # noqa: E402
+from engine.logger import RateProgress  # noqa: E402
 from datasets.video_reader import VideoReadError  # noqa: E402
 
 
@@ -107,8 +108,11 @@ def predict(args) -> Dict:
         cropper = FaceCropper(size=lm.short_side_size, fallback=None if args.face_fallback == 'none' else 'center',
                               min_face=args.face_min_size)
     videos, windows = [], []
+    inputs = collect_inputs(args.inputs)
+    progress = RateProgress('predict', len(inputs), 'videos', stream=sys.stderr)
     try:
-        for path, err in collect_inputs(args.inputs):
+        for path, err in inputs:
+            progress.update(1)
             row = dict(path=path, status='error', message='', num_frames=0, fps=None, num_windows=0)
             try:
                 if err:
@@ -150,6 +154,7 @@ def predict(args) -> Dict:
                                     start_s=None if not fps else first / fps,
                                     end_s=None if not fps else (last + 1) / fps, scores=scores[w]))
     finally:
+        progress.finish()
         if cropper is not None:
             cropper.cleanup()
     result = dict(checkpoint=args.checkpoint, model=lm.model_name, data_set=lm.data_set, task=lm.task,
