@@ -730,7 +730,7 @@ def generate_synthetic_dataset(out_dir: str, num_labeled: int = DEFAULTS["num_la
                                size: int = DEFAULTS["size"], num_folds: int = 5, seed: int = 0,
                                fmt: str = "mp4", label_noise: float = 0.03, workers: int = 1,
                                val_fraction: float = 0.1, fps: int = 25,
-                               class_distribution: str = "uniform", reuse: bool = False,
+                               class_distribution: str = "uniform", reuse: bool = False, progress=None,
                                verbose: bool = False,
                                style: Optional[RenderStyle] = None) -> dict:
     """Render the synthetic dataset into `out_dir` and write its split files.
@@ -741,6 +741,9 @@ def generate_synthetic_dataset(out_dir: str, num_labeled: int = DEFAULTS["num_la
     ``<absolute path> <0-based label>``.  Test fold i is the i-th stratified fold; val is a
     stratified `val_fraction` of the remaining clips, removed from train (train, val and test of a
     fold are disjoint and together are the whole labeled set).
+
+    ``progress``: anything with ``update(n)`` (e.g. ``engine.logger.make_progress``), told of every
+    clip written.
 
     Returns ``{'out_dir', 'meta', 'pretrain', 'folds': {'1': {'train','val','test'}, ...},
     'label_names', 'num_labeled', 'num_unlabeled', 'seconds'}``.
@@ -801,14 +804,16 @@ def generate_synthetic_dataset(out_dir: str, num_labeled: int = DEFAULTS["num_la
     jobs += [(seed, _KIND_UNLABELED, i, -1, num_frames, size, fps, unl_paths[i], fmt, style)
              for i in range(num_unlabeled)]
     workers = max(1, int(workers))
+    tick = progress.update if progress is not None else (lambda n: None)
     if workers == 1 or len(jobs) < 4:
         for j in jobs:
             _job(j)
+            tick(1)
     else:
         import multiprocessing as mp
         with mp.get_context("spawn").Pool(workers) as pool:
             for _ in pool.imap_unordered(_job, jobs, chunksize=4):
-                pass
+                tick(1)
 
     folds_meta = {}
     if num_labeled > 0:

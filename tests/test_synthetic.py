@@ -325,3 +325,17 @@ def test_render_style_motion_and_placement_scale_the_head_path():
     for k in ("cx", "cy"):
         assert np.isclose(np.std(moving[k]), 2 * np.std(base[k]))           # in-clip motion x2
         assert np.allclose(moving[k] - base[k], placed[k])   # placement 0 leaves the motion alone
+
+
+def test_rendering_reports_progress(tmp_path):
+    """generate_synthetic_dataset tells a progress object of every clip it writes."""
+    class Count:
+        n = 0
+
+        def update(self, k):
+            Count.n += k
+
+    from datasets.synthetic import generate_synthetic_dataset
+    generate_synthetic_dataset(str(tmp_path / 's'), num_labeled=7, num_unlabeled=2, num_frames=4, size=32,
+                               num_folds=2, progress=Count())
+    assert Count.n == 9

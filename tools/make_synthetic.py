@@ -18,6 +18,7 @@ if ROOT not in sys.path:
 
 from datasets.synthetic import (DEFAULTS, LABEL_NAMES, RenderStyle, generate_synthetic_dataset,  # noqa: E402
                                 preview_grid)
+from engine.logger import make_progress  # noqa: E402
 
 
 def get_args(argv=None):
@@ -63,12 +64,16 @@ def _parse_style(items):
 
 def main(argv=None):
     args = get_args(argv)
-    res = generate_synthetic_dataset(
-        args.out, num_labeled=args.num_labeled, num_unlabeled=args.num_unlabeled,
-        num_frames=args.num_frames, size=args.size, num_folds=args.folds, seed=args.seed,
-        fmt=args.format, label_noise=args.label_noise, workers=args.workers,
-        val_fraction=args.val_fraction, fps=args.fps, class_distribution=args.class_distribution,
-        reuse=args.reuse, style=_parse_style(args.style))
+    bar = make_progress(args.num_labeled + args.num_unlabeled, 'rendering', 'clips')
+    try:
+        res = generate_synthetic_dataset(
+            args.out, num_labeled=args.num_labeled, num_unlabeled=args.num_unlabeled,
+            num_frames=args.num_frames, size=args.size, num_folds=args.folds, seed=args.seed,
+            fmt=args.format, label_noise=args.label_noise, workers=args.workers,
+            val_fraction=args.val_fraction, fps=args.fps, class_distribution=args.class_distribution,
+            reuse=args.reuse, style=_parse_style(args.style), progress=bar)
+    finally:
+        bar.close()
     with open(res["meta"]) as f:
         meta = json.load(f)
     counts = meta["counts"]

@@ -75,9 +75,14 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
 
     from datasets.synthetic import generate_synthetic_dataset
     print(f'==> synthetic facial videos -> {out}/data', flush=True)
-    data = generate_synthetic_dataset(
-        os.path.join(out, 'data'), num_folds=5, seed=args.seed,
-        workers=min(4, os.cpu_count() or 1), reuse=True, **preset['data'])
+    from engine.logger import make_progress
+    bar = make_progress(preset['data']['num_labeled'] + preset['data']['num_unlabeled'], 'rendering', 'clips')
+    try:
+        data = generate_synthetic_dataset(
+            os.path.join(out, 'data'), num_folds=5, seed=args.seed,
+            workers=min(4, os.cpu_count() or 1), reuse=True, progress=bar, **preset['data'])
+    finally:
+        bar.close()
     print(f'    {data["num_labeled"]} labelled + {data["num_unlabeled"]} unlabeled clips'
           f'{" (reused)" if data.get("reused") else ""}', flush=True)
 
