@@ -159,6 +159,8 @@ def common_parser(description: str) -> argparse.ArgumentParser:
     g.add_argument('--resume', type=str, default='', help='resume from this training checkpoint')
     g.add_argument('--auto_resume', type=str2bool, nargs='?', const=True, default=True,
                    help='resume from output_dir/checkpoint-last.pth when present')
+    g.add_argument('--force_resume', action='store_true',
+                   help='resume even when the checkpoint was trained with other model, data or input flags')
     g.add_argument('--no_auto_resume', action='store_false', dest='auto_resume',
                    help='start afresh even when output_dir holds checkpoint-last.pth')
     g.add_argument('--start_epoch', type=int, default=0,

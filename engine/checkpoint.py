@@ -32,7 +32,8 @@ from engine.distributed import is_main_process
 
 __all__ = ['atomic_write', 'atomic_torch_save', 'atomic_copy', 'save_checkpoint', 'load_training_checkpoint', 'CheckpointReadError',
            'resume_candidates', 'find_resume_checkpoint', 'remove_stale_temp_files',
-           'get_rng_state', 'set_rng_state', 'plain_args', 'auto_load', 'CHECKPOINT_FORMAT']
+           'get_rng_state', 'set_rng_state', 'plain_args', 'auto_load', 'CHECKPOINT_FORMAT',
+           'ResumeMismatchError', 'changed_flags']
 
 CHECKPOINT_FORMAT = 'svfap-train-v1'
 
@@ -220,6 +221,21 @@ def remove_stale_temp_files(output_dir: str) -> List[str]:
     return removed
 
 
+def _move_aside(path: str) -> str:
+    """Rename an unreadable checkpoint to ``<name>.unreadable[.N]`` (kept for inspection, never
+    picked again); main process only. Returns the new name (or the old one when not moved)."""
+    if not is_main_process():
+        return path
+    target, n = path + '.unreadable', 1
+    while os.path.exists(target):
+        target, n = f'{path}.unreadable.{n}', n + 1
+    try:
+        os.replace(path, target)
+        return target
+    except OSError:
+        return path
+
+
 def _load_newest_readable(output_dir: str):
     """(path, checkpoint) of the first readable resume candidate; an unreadable one is reported in
     one line and the next is tried. (None, None) when there is none."""
@@ -229,8 +245,9 @@ def _load_newest_readable(output_dir: str):
             ckpt = load_training_checkpoint(path)
         except CheckpointReadError as e:
             nxt = candidates[i + 1] if i + 1 < len(candidates) else None
-            print(f'| WARNING: {e}; ' + (f'trying {nxt}' if nxt else 'no other checkpoint to resume from'),
-                  flush=True)
+            aside = _move_aside(path)
+            print(f'| WARNING: {e}; moved to {aside}; '
+                  + (f'trying {nxt}' if nxt else 'no other checkpoint to resume from'), flush=True)
             continue
         # a numbered copy newer than checkpoint-last.pth (a crash between the two writes) wins
         newer = [p for p in candidates[i + 1:] if _CKPT_RE.search(p)
@@ -250,10 +267,22 @@ def _load_newest_readable(output_dir: str):
 
 # flags that may differ between a run and its resumption without changing what is trained
 RESUME_NEUTRAL_FLAGS = frozenset("""
-resume auto_resume start_epoch output_dir log_dir device num_workers pin_mem prefetch_factor log_every
+resume auto_resume force_resume start_epoch output_dir log_dir device num_workers pin_mem prefetch_factor log_every
 dist_url world_size rank gpu local_rank distributed dist_eval eval eval_batch_size save_ckpt
 save_ckpt_freq vis_every save_predictions config dist_on_itp
 """.split())
+
+
+# flags whose change makes a resumed run another experiment (shapes or data): refused on resume
+RESUME_REFUSED_FLAGS = frozenset("""
+model data_set nb_classes task num_frames sampling_rate input_size tubelet_size
+stage_depths num_bottleneck_tokens temporal_downsample spatial_bottleneck embed_dim num_heads
+decoder_depth decoder_embed_dim decoder_num_heads mask_ratio
+""".split())
+
+
+class ResumeMismatchError(RuntimeError):
+    """The checkpoint to resume from was trained with other shape- or data-defining flags."""
 
 
 def changed_flags(saved: Dict[str, Any], args) -> List[tuple]:
@@ -287,6 +316,11 @@ def auto_load(args, model_without_ddp, optimizer=None, scaler=None, model_ema=No
     model_without_ddp.load_state_dict(ckpt['model'])
     print(f'| resumed model from {path} (epoch {ckpt.get("epoch")})')
     changed = changed_flags(ckpt.get('args') or {}, args)
+    refused = [c for c in changed if c[0] in RESUME_REFUSED_FLAGS]
+    if refused and not getattr(args, 'force_resume', False):
+        raise ResumeMismatchError(
+            f'{path} was trained with other ' + '; '.join(f'{k} {a!r} (now {b!r})' for k, a, b in refused)
+            + ': these change shapes or data; use another --output_dir, or --force_resume to continue anyway')
     if changed:
         print(f'| WARNING: resuming with {len(changed)} flag(s) that differ from the checkpoint\'s: '
               + '; '.join(f'{k} {a!r} -> {b!r}' for k, a, b in changed), flush=True)

@@ -170,14 +170,29 @@ def progress_iter(iterable, total: int, desc: str, unit: str, enabled: bool = Tr
 
 
 class TensorboardLogger:
-    """tensorboardX writer on the main process; a silent stub elsewhere or without a log dir."""
+    """tensorboardX writer on the main process; a silent stub elsewhere or without a log dir.
 
-    def __init__(self, log_dir: Optional[str]):
-        self.writer = None
-        if log_dir and is_main_process():
+    The event file is opened at the first write, so a resumed run can first say where it resumes
+    (:meth:`resume_at`): events of the steps it runs again are then purged (``purge_step``) and the
+    plots have no duplicates."""
+
+    def __init__(self, log_dir: Optional[str], purge_step: Optional[int] = None):
+        self.log_dir = log_dir if log_dir and is_main_process() else None
+        self.purge_step = purge_step
+        self._writer = None
+
+    def resume_at(self, step: int) -> None:
+        """Drop the events at or after ``step`` when the file opens (a resumed run's first step)."""
+        if self._writer is None and step > 0:
+            self.purge_step = int(step)
+
+    @property
+    def writer(self):
+        if self._writer is None and self.log_dir:
             from tensorboardX import SummaryWriter
-            os.makedirs(log_dir, exist_ok=True)
-            self.writer = SummaryWriter(logdir=log_dir)
+            os.makedirs(self.log_dir, exist_ok=True)
+            self._writer = SummaryWriter(logdir=self.log_dir, purge_step=self.purge_step or None)
+        return self._writer
 
     def scalars(self, values: Dict[str, float], step: int, prefix: str = '') -> None:
         if self.writer is None:
@@ -202,13 +217,14 @@ class TensorboardLogger:
             self.writer.add_text(tag, text, step)
 
     def flush(self) -> None:
-        if self.writer is not None:
-            self.writer.flush()
+        if self._writer is not None:
+            self._writer.flush()
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self.log_dir = None
 
 
 def _jsonable(v):

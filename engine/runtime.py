@@ -9,7 +9,7 @@ from typing import Callable, Dict, Optional
 
 import torch
 
-from engine.checkpoint import CheckpointReadError, atomic_copy, plain_args, save_checkpoint
+from engine.checkpoint import CheckpointReadError, ResumeMismatchError, atomic_copy, plain_args, save_checkpoint
 from engine.data import derive_seed, seed_everything
 from engine.distributed import get_rank, is_main_process
 from engine.optim import cosine_scheduler
@@ -141,6 +141,6 @@ def cli_main(main: Callable) -> None:
     checkpoint ends the process with a one-line message and exit code 1 instead of a traceback."""
     try:
         main()
-    except (NonFiniteLossError, CheckpointReadError, OutputDirError) as e:
+    except (NonFiniteLossError, CheckpointReadError, ResumeMismatchError, OutputDirError) as e:
         print(f'ERROR (rank {get_rank()}): {e}', file=sys.stderr, flush=True)
         sys.exit(1)

@@ -93,6 +93,8 @@ def fit(args, tr: Training, compute_loss: Callable, tb, jsonl, n_params: int,
     dropped = jsonl.drop_epochs_from(args.start_epoch)
     if dropped:
         print(f'| log.jsonl: dropped {dropped} record(s) of epochs >= {args.start_epoch} (they are run again)')
+    if tb is not None:
+        tb.resume_at(args.start_epoch * tr.steps_per_epoch * tr.stepper.update_freq)  # micro-steps of train/loss_step
     if tb is not None and args.start_epoch == 0:
         tb.text('args', '  \n'.join(f'{k}: {v}' for k, v in sorted(vars(args).items())))
     t_start = time.time()

@@ -155,6 +155,7 @@ def test_auto_resume_falls_back_to_the_newest_readable_checkpoint(tmp_path, caps
     warn = [ln for ln in out.splitlines() if 'WARNING' in ln]
     assert len(warn) == 1 and str(last) in warn[0] and 'checkpoint-1.pth' in warn[0]
     assert f'resumed model from {tmp_path / "checkpoint-1.pth"}' in out
+    assert not last.exists() and (tmp_path / 'checkpoint-last.pth.unreadable').exists()  # kept, set aside
 
 
 def test_unreadable_checkpoints_name_the_file(tmp_path):

@@ -102,3 +102,24 @@ def test_tensorboard_server_shows_loss_lr_val_uar_and_reconstruction(tmp_path):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_resumed_run_purges_the_steps_it_runs_again(tmp_path):
+    """Steps 0-9 written, then a resumed run from step 5 writes 5-9 again: TensorBoard reads each
+    step once, with the resumed run's values."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from engine.logger import TensorboardLogger
+    d = str(tmp_path / 'tb')
+    a = TensorboardLogger(d)
+    a.series('train/loss_step', [float(i) for i in range(10)], 0)
+    a.close()
+    time.sleep(1.1)                 # event files are named by the second they are opened in
+    b = TensorboardLogger(d)
+    b.resume_at(5)
+    b.series('train/loss_step', [100.0 + i for i in range(5, 10)], 5)
+    b.close()
+    acc = EventAccumulator(d)
+    acc.Reload()
+    events = acc.Scalars('train/loss_step')
+    assert [e.step for e in events] == list(range(10))
+    assert [e.value for e in events] == [0, 1, 2, 3, 4, 105, 106, 107, 108, 109]

@@ -206,3 +206,16 @@ def test_unwritable_output_dir_fails_first_with_one_line(tmp_path):
     assert r.returncode == 1, r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith(f'ERROR (rank 0): cannot write to --output_dir {out}')
     assert 'Traceback' not in r.stderr
+
+
+def test_resume_refuses_shape_changes_unless_forced(data, tmp_path):
+    from engine.checkpoint import ResumeMismatchError
+    fold = os.path.dirname(data['folds']['1']['train'])
+    out = str(tmp_path / 'run')
+    base = ['--max_steps_per_epoch', '1', '--num_workers', '0', '--save_ckpt_freq', '1']
+    run_finetune.main(tiny_finetune_argv(fold, out, extra=base + ['--epochs', '1']))
+    with pytest.raises(ResumeMismatchError, match=r"sampling_rate 2 \(now 1\).*--force_resume"):
+        run_finetune.main(tiny_finetune_argv(fold, out, extra=base + ['--epochs', '2', '--sampling_rate', '1']))
+    r = run_finetune.main(tiny_finetune_argv(fold, out, extra=base + ['--epochs', '2', '--sampling_rate', '1',
+                                                                      '--force_resume']))
+    assert sorted(r['step_losses']) == [1]
