@@ -339,3 +339,16 @@ def test_rendering_reports_progress(tmp_path):
     generate_synthetic_dataset(str(tmp_path / 's'), num_labeled=7, num_unlabeled=2, num_frames=4, size=32,
                                num_folds=2, progress=Count())
     assert Count.n == 9
+
+
+def test_cli_refuses_to_overwrite_and_reports_bad_counts_in_one_line(tmp_path):
+    from tools import make_synthetic
+    small = ["--num_labeled", "14", "--num_unlabeled", "0", "--num_frames", "4", "--size", "32",
+             "--folds", "2", "--workers", "1"]
+    make_synthetic.main(["--out", str(tmp_path)] + small)
+    with pytest.raises(SystemExit, match=r"is not empty; pass --overwrite"):
+        make_synthetic.main(["--out", str(tmp_path)] + small)
+    make_synthetic.main(["--out", str(tmp_path), "--overwrite"] + small)
+    make_synthetic.main(["--out", str(tmp_path), "--reuse"] + small)
+    with pytest.raises(SystemExit, match=r"^error: num_folds must be >= 2$"):
+        make_synthetic.main(["--out", str(tmp_path / "new"), "--folds", "1"] + small[:-4])

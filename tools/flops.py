@@ -1,7 +1,7 @@
 """Parameters and FLOPs of the registered SVFAP models, and the paper's efficiency table.
 
     python -m tools.flops --model svfap_base_patch16_160
-    python -m tools.flops --model svfap_base_patch16_160 --kwargs stage_depths=(12,8,4) spatial_bottleneck=False
+    python -m tools.flops --model svfap_base_patch16_160 --kwargs 'stage_depths=(12,8,4)' spatial_bottleneck=False
     python -m tools.flops --model svfap_base_patch16_160 --mask-ratio 0.9     # adds FLOPs-P
     python -m tools.flops --model pretrain_svfap_base_patch16_160 --mask-ratio 0.75
     python -m tools.flops --paper-table
@@ -16,9 +16,11 @@ import argparse
 import ast
 import math
 import sys
+import warnings
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+
 import torch
 import timm
 
@@ -42,12 +44,14 @@ def count_params(model: torch.nn.Module) -> int:
 
 def count_flops(model: torch.nn.Module, inputs: tuple) -> int:
     """fvcore FLOP count (multiply-adds) of model(*inputs), with scaled_dot_product_attention counted."""
-    from fvcore.nn import FlopCountAnalysis
-    analysis = FlopCountAnalysis(model.eval(), inputs)
-    analysis.set_op_handle('aten::scaled_dot_product_attention', _sdpa_flop_jit)
-    analysis.unsupported_ops_warnings(False)
-    analysis.uncalled_modules_warnings(False)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # fvcore scripts a loss with torch.jit when imported, which torch now reports as deprecated
+        warnings.filterwarnings('ignore', message=r'.*torch\.jit\.(script|trace).*', category=FutureWarning)
+        from fvcore.nn import FlopCountAnalysis
+        analysis = FlopCountAnalysis(model.eval(), inputs)
+        analysis.set_op_handle('aten::scaled_dot_product_attention', _sdpa_flop_jit)
+        analysis.unsupported_ops_warnings(False)
+        analysis.uncalled_modules_warnings(False)
         return int(analysis.total())
 
 

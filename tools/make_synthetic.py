@@ -39,6 +39,8 @@ def get_args(argv=None):
                    help="processes (the output does not depend on it)")
     p.add_argument("--reuse", action="store_true",
                    help="keep an existing dataset in --out generated with the same parameters")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace whatever --out holds (without it, a non-empty --out is refused)")
     p.add_argument("--preview", default="", help="also write a PNG grid of every class here")
     p.add_argument("--style", nargs="+", default=[], metavar="KEY=VALUE",
                    help="render-style knobs of datasets.synthetic.RenderStyle, e.g. "
@@ -64,6 +66,9 @@ def _parse_style(items):
 
 def main(argv=None):
     args = get_args(argv)
+    if os.path.isdir(args.out) and os.listdir(args.out) and not (args.reuse or args.overwrite):
+        raise SystemExit(f"error: --out {args.out} is not empty; pass --overwrite to replace it, or "
+                         f"--reuse to keep a set made with the same parameters")
     bar = make_progress(args.num_labeled + args.num_unlabeled, 'rendering', 'clips')
     try:
         res = generate_synthetic_dataset(
@@ -72,6 +77,8 @@ def main(argv=None):
             fmt=args.format, label_noise=args.label_noise, workers=args.workers,
             val_fraction=args.val_fraction, fps=args.fps, class_distribution=args.class_distribution,
             reuse=args.reuse, style=_parse_style(args.style), progress=bar)
+    except ValueError as e:                       # bad sizes or counts: one line, not a traceback
+        raise SystemExit(f"error: {e}") from None
     finally:
         bar.close()
     with open(res["meta"]) as f:
