@@ -185,7 +185,7 @@ def run(args) -> Dict:
     seed_everything(args.seed)
     model = create_model(args, pretrain=False)
     if args.finetune:
-        load_initial_weights(model, args.finetune)
+        load_initial_weights(model, args.finetune, args.output_dir)
     model, model_without_ddp = wrap_model(model, args)
     model_ema = build_ema(args, model_without_ddp)
     n_params = count_parameters(model_without_ddp)

@@ -54,7 +54,7 @@ def run(args) -> Dict:
     seed_everything(args.seed)  # identical initial weights on every process
     model = create_model(args, pretrain=True)
     if args.finetune:
-        load_initial_weights(model, args.finetune)
+        load_initial_weights(model, args.finetune, args.output_dir)
     tubelet = int(getattr(model, 'tubelet_size', args.tubelet_size))
     patch = int(getattr(model, 'patch_size', 16))
     model, model_without_ddp = wrap_model(model, args)

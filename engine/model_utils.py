@@ -1,13 +1,15 @@
 """Model construction from flags, and the device / torch.compile / DDP wrapping."""
 from __future__ import annotations
 
-from typing import Dict, Tuple
+import os
+from typing import Dict, Optional, Tuple
 
 import timm
 import torch
 import torch.nn as nn
 
 import models  # noqa: F401  (registers the SVFAP names with timm)
+from engine.distributed import is_main_process
 from models.checkpoint import load_checkpoint
 from models.layers import set_attention_backend
 
@@ -52,14 +54,22 @@ def create_model(args, pretrain: bool) -> nn.Module:
     return timm.create_model(args.model, pretrained=False, **model_kwargs_from_args(args, pretrain))
 
 
-def load_initial_weights(model: nn.Module, path: str, max_lines: int = 25):
-    """``--finetune``: ``models.checkpoint.load_checkpoint`` and a (shortened) report."""
-    report = load_checkpoint(model, path)
-    text = report.summary() if hasattr(report, 'summary') else str(report)
-    lines = text.splitlines()
-    if len(lines) > max_lines:
-        lines = lines[:max_lines] + [f'  ... ({len(lines) - max_lines} more lines)']
-    print('| --finetune: ' + '\n'.join(lines))
+def load_initial_weights(model: nn.Module, path: str, output_dir: Optional[str] = None):
+    """``--finetune``: ``models.checkpoint.load_checkpoint`` and its report, once: a short summary
+    on the console, the full list of skipped and new keys in ``<output_dir>/finetune_load_report.txt``."""
+    report = load_checkpoint(model, path, verbose=False)
+    full = os.path.join(output_dir, 'finetune_load_report.txt') if output_dir and is_main_process() else None
+    if full:
+        os.makedirs(output_dir, exist_ok=True)
+        with open(full, 'w') as f:
+            f.write(report.summary() + '\n')
+    line = f'| --finetune: loaded {len(report.loaded)} tensors from {path}'
+    if report.skipped:
+        line += f'; skipped {len(report.skipped)} checkpoint keys'
+    if report.initialised:
+        shown = ', '.join(report.initialised[:4]) + (' ...' if len(report.initialised) > 4 else '')
+        line += f'; newly initialised {len(report.initialised)} ({shown})'
+    print(line + (f'; full report: {full}' if full and (report.skipped or report.initialised) else ''))
     return report
 
 

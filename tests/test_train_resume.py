@@ -219,3 +219,20 @@ def test_resume_refuses_shape_changes_unless_forced(data, tmp_path):
     r = run_finetune.main(tiny_finetune_argv(fold, out, extra=base + ['--epochs', '2', '--sampling_rate', '1',
                                                                       '--force_resume']))
     assert sorted(r['step_losses']) == [1]
+
+
+def test_finetune_load_report_is_printed_once_and_written_in_full(data, tmp_path, capsys):
+    pt = str(tmp_path / 'pt')
+    run_pretrain.main(tiny_pretrain_argv(data['pretrain'], pt, extra=['--epochs', '1', '--max_steps_per_epoch', '1',
+                                                                       '--vis_every', '0']))
+    fold = os.path.dirname(data['folds']['1']['train'])
+    out = str(tmp_path / 'ft')
+    capsys.readouterr()
+    run_finetune.main(tiny_finetune_argv(fold, out, extra=['--epochs', '1', '--max_steps_per_epoch', '1',
+                                                          '--num_workers', '0', '--finetune',
+                                                          os.path.join(pt, 'checkpoint-last.pth')]))
+    printed = capsys.readouterr().out
+    lines = [ln for ln in printed.splitlines() if 'checkpoint keys' in ln or ln.strip().startswith(('decoder.', 'mask_token'))]
+    assert len(lines) == 1 and lines[0].startswith('| --finetune: loaded '), lines
+    report = open(os.path.join(out, 'finetune_load_report.txt')).read()
+    assert 'mask_token' in report and 'decoder.' in report and 'newly initialised' in report
