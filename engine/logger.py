@@ -135,6 +135,8 @@ class RateProgress:
         if is_main_process():
             print(self.line(), file=self.stream, flush=True)
 
+    close = finish  # the tqdm-like name make_progress's callers use
+
 
 def make_progress(total: int, desc: str, unit: str, enabled: bool = True):
     """A progress display with ``update(n)`` and ``close()``: a tqdm bar when stderr is a terminal,
@@ -145,9 +147,7 @@ def make_progress(total: int, desc: str, unit: str, enabled: bool = True):
     if sys.stderr.isatty():
         from tqdm import tqdm
         return tqdm(total=total, desc=desc, unit=unit, smoothing=0.05)
-    p = RateProgress(desc, total, unit, stream=sys.stderr)
-    p.close = p.finish
-    return p
+    return RateProgress(desc, total, unit, stream=sys.stderr)
 
 
 class _NoProgress:

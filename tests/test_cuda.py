@@ -35,6 +35,7 @@ if DRY_RUN:
 else:
     FT, PT = 'svfap_base_patch16_160', 'pretrain_svfap_base_patch16_160'
     FRAMES, SIZE, BATCH, RATIO = 16, 160, 2, 0.9
+GRID = (FRAMES // 2, SIZE // 16, SIZE // 16)   # tubelet 2, patch 16
 
 
 @pytest.fixture(autouse=True)
@@ -63,13 +64,12 @@ def build(name: str, device='cpu', **kwargs):
     return timm.create_model(name, **kw).to(device)
 
 
-def inputs(model, seed: int = 0):
-    """A clip (B, 3, T, H, W) and a tube mask (B, T/2*N) of the model's grid, on the CPU."""
+def inputs(seed: int = 0):
+    """A clip (B, 3, T, H, W) and a tube mask (B, T/2*N) of the token grid, on the CPU."""
     g = torch.Generator().manual_seed(seed)
     clip = torch.randn(BATCH, 3, FRAMES, SIZE, SIZE, generator=g)
-    grid = model.token_grid(FRAMES, SIZE, SIZE)
     rng = np.random.default_rng(seed)
-    mask = torch.from_numpy(np.stack([tube_mask(grid, RATIO, rng) for _ in range(BATCH)]))
+    mask = torch.from_numpy(np.stack([tube_mask(GRID, RATIO, rng) for _ in range(BATCH)]))
     return clip, mask
 
 
@@ -87,7 +87,7 @@ def pixel_mask(mask: torch.Tensor, grid, tubelet: int = 2, patch: int = 16) -> t
 def test_finetune_outputs_cuda_match_cpu_and_bf16_stays_close():
     cpu = build(FT).eval()
     gpu = copy.deepcopy(cpu).to(DEV).eval()
-    clip, _ = inputs(cpu)
+    clip, _ = inputs()
     ref = cpu.forward_features(clip)
     out = gpu.forward_features(clip.to(DEV))
     assert rel_err(out, ref) < 1e-4, rel_err(out, ref)
@@ -103,7 +103,8 @@ def test_finetune_outputs_cuda_match_cpu_and_bf16_stays_close():
 def test_pretrain_outputs_cuda_match_cpu_and_bf16_stays_close():
     cpu = build(PT).eval()
     gpu = copy.deepcopy(cpu).to(DEV).eval()
-    clip, mask = inputs(cpu.encoder)
+    assert cpu.token_grid(FRAMES, SIZE, SIZE) == GRID
+    clip, mask = inputs()
     ref = cpu(clip, mask)
     out = gpu(clip.to(DEV), mask.to(DEV))
     assert out.shape == ref.shape
@@ -118,9 +119,8 @@ def test_pretrain_outputs_cuda_match_cpu_and_bf16_stays_close():
 @torch.no_grad()
 def test_masked_pixels_change_nothing_on_cuda(amp):
     model = build(PT, DEV).eval()
-    clip, mask = inputs(model.encoder)
-    grid = model.encoder.token_grid(FRAMES, SIZE, SIZE)
-    pix = pixel_mask(mask, grid)
+    clip, mask = inputs()
+    pix = pixel_mask(mask, GRID)
     other = torch.where(pix, torch.randn_like(clip) * 5, clip)
     clip, other, mask, pix = clip.to(DEV), other.to(DEV), mask.to(DEV), pix.to(DEV)
     with autocast_context(torch.device(DEV), amp):
@@ -178,9 +178,7 @@ def _one_step(name: str, amp: str, batch, max_tries: int = 8):
 
 @pytest.mark.parametrize('name', [FT, PT])
 def test_one_step_under_bf16_and_fp16_matches_fp32(name):
-    model = build(name)
-    enc = model.encoder if name.startswith('pretrain_') else model
-    clip, mask = inputs(enc)
+    clip, mask = inputs()
     batch = (clip, mask) if name.startswith('pretrain_') else (clip, torch.tensor([1, 5]))
     b0, a0, g0, _ = _one_step(name, 'none', batch)
     for amp in ('bf16', 'fp16'):
@@ -212,7 +210,7 @@ def test_compile_matches_eager(name):
     compiled_model = copy.deepcopy(eager)
     compiled = torch.compile(compiled_model)
     pretrain = name.startswith('pretrain_')
-    clip, mask = inputs(eager.encoder if pretrain else eager)
+    clip, mask = inputs()
     clip, mask = clip.to(DEV), mask.to(DEV)
     outs, grads = [], []
     for fn, mod in ((eager, eager), (compiled, compiled_model)):
@@ -238,7 +236,7 @@ def test_every_sdpa_backend_agrees_with_the_naive_path(name, dtype):
     from torch.nn.attention import SDPBackend, sdpa_kernel
     model = build(name, DEV).eval().to(dtype)
     pretrain = name.startswith('pretrain_')
-    clip, mask = inputs(model.encoder if pretrain else model)
+    clip, mask = inputs()
     clip, mask = clip.to(DEV).to(dtype), mask.to(DEV)
 
     def run():

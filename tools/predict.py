@@ -38,7 +38,7 @@ from tools.inputs import (FaceCropper, InputError, collect_inputs,  # noqa: E402
                           inspect_video, read_windows, report, window_starts)
 from tools.loading import CheckpointError, add_model_args, load_model, resolve_device  # noqa: E402
 from datasets.sampling import clip_indices  # noqa: E402
-from engine.logger import RateProgress  # noqa: E402
+from engine.logger import progress_iter  # noqa: E402
 from datasets.video_reader import VideoReadError  # noqa: E402
 
 
@@ -109,10 +109,8 @@ def predict(args) -> Dict:
                               min_face=args.face_min_size)
     videos, windows = [], []
     inputs = collect_inputs(args.inputs)
-    progress = RateProgress('predict', len(inputs), 'videos', stream=sys.stderr)
     try:
-        for path, err in inputs:
-            progress.update(1)
+        for path, err in progress_iter(inputs, len(inputs), 'predict', 'videos'):
             row = dict(path=path, status='error', message='', num_frames=0, fps=None, num_windows=0)
             try:
                 if err:
@@ -154,7 +152,6 @@ def predict(args) -> Dict:
                                     start_s=None if not fps else first / fps,
                                     end_s=None if not fps else (last + 1) / fps, scores=scores[w]))
     finally:
-        progress.finish()
         if cropper is not None:
             cropper.cleanup()
     result = dict(checkpoint=args.checkpoint, model=lm.model_name, data_set=lm.data_set, task=lm.task,
