@@ -13,6 +13,7 @@ import torch
 
 from cli.config import parse_args_with_config
 from datasets.config import DataConfig
+from datasets.video_reader import READERS
 
 D = DataConfig()  # the data flags' defaults live in datasets.config
 
@@ -106,8 +107,9 @@ def common_parser(description: str) -> argparse.ArgumentParser:
                    help='temporal stride between sampled frames')
     g.add_argument('--input_size', type=int, default=D.input_size,
                    help='side of the square model input (pixels)')
-    g.add_argument('--reader', type=str, default=D.reader, choices=['decord', 'opencv'],
-                   help='video decoder (decord falls back to OpenCV)')
+    g.add_argument('--reader', type=str, default=D.reader, choices=READERS,
+                   help='video decoder, frame-exact in all three (decord only where verified; other '
+                        'files go to PyAV)')
     g.add_argument('--num_workers', type=int, default=10,
                    help='data-loader worker processes per training process')
     g.add_argument('--pin_mem', type=str2bool, nargs='?', const=True, default=True,

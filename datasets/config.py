@@ -29,7 +29,7 @@ class DataConfig:
     test_num_crop: int = 2                    # test spatial crops per clip
     val_num_segment: int = 1                  # validation clips per video (centred)
     val_num_crop: int = 1                     # validation crops (centred)
-    reader: str = 'decord'                    # 'decord' (falls back to OpenCV) | 'opencv'
+    reader: str = 'pyav'                      # 'pyav' | 'decord' | 'opencv' (datasets.video_reader)
     aa: Optional[str] = DEFAULT_AA            # RandAugment config; None / 'none' = off
     reprob: float = 0.25                      # random erasing probability
     remode: str = 'pixel'                     # random erasing mode

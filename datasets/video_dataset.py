@@ -36,7 +36,7 @@ from torch.utils.data import Dataset
 
 from .sampling import eval_clip_indices, sample_train_indices
 from .split_file import SplitEntry
-from .video_reader import VideoReadError, open_video, probe_video
+from .video_reader import DEFAULT_READER, VideoReadError, open_video, probe_video
 
 logger = logging.getLogger("svfap.data")
 
@@ -113,7 +113,7 @@ class VideoClsDataset(_SubstitutingDataset):
 
     def __init__(self, entries: Sequence[SplitEntry], mode: str, task: str, num_outputs: int,
                  transform, num_frames: int = 16, sampling_rate: int = 4,
-                 num_segments: int = 1, num_crops: int = 1, reader: str = "decord",
+                 num_segments: int = 1, num_crops: int = 1, reader: str = DEFAULT_READER,
                  seed: int = 0, skip_broken_eval: bool = False,
                  max_consecutive_failures: int = 50):
         if mode not in ("train", "validation", "test"):
@@ -185,7 +185,7 @@ class VideoPretrainDataset(_SubstitutingDataset):
     """Pre-training dataset: clip + tube mask."""
 
     def __init__(self, entries: Sequence[SplitEntry], transform, mask_generator,
-                 num_frames: int = 16, sampling_rate: int = 4, reader: str = "decord",
+                 num_frames: int = 16, sampling_rate: int = 4, reader: str = DEFAULT_READER,
                  seed: int = 0, max_consecutive_failures: int = 50):
         super().__init__(entries, reader, seed, max_consecutive_failures)
         self.transform = transform

@@ -1,23 +1,27 @@
-"""Reading frames from video files and frame folders.
+"""Reading frames from video files and frame folders, frame-exactly.
 
 ``open_video(path, reader)`` returns an object with ``num_frames`` and ``get(indices) -> uint8
-(len(indices), H, W, 3) RGB``. Three kinds:
+(len(indices), H, W, 3) RGB``. Frame ``i`` is always the i-th frame of a full sequential FFmpeg
+decode, whatever the indices (strided, unsorted, repeated, up to the last frame). Readers:
 
-* :class:`DecordVideo` - decord (``reader='decord'``, the default): random access by frame index.
-* :class:`OpenCVVideo` - OpenCV (``reader='opencv'``), and the automatic fallback when decord is not
-  installed or cannot open / decode a file. Frames are decoded sequentially with ``grab``/
-  ``retrieve`` (seeking with ``CAP_PROP_POS_FRAMES`` is not frame accurate for every codec), so
-  the frame at index ``i`` is the i-th decoded frame - the same one decord returns. ``num_frames``
-  is the container's frame count; if decoding stops early (a truncated file) reading a later index
-  raises.
+* :class:`PyAVVideo` - PyAV (``reader='pyav'``, the default): seeks to the keyframe before each
+  wanted frame and decodes forward where the container's timestamps can be trusted, and decodes
+  sequentially where they cannot (AVI). As fast as decord (docs/data.md).
+* :class:`DecordVideo` - decord (``reader='decord'``). decord's random access returns wrong frames on
+  streams with B-frames other than H.264 in MP4/MOV/MKV (MPEG-4 part 2 in any container, H.264 in
+  AVI, measured in docs/data.md); such files are read with PyAV instead, with one warning.
+* :class:`OpenCVVideo` - OpenCV (``reader='opencv'``): sequential ``grab``/``retrieve``.
 * :class:`FrameFolder` - a folder of ``jpg/jpeg/png/bmp`` images, in natural order (``2.jpg`` before
   ``10.jpg``), read with OpenCV whatever ``reader`` says.
 
-Grayscale frames (and images with alpha) are returned with 3 channels. Every failure is a
-:class:`VideoReadError` carrying ``path`` and ``reason``.
+Damaged files: a packet the decoder rejects is skipped, as FFmpeg's sequential decode skips it, and
+``num_frames`` (the number of video packets; never the header's count) drops to what decodes; an
+index beyond it raises. Nothing is padded. Grayscale frames (and images with alpha) are returned
+with 3 channels. Every failure is a :class:`VideoReadError` carrying ``path`` and ``reason``.
 """
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import re
@@ -38,10 +42,17 @@ except Exception:  # pragma: no cover - decord missing or broken
     decord = None
     HAS_DECORD = False
 
+try:
+    import av
+    av.logging.set_level(av.logging.PANIC)  # damaged files are reported by VideoReadError, once
+except Exception:  # pragma: no cover - PyAV missing
+    av = None
+
 logger = logging.getLogger("svfap.data")
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
-READERS = ("decord", "opencv")
+READERS = ("pyav", "decord", "opencv")
+DEFAULT_READER = "pyav" if av is not None else "opencv"
 
 
 class VideoReadError(RuntimeError):
@@ -127,6 +138,25 @@ class FrameFolder:
         pass
 
 
+def decord_exactness(path: str) -> Optional[str]:
+    """None where decord's random access is verified frame-exact for ``path`` (no B-frames, or H.264
+    in MP4/MOV/MKV), else why not (e.g. 'mpeg4 with B-frames in avi'). Needs PyAV; reads no frames."""
+    if av is None:
+        return None
+    try:
+        with av.open(path) as c:
+            cc = c.streams.video[0].codec_context
+            codec, fmt, b_frames = cc.name, c.format.name, bool(cc.has_b_frames)
+    except Exception:
+        return None  # unreadable: decord reports it
+    if not b_frames or (codec in ("h264", "libx264") and ("mp4" in fmt or "matroska" in fmt)):
+        return None
+    return f"{codec} with B-frames in {fmt.split(',')[0]}"
+
+
+_warned_decord = set()
+
+
 class DecordVideo:
     kind = "decord"
 
@@ -134,6 +164,9 @@ class DecordVideo:
         if not HAS_DECORD:
             raise VideoReadError(path, "decord is not installed")
         self.path = path
+        why = decord_exactness(path)
+        if why is not None:
+            raise _NotExact(why)
         try:
             self._vr = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
             self.num_frames = len(self._vr)
@@ -159,6 +192,8 @@ class DecordVideo:
 
 
 class OpenCVVideo:
+    """Sequential OpenCV reader. ``num_frames`` is counted by grabbing every frame at open: the
+    container's count is an estimate in some formats (FLV: 202 for 200 frames)."""
     kind = "opencv"
 
     def __init__(self, path: str):
@@ -169,13 +204,10 @@ class OpenCVVideo:
         if not cap.isOpened():
             cap.release()
             raise VideoReadError(path, "OpenCV cannot open it")
-        n = int(round(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
         cap.release()
-        if n <= 0:
-            n = self._count_by_decoding()
-            if n <= 0:
-                raise VideoReadError(path, "OpenCV decodes no frames")
-        self.num_frames = n
+        self.num_frames = self._count_by_decoding()
+        if self.num_frames <= 0:
+            raise VideoReadError(path, "OpenCV decodes no frames")
 
     def _count_by_decoding(self) -> int:
         cap = cv2.VideoCapture(self.path)
@@ -214,8 +246,164 @@ class OpenCVVideo:
         pass
 
 
+class _NotExact(Exception):
+    """decord would return other frames than a sequential decode for this file."""
+
+
+class _Inconsistent(Exception):
+    """The timestamps do not map onto a gap-free frame sequence: use the sequential decode."""
+
+
+def _decode_tolerant(container, stream):
+    """Frames of a sequential decode, skipping packets the decoder rejects (as FFmpeg's CLI does)."""
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.FFmpegError:
+            continue
+        yield from frames
+
+
+class PyAVVideo:
+    """Frame-exact reader on PyAV (FFmpeg): frame ``i`` is the i-th frame of a sequential decode.
+
+    At open the packets are demuxed (no decoding) to list timestamps and keyframes. Where the
+    container's timestamps are trustworthy (unique, present, not AVI, whose B-frame timestamps are
+    not), a read seeks to the keyframe at or before each wanted frame and decodes forward, checking
+    that the decoded timestamps are exactly the consecutive frames it expects. Anything else - AVI,
+    missing timestamps, a frame that does not decode, a seek that lands elsewhere - reads by a
+    sequential decode from the first frame, which is the definition of the frame order.
+
+    ``num_frames`` is the number of video packets. A file holding fewer packets than its header
+    lists (truncated) raises :class:`VideoReadError` at open; if decoding yields fewer frames than
+    packets (a damaged stream) the missing indices raise and ``num_frames`` drops to what decodes.
+    """
+    kind = "pyav"
+
+    def __init__(self, path: str):
+        if av is None:
+            raise VideoReadError(path, "PyAV (the 'av' package) is not installed")
+        self.path = path
+        self._c = self._open()
+        s = self._c.streams.video[0]
+        cc = s.codec_context
+        self.codec = cc.name
+        self.container_format = self._c.format.name
+        self.pix_fmt = cc.pix_fmt or ""
+        self.has_b_frames = bool(cc.has_b_frames)
+        self.header_frames = int(s.frames or 0)
+        pts, keys = [], []
+        try:
+            for p in self._c.demux(s):
+                if p.size:
+                    pts.append(p.pts)
+                    keys.append(p.is_keyframe)
+        except av.FFmpegError as e:  # truncated or corrupt container: keep what demuxed
+            logger.debug("%s: demuxing stopped after %d packets (%s)", path, len(pts), _short(e))
+        if not pts:
+            self._c.close()
+            raise VideoReadError(path, "FFmpeg finds no video frames in it")
+        if self.header_frames > len(pts):
+            self._c.close()
+            raise VideoReadError(path, f"truncated: its header lists {self.header_frames} frames, "
+                                       f"the file holds {len(pts)}")
+        self.num_frames = len(pts)
+        self._by_seek = ("avi" not in self.container_format and None not in pts
+                         and len(set(pts)) == len(pts))
+        if self._by_seek:
+            self._order = sorted(pts)
+            self._index = {p: i for i, p in enumerate(self._order)}
+            self._key_pts = sorted(p for p, k in zip(pts, keys) if k)
+            self._by_seek = bool(self._key_pts) and self._key_pts[0] == self._order[0]
+
+    def _open(self):
+        try:
+            c = av.open(self.path)
+        except Exception as e:
+            raise VideoReadError(self.path, f"FFmpeg cannot open it: {_short(e)}") from e
+        if not c.streams.video:
+            c.close()
+            raise VideoReadError(self.path, "it has no video stream")
+        c.streams.video[0].thread_count = 1  # one core per loader worker
+        return c
+
+    @property
+    def is_grayscale(self) -> bool:
+        return self.pix_fmt.startswith(("gray", "ya", "mono"))
+
+    def get(self, indices: Sequence[int]) -> np.ndarray:
+        idx = _check_indices(self.path, indices, self.num_frames)
+        want = sorted(set(idx.tolist()))
+        got = None
+        if self._by_seek:
+            try:
+                got = self._get_by_seek(want)
+            except _Inconsistent as e:
+                logger.debug("%s: %s; reading it sequentially", self.path, e)
+                self._by_seek = False
+        if got is None:
+            got = self._get_sequential(want)
+        return np.stack([got[i] for i in idx.tolist()])
+
+    def _get_by_seek(self, want: List[int]) -> dict:
+        s = self._c.streams.video[0]
+        wanted = set(want)
+        got, frames, pos = {}, None, None
+        for t in want:
+            if t in got:
+                continue
+            kpts = self._key_pts[bisect.bisect_right(self._key_pts, self._order[t]) - 1]
+            k = self._index[kpts]
+            if frames is None or pos >= t or k > pos + 1:
+                try:
+                    self._c.seek(kpts, stream=s, backward=True, any_frame=False)
+                except av.FFmpegError as e:
+                    raise _Inconsistent(f"seek failed ({_short(e)})") from e
+                frames, pos = _decode_tolerant(self._c, s), None
+            for f in frames:
+                if f.pts is None:
+                    raise _Inconsistent("a decoded frame has no timestamp")
+                if pos is None and f.pts < kpts:
+                    continue  # leading frames of an open GOP: their references precede the seek
+                i = self._index.get(f.pts)
+                expected = k if pos is None else pos + 1
+                if i != expected:
+                    raise _Inconsistent(f"decoded frame {i} where frame {expected} was due")
+                pos = i
+                if i in wanted:
+                    got[i] = f.to_ndarray(format="rgb24")
+                if i >= t:
+                    break
+            else:
+                raise _Inconsistent(f"decoding ended before frame {t}")
+        return got
+
+    def _get_sequential(self, want: List[int]) -> dict:
+        wanted, last = set(want), want[-1]
+        got, n = {}, 0
+        c = self._open()
+        try:
+            for f in _decode_tolerant(c, c.streams.video[0]):
+                if n in wanted:
+                    got[n] = f.to_ndarray(format="rgb24")
+                n += 1
+                if n > last:
+                    return got
+        finally:
+            c.close()
+        listed, self.num_frames = self.num_frames, n
+        raise VideoReadError(self.path, f"only {n} of the {listed} frames its container lists "
+                                        f"decode (frame {last} requested)" if n else
+                             "no frame decodes")
+
+    def close(self):
+        if self._c is not None:
+            self._c.close()
+            self._c = None
+
+
 class _FallbackVideo:
-    """decord first; OpenCV if decord fails to decode the requested frames."""
+    """decord first; PyAV (or OpenCV) if decord fails to decode the requested frames."""
 
     def __init__(self, primary, path: str):
         self._v = primary
@@ -229,12 +417,12 @@ class _FallbackVideo:
         except VideoReadError as e:
             if self._v.kind != "decord":
                 raise
-            logger.debug("decord failed on %s (%s); trying OpenCV", self.path, e.reason)
+            logger.debug("decord failed on %s (%s); trying %s", self.path, e.reason, DEFAULT_READER)
             try:
-                alt = OpenCVVideo(self.path)
+                alt = _exact_reader(self.path)
                 frames = alt.get(indices)
             except VideoReadError as e2:
-                raise VideoReadError(self.path, f"{e.reason}; OpenCV fallback: {e2.reason}") from e2
+                raise VideoReadError(self.path, f"{e.reason}; {DEFAULT_READER}: {e2.reason}") from e2
             self._v = alt
             self.num_frames, self.kind = alt.num_frames, alt.kind
             return frames
@@ -244,33 +432,41 @@ class _FallbackVideo:
 
 
 def _short(e: Exception, n: int = 200) -> str:
+    if av is not None and isinstance(e, av.FFmpegError) and getattr(e, "strerror", None):
+        return str(e.strerror)[:n]  # without the errno and the path, which the caller names
     s = str(e).strip().splitlines()
     s = s[-1] if s else type(e).__name__
     return s[:n]
 
 
-def open_video(path: str, reader: str = "decord"):
-    """Open a video file or frame folder. ``reader``: 'decord' (falls back to OpenCV) | 'opencv'."""
+def _exact_reader(path: str):
+    return PyAVVideo(path) if av is not None else OpenCVVideo(path)
+
+
+def open_video(path: str, reader: str = DEFAULT_READER):
+    """Open a video file or frame folder. ``reader``: 'pyav' (default) | 'decord' | 'opencv'."""
     if reader not in READERS:
         raise ValueError(f"reader must be one of {READERS}, got {reader!r}")
     if os.path.isdir(path):
         return FrameFolder(path)
     if not os.path.exists(path):
         raise VideoReadError(path, "no such file or folder")
+    if reader == "opencv":
+        return OpenCVVideo(path)
     if reader == "decord" and HAS_DECORD:
         try:
             return _FallbackVideo(DecordVideo(path), path)
+        except _NotExact as e:
+            if str(e) not in _warned_decord:
+                _warned_decord.add(str(e))
+                logger.warning("decord's random access is not frame-exact on %s (first seen: %s); "
+                               "reading such files with %s", e, path, DEFAULT_READER)
         except VideoReadError as e:
-            try:
-                v = OpenCVVideo(path)
-            except VideoReadError as e2:
-                raise VideoReadError(path, f"{e.reason}; OpenCV fallback: {e2.reason}") from e2
-            logger.debug("decord cannot open %s (%s); using OpenCV", path, e.reason)
-            return v
-    return OpenCVVideo(path)
+            logger.debug("decord cannot open %s (%s); using %s", path, e.reason, DEFAULT_READER)
+    return _exact_reader(path)
 
 
-def read_frames(path: str, indices: Sequence[int], reader: str = "decord") -> np.ndarray:
+def read_frames(path: str, indices: Sequence[int], reader: str = DEFAULT_READER) -> np.ndarray:
     """Convenience: open ``path`` and return the frames at ``indices`` (uint8, (T, H, W, 3) RGB)."""
     v = open_video(path, reader)
     try:
@@ -279,7 +475,7 @@ def read_frames(path: str, indices: Sequence[int], reader: str = "decord") -> np
         v.close()
 
 
-def probe_video(path: str, reader: str = "decord") -> int:
+def probe_video(path: str, reader: str = DEFAULT_READER) -> int:
     """Check that a video is readable; returns its frame count, raises VideoReadError if not.
 
     Opens it and decodes its first and last frame (for OpenCV this decodes the whole file, which

@@ -1,16 +1,18 @@
 """Writing videos and frame folders (the synthetic set, the visualisers, the tests' fixtures).
 
-OpenCV's ``mp4v`` fourcc (MPEG-4 part 2, no B-frames): readable by every reader of
-``datasets.video_reader``.
+* :func:`write_mp4` - OpenCV's ``mp4v`` fourcc (MPEG-4 part 2, no B-frames).
+* :func:`write_video` - PyAV (FFmpeg) with a chosen codec, GOP and B-frames, in any container: the
+  files real datasets ship (H.264 with B-frames in MP4, DivX-style AVI, FLV, MKV, WebM).
 """
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 import cv2
 import numpy as np
 
-__all__ = ['write_mp4', 'write_frame_folder']
+__all__ = ['write_mp4', 'write_video', 'write_frame_folder']
 
 
 def write_mp4(path: str, frames, fps: float = 25.0, bgr: bool = False) -> str:
@@ -32,6 +34,30 @@ def write_mp4(path: str, frames, fps: float = 25.0, bgr: bool = False) -> str:
             vw.write(np.ascontiguousarray(img))
     finally:
         vw.release()
+    return path
+
+
+def write_video(path: str, frames, codec: str = 'libx264', fps: int = 25, gop_size: int = 48,
+                max_b_frames: int = 2, pix_fmt: Optional[str] = None, options: Optional[dict] = None,
+                container_options: Optional[dict] = None) -> str:
+    """uint8 RGB frames (N, H, W, 3) -> ``path`` with PyAV. The container follows the extension;
+    ``max_b_frames`` is ignored by codecs without B-frames (mjpeg, flv, vp8). Even sizes only.
+    ``options``: codec options; ``container_options``: muxer options (``{'movflags': 'faststart'}``)."""
+    import av
+    h, w = frames[0].shape[:2]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with av.open(path, 'w', options=container_options or {}) as c:
+        s = c.add_stream(codec, rate=fps, options=options or {})
+        s.width, s.height = w, h
+        s.pix_fmt = pix_fmt or ('yuvj420p' if codec == 'mjpeg' else 'yuv420p')
+        s.codec_context.gop_size = gop_size
+        if codec not in ('mjpeg', 'flv', 'libvpx', 'libvpx-vp9'):
+            s.codec_context.max_b_frames = max_b_frames
+        for f in frames:
+            for packet in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format='rgb24')):
+                c.mux(packet)
+        for packet in s.encode():
+            c.mux(packet)
     return path
 
 

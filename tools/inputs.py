@@ -19,7 +19,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from datasets.sampling import clip_indices, clip_span  # noqa: E402
-from datasets.video_reader import IMAGE_EXTENSIONS, VideoReadError, natural_key, open_video, probe_fps  # noqa: E402
+from datasets.video_reader import DEFAULT_READER, IMAGE_EXTENSIONS, VideoReadError, natural_key, open_video, probe_fps  # noqa: E402
 from models.checkpoint import CheckpointError  # noqa: E402
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.flv', '.mkv', '.mov', '.webm', '.mpg', '.mpeg', '.m4v', '.wmv')
@@ -129,7 +129,7 @@ class native_stderr_silenced:
         return False
 
 
-def inspect_video(path: str, reader: str = 'decord', input_size: int = 160) -> VideoInfo:
+def inspect_video(path: str, reader: str = DEFAULT_READER, input_size: int = 160) -> VideoInfo:
     """Open a clip and decode its first and last frame. Raises :class:`InputError` (with the reason)
     when it cannot be used; notes (not errors) for grayscale and for frames smaller than the model
     input (they are upscaled)."""

@@ -38,7 +38,7 @@ if ROOT not in sys.path:
 from datasets.sampling import eval_clip_indices  # noqa: E402
 from datasets.split_file import read_split_file  # noqa: E402
 from datasets.transforms import resize_frames, to_normalized_tensor  # noqa: E402
-from datasets.video_reader import open_video  # noqa: E402
+from datasets.video_reader import DEFAULT_READER, READERS, open_video  # noqa: E402
 from engine.metrics import uar, war  # noqa: E402
 import models  # noqa: E402,F401  (registers the SVFAP models with timm)
 from models.checkpoint import load_checkpoint  # noqa: E402
@@ -59,7 +59,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument('--sampling_rate', type=int, default=4)
     p.add_argument('--input_size', type=int, default=64, help='frames are resized to this side')
     p.add_argument('--pixel_size', type=int, default=32, help='side of the pixel features')
-    p.add_argument('--reader', default='decord', choices=['decord', 'opencv'])
+    p.add_argument('--reader', default=DEFAULT_READER, choices=READERS)
     p.add_argument('--seed', type=int, default=0, help='seed of the random encoder')
     p.add_argument('--output', default=None, help='JSON file for the results')
     return p

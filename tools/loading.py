@@ -21,6 +21,7 @@ if ROOT not in sys.path:
 import models  # noqa: E402,F401  (registers the SVFAP names with timm)
 from datasets.registry import CLASSIFICATION, REGRESSION, get_dataset_info  # noqa: E402
 from datasets.transforms import EvalTransform  # noqa: E402
+from datasets.video_reader import DEFAULT_READER, READERS  # noqa: E402
 from models.checkpoint import CheckpointError, extract_state_dict, load_checkpoint, read_checkpoint  # noqa: E402
 
 
@@ -53,7 +54,7 @@ def add_model_args(p: argparse.ArgumentParser, data: bool = True) -> None:
                    help='fixed crop before resizing, e.g. 0 160 32 192 for VoxCeleb2 frames (default: none)')
     g.add_argument('--device', default='auto', help='auto | cpu | cuda | cuda:N')
     if data:
-        g.add_argument('--reader', default='decord', choices=['decord', 'opencv'])
+        g.add_argument('--reader', default=DEFAULT_READER, choices=READERS)
         g.add_argument('--batch_size', type=int, default=8, help='clips per forward pass')
 
 
