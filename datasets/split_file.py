@@ -9,7 +9,10 @@ A split file is plain text, space separated, no header, one sample a line::
 ``<path>`` is a video file or a folder of frames. Paths may contain spaces (eNTERFACE'05 folders are
 named ``subject 1/anger/sentence 1``): a line is parsed from the right, the last K fields are the
 label(s) and everything before them, joined by single spaces, is the path. (Runs of several spaces
-inside a path are therefore not supported; tabs are treated like spaces.)
+inside a path are therefore not supported; tabs are treated like spaces.) A pre-training line whose
+last word is a number is read as ``<path> <dummy label>`` unless the whole line names an existing
+path: ``subject 1/anger/sentence 1`` is a path, ``subject 1/anger/sentence 1 0`` that path with a
+dummy label. The project's writers always add the dummy label, so their files never depend on it.
 
 Relative paths are resolved against ``data_root`` when one is given (the ``--data_root`` flag), else
 used as given (relative to the working directory).
@@ -127,10 +130,12 @@ def read_split_file(split_file: str, task: str = "classification", num_outputs: 
             toks = line.split()
             label: Label = None
             if task == "pretrain":
-                # '<path>' or '<path> <dummy label>'
-                if len(toks) >= 2 and _is_number(toks[-1]):
-                    toks = toks[:-1]
+                # '<path>' or '<path> <dummy label>': the whole line is the path when it exists
+                # (eNTERFACE's '.../sentence 1'), else a trailing number is the dummy label
                 raw = " ".join(toks)
+                if len(toks) >= 2 and _is_number(toks[-1]) \
+                        and not os.path.exists(resolve_path(raw, data_root)):
+                    raw = " ".join(toks[:-1])
             else:
                 trailing = 0
                 while trailing < len(toks) - 1 and _is_number(toks[len(toks) - 1 - trailing]):

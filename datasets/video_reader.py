@@ -6,7 +6,7 @@ decode, whatever the indices (strided, unsorted, repeated, up to the last frame)
 
 * :class:`PyAVVideo` - PyAV (``reader='pyav'``, the default): seeks to the keyframe before each
   wanted frame and decodes forward where the container's timestamps can be trusted, and decodes
-  sequentially where they cannot (AVI). As fast as decord (docs/data.md).
+  sequentially where they cannot (AVI with B-frames). As fast as decord (docs/data.md).
 * :class:`DecordVideo` - decord (``reader='decord'``). decord's random access returns wrong frames on
   streams with B-frames other than H.264 in MP4/MOV/MKV (MPEG-4 part 2 in any container, H.264 in
   AVI, measured in docs/data.md); such files are read with PyAV instead, with one warning.
@@ -151,7 +151,8 @@ def decord_exactness(path: str) -> Optional[str]:
         return None  # unreadable: decord reports it
     if not b_frames or (codec in ("h264", "libx264") and ("mp4" in fmt or "matroska" in fmt)):
         return None
-    return f"{codec} with B-frames in {fmt.split(',')[0]}"
+    ext = os.path.splitext(path)[1].lower().lstrip(".")
+    return f"{codec} with B-frames in {ext or fmt.split(',')[0]}"
 
 
 _warned_decord = set()
@@ -268,10 +269,10 @@ class PyAVVideo:
     """Frame-exact reader on PyAV (FFmpeg): frame ``i`` is the i-th frame of a sequential decode.
 
     At open the packets are demuxed (no decoding) to list timestamps and keyframes. Where the
-    container's timestamps are trustworthy (unique, present, not AVI, whose B-frame timestamps are
-    not), a read seeks to the keyframe at or before each wanted frame and decodes forward, checking
-    that the decoded timestamps are exactly the consecutive frames it expects. Anything else - AVI,
-    missing timestamps, a frame that does not decode, a seek that lands elsewhere - reads by a
+    container's timestamps are trustworthy (unique, present, and not AVI with B-frames, whose
+    timestamps are in decode order), a read seeks to the keyframe at or before each wanted frame and decodes forward, checking
+    that the decoded timestamps are exactly the consecutive frames it expects. Anything else - AVI
+    with B-frames, missing timestamps, a frame that does not decode, a seek that lands elsewhere - reads by a
     sequential decode from the first frame, which is the definition of the frame order.
 
     ``num_frames`` is the number of video packets. A file holding fewer packets than its header
@@ -308,8 +309,8 @@ class PyAVVideo:
             raise VideoReadError(path, f"truncated: its header lists {self.header_frames} frames, "
                                        f"the file holds {len(pts)}")
         self.num_frames = len(pts)
-        self._by_seek = ("avi" not in self.container_format and None not in pts
-                         and len(set(pts)) == len(pts))
+        avi_b_frames = "avi" in self.container_format and self.has_b_frames
+        self._by_seek = not avi_b_frames and None not in pts and len(set(pts)) == len(pts)
         if self._by_seek:
             self._order = sorted(pts)
             self._index = {p: i for i, p in enumerate(self._order)}

@@ -97,6 +97,24 @@ def test_pretrain_optional_dummy_label(tmp_path):
     assert all(e.label is None for e in es)
 
 
+def test_pretrain_paths_ending_in_a_number(tmp_path):
+    """eNTERFACE'05 names folders 'subject 1/anger/sentence 1': no word of them is a dummy label."""
+    for sub in ("subject 1/anger/sentence 1", "subject 1/anger/sentence 2", "subject 2/fear/sentence 5"):
+        os.makedirs(tmp_path / sub)
+    sf = _write(tmp_path / "p.txt", "subject 1/anger/sentence 1\n"       # no dummy label
+                                    "subject 1/anger/sentence 2 0\n"     # dummy label 0
+                                    "subject 2/fear/sentence 5 3\n")
+    es = read_split_file(sf, "pretrain", data_root=str(tmp_path))
+    assert [e.raw_path for e in es] == ["subject 1/anger/sentence 1", "subject 1/anger/sentence 2",
+                                        "subject 2/fear/sentence 5"]
+    # the project's writer adds the dummy label, so a reader without the files gets the same paths
+    from datasets.split_file import write_split_file
+    out = str(tmp_path / "w.txt")
+    write_split_file(out, [(e.raw_path, 0) for e in es])
+    again = read_split_file(out, "pretrain", data_root=str(tmp_path / "elsewhere"), check_paths=False)
+    assert [e.raw_path for e in again] == [e.raw_path for e in es]
+
+
 def test_missing_split_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="split file not found"):
         read_split_file(str(tmp_path / "nope.txt"))

@@ -75,8 +75,30 @@ def test_features_pretrain_npy_dir(env, tmp_path, capsys):
     lines = open(os.path.join(out, 'index.csv')).read().splitlines()
     assert len(lines) == 1 + 3
     for i in range(3):
-        arr = np.load(os.path.join(out, 'sub', f'v{i}.npy'))
+        arr = np.load(os.path.join(out, 'sub', f'v{i}.mp4.npy'))
         assert arr.shape == (2, 96) and np.isfinite(arr).all()
+
+
+def test_features_same_stem_and_stray_image(env, tmp_path, capsys):
+    """a.avi and a.mp4 are two videos with two .npy files; a folder of videos with one thumbnail is
+    a folder of videos, not a one-frame clip; a colour video opening on a black frame is no
+    grayscale video."""
+    from datasets.video_writer import write_video
+    import cv2
+    d = tmp_path / 'mixed'
+    frames = pattern_frames(24, 40, 56)
+    frames[0] = 0  # fade-in from black
+    write_mp4(str(d / 'a.mp4'), frames)
+    write_video(str(d / 'a.avi'), frames, codec='mpeg4')
+    cv2.imwrite(str(d / 'thumb.jpg'), frames[5])
+    out = str(tmp_path / 'npy')
+    assert _run(['--checkpoint', env['ft'], str(d), '--output_dir', out, '--num_clips', '1']) == 0
+    err = capsys.readouterr().err
+    assert f'{d}: holds 2 video(s) and 1 image(s): read as a folder of videos' in err
+    assert 'grayscale' not in err
+    a, b = np.load(os.path.join(out, 'a.avi.npy')), np.load(os.path.join(out, 'a.mp4.npy'))
+    assert a.shape == b.shape == (1, 96) and not np.array_equal(a, b)  # mp4v vs mpeg4 coding
+    assert len(open(os.path.join(out, 'index.csv')).read().splitlines()) == 1 + 2
 
 
 def test_features_nothing_usable(env, tmp_path):

@@ -19,7 +19,7 @@ initialised, so the clip feature is then the mean of the encoder's last-stage to
 Output ``.npz``: ``paths`` (V,), ``clip_features`` (num_clips, C) float32, ``clip_video_index``
 (num_clips,), ``clip_segment``, ``clip_crop``, ``video_features`` (V, C) (mean over the video's
 clips), ``labels`` (when read from a split file), ``feature_type``, ``skipped_paths`` /
-``skipped_reasons``. ``--output_dir``: one ``<relative path>.npy`` of shape (clips, C) per video and
+``skipped_reasons``. ``--output_dir``: one ``<relative path, extension kept>.npy`` of shape (clips, C) per video and
 ``index.csv`` (path, npy file, label). With torchrun every rank takes every world_size-th video
 and rank 0 merges the parts in input order. Unreadable inputs are reported (``path: reason``) and
 left out; the exit code is 1 only when nothing could be processed.
@@ -158,9 +158,10 @@ def _is_clip_folder(path: str) -> bool:
 
 
 def _npy_name(path: str, root: str) -> str:
+    """``<path relative to root>.npy``, the video's extension kept (``a.avi`` and ``a.mp4`` are two
+    videos: ``a.avi.npy``, ``a.mp4.npy``); a frame folder ``f`` gives ``f.npy``."""
     rel = os.path.relpath(os.path.abspath(path), root)
-    stem = os.path.splitext(rel)[0] if os.path.isfile(path) else rel
-    return stem.replace('..' + os.sep, '__' + os.sep) + '.npy'
+    return rel.replace('..' + os.sep, '__' + os.sep) + '.npy'
 
 
 def write_npy_dir(out: Dict[str, np.ndarray], out_dir: str, inputs: Optional[List[str]] = None) -> str:
@@ -175,8 +176,13 @@ def write_npy_dir(out: Dict[str, np.ndarray], out_dir: str, inputs: Optional[Lis
     with open(index, 'w', newline='') as f:
         w = csv.writer(f)
         w.writerow(['path', 'npy', 'num_clips', 'label'])
+        taken = set()
         for i, p in enumerate(paths):
             name = _npy_name(p, root)
+            stem, k = name[:-4], 2
+            while name in taken:  # only a '..' path mapped onto an existing name can get here
+                name, k = f'{stem}-{k}.npy', k + 1
+            taken.add(name)
             full = os.path.join(out_dir, name)
             os.makedirs(os.path.dirname(full), exist_ok=True)
             arr = out['clip_features'][out['clip_video_index'] == i]

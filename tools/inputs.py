@@ -58,19 +58,30 @@ def run_single_input(run, args) -> int:
 # ----------------------------------------------------------------------------------------------
 # inputs
 
-def has_frames(folder: str) -> bool:
+def _listing(folder: str) -> Tuple[int, int]:
+    """(number of images, number of video files) directly in ``folder``."""
     try:
-        return any(n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith('.') for n in os.listdir(folder))
+        names = [n for n in os.listdir(folder) if not n.startswith('.')]
     except OSError:
-        return False
+        return 0, 0
+    return (sum(n.lower().endswith(IMAGE_EXTENSIONS) for n in names),
+            sum(n.lower().endswith(VIDEO_EXTENSIONS) for n in names))
+
+
+def has_frames(folder: str) -> bool:
+    """A frame folder holds images and no videos (a folder of videos with a stray thumbnail is a
+    folder of videos, not a one-frame clip)."""
+    images, videos = _listing(folder)
+    return images > 0 and videos == 0
 
 
 def collect_inputs(paths: Sequence[str]) -> List[Tuple[str, Optional[str]]]:
     """Expand the command-line inputs into clips: ``[(path, error or None)]``.
 
-    A file is a video (any extension when named explicitly). A folder holding images is one
-    frame-folder clip; any other folder is searched recursively for video files (by extension) and
-    frame folders. A missing path, or a folder with neither, is kept with its error.
+    A file is a video (any extension when named explicitly). A folder holding images and no videos
+    is one frame-folder clip; any other folder is searched recursively for video files (by
+    extension) and frame folders. A folder holding both is taken as a folder of videos, and a note
+    says so. A missing path, or a folder with neither, is kept with its error.
     """
     out: List[Tuple[str, Optional[str]]] = []
     for p in paths:
@@ -81,6 +92,10 @@ def collect_inputs(paths: Sequence[str]) -> List[Tuple[str, Optional[str]]]:
         elif has_frames(p):
             out.append((p, None))
         else:
+            images, videos = _listing(p)
+            if images and videos:
+                report(p, f'holds {videos} video(s) and {images} image(s): read as a folder of videos '
+                          f'(a frame folder holds images only); the images are ignored')
             found = []
             for dirpath, dirs, files in os.walk(p):
                 dirs.sort(key=natural_key)
@@ -140,7 +155,8 @@ def inspect_video(path: str, reader: str = DEFAULT_READER, input_size: int = 160
                 n = int(v.num_frames)
                 if n <= 0:
                     raise InputError(path, 'zero frames')
-                frames = v.get([0, n - 1] if n > 1 else [0])
+                frames = v.get(sorted({0, n // 4, n // 2, (3 * n) // 4, n - 1}))
+                grey = getattr(v, 'is_grayscale', None)
             finally:
                 v.close()
     except VideoReadError as e:
@@ -156,13 +172,19 @@ def inspect_video(path: str, reader: str = DEFAULT_READER, input_size: int = 160
         raise InputError(path, f'cannot read it: {type(e).__name__}: {e}') from e
     _, h, w, _ = frames.shape
     notes = []
-    f0 = frames[0].astype(np.int16)
-    if np.abs(f0[..., 0] - f0[..., 1]).max() <= 2 and np.abs(f0[..., 1] - f0[..., 2]).max() <= 2:
+    # a grey pixel format, or grey content in every sampled frame (not just a black first frame)
+    grey = grey or all(_is_grey(f) for f in frames)
+    if grey:
         notes.append('grayscale: the channel is repeated 3 times')
     if min(h, w) < input_size:
         notes.append(f'small frames {w}x{h} upscaled to short side {input_size}: predictions on so little '
                      f'detail are unreliable')
     return VideoInfo(path, n, h, w, probe_fps(path), notes)
+
+
+def _is_grey(frame: np.ndarray) -> bool:
+    f = frame.astype(np.int16)
+    return bool(np.abs(f[..., 0] - f[..., 1]).max() <= 2 and np.abs(f[..., 1] - f[..., 2]).max() <= 2)
 
 
 # ----------------------------------------------------------------------------------------------
