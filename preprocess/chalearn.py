@@ -7,8 +7,8 @@ openness, conscientiousness, extraversion, agreeableness, neuroticism (O, C, E, 
 ``interview`` entry is not used.
 
 The annotation pickles were written by Python 2 and are untrusted input: they are read with a
-restricted unpickler that refuses every global (only dicts, strings, floats and ints load) and
-``encoding='latin1'``.
+restricted unpickler that refuses every global but numpy's scalars and arrays (dicts, strings,
+numbers and numpy values load) and ``encoding='latin1'``.
 
     python -m preprocess.chalearn --root /data/ChaLearnFI --out data/splits/chalearn-fi
 """
@@ -27,19 +27,48 @@ PICKLES = (("train", "annotation_training.pkl"), ("val", "annotation_validation.
            ("test", "annotation_test.pkl"))
 
 
+def _numpy_globals():
+    import numpy as np
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # numpy < 2
+        from numpy.core import multiarray
+    allowed = {("numpy", "dtype"): np.dtype, ("numpy", "ndarray"): np.ndarray}
+    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):  # numpy 1 and 2 write either
+        allowed[(mod, "scalar")] = multiarray.scalar
+        allowed[(mod, "_reconstruct")] = multiarray._reconstruct
+    import _codecs
+    allowed[("_codecs", "encode")] = _codecs.encode  # how protocol 2 stores an array's bytes
+    return allowed
+
+
 class RestrictedUnpickler(pickle.Unpickler):
-    """Loads only built-in containers and scalars: any global (class, function) is refused."""
+    """Loads built-in containers and scalars, and numpy scalars and arrays (which annotation
+    pickles commonly hold); every other global (class, function) is refused."""
+
+    _allowed = None
 
     def find_class(self, module, name):
-        raise pickle.UnpicklingError(
-            f"refusing to load global {module}.{name}: annotation pickles may only hold plain dicts, "
-            "strings and numbers")
+        if RestrictedUnpickler._allowed is None:
+            RestrictedUnpickler._allowed = _numpy_globals()
+        obj = self._allowed.get((module, name))
+        if obj is None:
+            raise pickle.UnpicklingError(
+                f"refusing to load global {module}.{name}: annotation pickles may only hold plain "
+                "dicts, strings, numbers and numpy arrays")
+        return obj
 
 
 def restricted_load(path: str):
     with open(path, "rb") as f:
         data = f.read()
-    return RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
+    try:
+        return RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
+    except pickle.UnpicklingError as e:
+        raise pickle.UnpicklingError(f"{path}: {e}") from None
+    except (EOFError, ValueError, TypeError, KeyError, IndexError) as e:
+        raise pickle.UnpicklingError(f"{path}: not a readable annotation pickle "
+                                     f"({type(e).__name__}: {e})") from None
 
 
 def _text(k) -> str:

@@ -283,10 +283,11 @@ def main(argv=None):
     p.add_argument("--overwrite", action="store_true", help="redo clips whose output exists")
     args = p.parse_args(argv)
     exts = tuple("." + e.strip().lstrip(".").lower() for e in args.ext.split(",") if e.strip())
+    if not os.path.exists(args.input):
+        raise SystemExit(f"face_crop: --input {args.input}: no such file or folder")
     inputs = list_inputs(args.input, exts)
     if not inputs:
-        print(f"no videos ({', '.join(exts)}) found in {args.input}")
-        return []
+        raise SystemExit(f"face_crop: no videos ({', '.join(exts)}) found in {args.input}")
     kw = dict(size=args.size, detect_every=args.every, margin=args.margin, min_face=args.min_face,
               fallback=None if args.fallback == "none" else "center",
               out_format="frames" if args.format == "frames" else "mp4")
@@ -326,6 +327,8 @@ def main(argv=None):
         for r in failed:
             print(f"  {r['in_path']}: {r['message']}")
     sys.stdout.flush()
+    if results and len(failed) == len(results):
+        raise SystemExit(f"face_crop: all {len(results)} clips failed (listed in {fail_file})")
     return results
 
 

@@ -15,6 +15,7 @@ import multiprocessing as mp
 import os
 import time
 
+from datasets.video_reader import DEFAULT_READER, READERS, VideoReadError, open_video
 from engine.logger import make_progress
 from preprocess import common
 
@@ -40,36 +41,23 @@ def list_clips(base: str):
     return out
 
 
-def check_video(path: str, full: bool = False, reader: str = "decord"):
-    """-> (path, None) if the video decodes, else (path, reason)."""
+def check_video(path: str, full: bool = False, reader: str = DEFAULT_READER):
+    """-> (path, None) if the video decodes with the training reader, else (path, reason).
+    Decodes the first, middle and last frame, or every frame with ``full``."""
     try:
-        if reader == "decord":
-            import decord
-            vr = decord.VideoReader(path, num_threads=1)
-            n = len(vr)
-            if n <= 0:
-                return path, "no frames"
-            if full:
-                for s in range(0, n, 32):
-                    vr.get_batch(list(range(s, min(n, s + 32)))).asnumpy()
-            else:
-                for i in sorted({0, n // 2, n - 1}):
-                    vr[i].asnumpy()
-            return path, None
-        import cv2
-        cap = cv2.VideoCapture(path)
+        v = open_video(path, reader)
         try:
-            if not cap.isOpened():
-                return path, "cannot open"
-            n, ok = 0, True
-            while ok:
-                ok, _ = cap.read()
-                n += ok
-                if n and not full:
-                    break
-            return (path, None) if n else (path, "no frames")
+            n = v.num_frames
+            if full:
+                for s in range(0, n, 64):
+                    v.get(list(range(s, min(n, s + 64))))
+            else:
+                v.get(sorted({0, n // 2, n - 1}))
         finally:
-            cap.release()
+            v.close()
+        return path, None
+    except VideoReadError as e:
+        return path, e.reason
     except Exception as e:  # noqa: BLE001 - every failure is a reason to exclude the file
         return path, f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
 
@@ -78,7 +66,7 @@ def _check_star(a):
     return check_video(*a)
 
 
-def check_all(paths, workers: int, full: bool = False, reader: str = "decord",
+def check_all(paths, workers: int, full: bool = False, reader: str = DEFAULT_READER,
               stall_timeout: float = 300.0, progress: bool = True):
     """Decode every path in a multiprocessing Pool; -> {path: reason} of the failures. A task whose
     worker dies (a crashing decoder) or stalls longer than ``stall_timeout`` counts as a failure."""
@@ -114,7 +102,7 @@ def main(argv=None):
     p.add_argument("--check", action="store_true", help="decode every file, exclude undecodable ones")
     p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     p.add_argument("--full_decode", action="store_true", help="with --check: decode every frame")
-    p.add_argument("--reader", choices=("decord", "opencv"), default="decord")
+    p.add_argument("--reader", choices=READERS, default=DEFAULT_READER, help="video reader of --check")
     p.add_argument("--stall_timeout", type=float, default=300.0,
                    help="with --check: seconds to wait for one file before declaring it broken")
     p.add_argument("--exclude", default=None, help="file of paths to leave out (e.g. an earlier "

@@ -398,9 +398,21 @@ def test_chalearn(tmp_path, capsys):
     marker = tmp_path / "pwned"
     with open(root / "annotations" / "annotation_test.pkl", "wb") as f:
         pickle.dump({"openness": _Evil(str(marker))}, f, protocol=2)
-    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+    with pytest.raises(pickle.UnpicklingError, match="annotation_test.pkl: refusing to load global"):
         chalearn.main(["--root", str(root), "--out", str(out)])
     assert not marker.exists()
+    # numpy scalars and arrays, as annotation pickles often hold them, load
+    import numpy as np
+    for proto in (2, 4):
+        ann = {t: {nm: np.float64(v) for nm, v in data["test"][t].items()} for t in data["test"]}
+        ann["extras"] = np.arange(3, dtype=np.float32)
+        with open(root / "annotations" / "annotation_test.pkl", "wb") as f:
+            pickle.dump(ann, f, protocol=proto)
+        got = chalearn.read_annotations(str(root / "annotations" / "annotation_test.pkl"), traits[:5])
+        nm = sorted(data["test"]["openness"])[0]
+        assert got[nm] == [data["test"][t][nm] for t in traits[:5]]
+        assert chalearn.restricted_load(str(root / "annotations" / "annotation_test.pkl"))[
+            "extras"].tolist() == [0, 1, 2]
 
 
 # ------------------------------------------------------------------------------------ common parts

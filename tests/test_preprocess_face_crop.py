@@ -148,3 +148,24 @@ def test_cli_over_folder_lists_failures(tmp_path, capsys):
     assert len(read_video(str(out / "b" / "blank.mp4"))) == 4
     res = fc.main(["--input", str(inp), "--output", str(out), "--format", "mp4"])
     assert res == [] and "2 clips already done" in capsys.readouterr().out
+
+
+def test_cli_exits_non_zero_on_missing_input_or_when_every_clip_fails(tmp_path, capsys):
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cmd = [sys.executable, "-m", "preprocess.face_crop", "--output", str(tmp_path / "out")]
+    r = subprocess.run(cmd + ["--input", str(tmp_path / "nope")], cwd=root, capture_output=True,
+                       text=True)
+    assert r.returncode == 1 and r.stderr.strip() == \
+        f"face_crop: --input {tmp_path / 'nope'}: no such file or folder"
+    inp = tmp_path / "blank"
+    for i in range(2):
+        write_video(str(inp / f"b{i}.avi"), [np.zeros((96, 128, 3), np.uint8)] * 3)
+    r = subprocess.run(cmd + ["--input", str(inp)], cwd=root, capture_output=True, text=True)
+    assert r.returncode == 1
+    assert "done: 0 of 2 clips cropped" in r.stdout
+    assert r.stderr.strip().splitlines()[-1].startswith("face_crop: all 2 clips failed (listed in ")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit, match="no videos"):
+        fc.main(["--input", str(tmp_path / "empty"), "--output", str(tmp_path / "o2")])
