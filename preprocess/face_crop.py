@@ -1,11 +1,23 @@
-"""Face detection and cropping for raw videos (OpenCV's bundled Haar cascade).
+"""Face detection and cropping for raw videos: one smoothed box per shot.
 
-One box per clip: the face is detected on every k-th frame, the detections are reduced to one smoothed
-box (median centre and size), enlarged by a margin, made square and clamped to the frame; every frame
-is then cropped with that box and resized to ``size`` x ``size``. The output is a folder of jpg frames
-(``00001.jpg``, ...) or a video (``.mp4``/``.avi`` output path, fourcc 'mp4v'). When no face is found
-a :class:`NoFaceError` with a clear message is raised, unless ``fallback='center'`` asks for a centred
-square crop instead.
+A clip is first cut into shots: a frame whose colours or layout differ from the previous frame's by
+more than ``shot_threshold`` (:func:`shot_distance`) starts a new shot, so a multi-shot video
+(an interview cutting between cameras) gets a box for each shot instead of one box that cuts faces
+off. Within a shot faces are detected on every k-th frame (the shot's first frame included). The
+detections are linked across frames into tracks, and the face is the track with the highest score:
+the sum over its frames of size x centrality x confidence, so a face seen on every checked frame
+beats a larger detection that fires once on the shoulders. The chosen track becomes one box
+(median centre and size), enlarged by a margin, made square and clamped to the frame; every frame
+of the shot is cropped with it and resized to ``size`` x ``size``. A shot without a face borrows
+the box of the nearest shot that has one.
+
+Detectors (``--detector``): ``mtcnn`` (facenet-pytorch's MTCNN, whose weights ship inside the
+package; ``pip install --no-deps facenet-pytorch``, as ``scripts/_venv.sh`` does), ``haar`` (OpenCV's
+bundled frontal-face cascade) and ``auto`` (MTCNN when installed, else Haar). Measured detection
+rates: docs/preprocess.md. The output is a folder of jpg frames (``00001.jpg``, ...) or a video
+(``.mp4``/``.avi`` output path, fourcc 'mp4v'). When no face is found in any shot a
+:class:`NoFaceError` with a clear message is raised, unless ``fallback='center'`` asks for a
+centred square crop instead.
 
 Library use (the predict command imports this)::
 
@@ -73,6 +85,138 @@ def detect_faces(frame: np.ndarray, min_face: float = 0.1, scale_factor: float =
                                             minNeighbors=min_neighbors, minSize=(m, m))
     dets = [tuple(float(v) for v in d) for d in (found if len(found) else [])]
     return sorted(dets, key=lambda d: -d[2] * d[3])
+
+
+class DetectorUnavailable(RuntimeError):
+    """The requested face detector is not installed."""
+
+
+class HaarDetector:
+    """OpenCV's frontal-face cascade: ``frame (BGR) -> [(x, y, w, h, 1.0)]``."""
+    name = "haar"
+
+    def __init__(self, min_face: float = 0.1):
+        self.min_face = min_face
+        load_cascade()
+
+    def __call__(self, frame: np.ndarray):
+        return [d + (1.0,) for d in detect_faces(frame, min_face=self.min_face)]
+
+
+class MTCNNDetector:
+    """MTCNN (facenet-pytorch, weights inside the package): ``frame (BGR) -> [(x, y, w, h, p)]``
+    for detections of probability >= ``threshold``."""
+    name = "mtcnn"
+
+    def __init__(self, min_face: float = 0.1, threshold: float = 0.9, device: str = "cpu"):
+        try:
+            from facenet_pytorch import MTCNN
+        except ImportError as e:
+            raise DetectorUnavailable(
+                f"the MTCNN detector needs facenet-pytorch ({e}); install it with "
+                f"'pip install --no-deps facenet-pytorch requests' or use --detector haar") from None
+        self.model = MTCNN(keep_all=True, device=device)
+        self.min_face, self.threshold = min_face, threshold
+
+    def __call__(self, frame: np.ndarray):
+        self.model.min_face_size = max(20, int(min(frame.shape[:2]) * self.min_face))
+        rgb = np.ascontiguousarray(frame[:, :, ::-1] if frame.ndim == 3 else
+                                   np.repeat(frame[:, :, None], 3, axis=2))
+        boxes, probs = self.model.detect(rgb)
+        if boxes is None:
+            return []
+        return [(float(x0), float(y0), float(x1 - x0), float(y1 - y0), float(p))
+                for (x0, y0, x1, y1), p in zip(boxes, probs) if p is not None and p >= self.threshold]
+
+
+DETECTORS = ("auto", "mtcnn", "haar")
+
+
+_DETECTOR_CACHE: Dict[Tuple[str, float], Callable] = {}
+
+
+def make_detector(name: str = "auto", min_face: float = 0.1):
+    """``'mtcnn'`` | ``'haar'`` | ``'auto'`` (MTCNN when facenet-pytorch is installed, else Haar).
+    One instance per process and setting (the MTCNN weights load once)."""
+    if name not in DETECTORS:
+        raise ValueError(f"detector must be one of {DETECTORS}, not {name!r}")
+    key = (name, float(min_face))
+    if key not in _DETECTOR_CACHE:
+        det = None
+        if name in ("auto", "mtcnn"):
+            try:
+                det = MTCNNDetector(min_face)
+            except DetectorUnavailable:
+                if name == "mtcnn":
+                    raise
+        _DETECTOR_CACHE[key] = det or HaarDetector(min_face)
+    return _DETECTOR_CACHE[key]
+
+
+# ----------------------------------------------------------------------------------------------
+# shots and the choice of the face
+
+SHOT_THRESHOLD = 0.4
+
+
+def frame_signature(frame: np.ndarray):
+    """What shot-cut detection compares: a normalised HSV histogram (8 x 4 x 4 bins) and a 16 x 16
+    grey thumbnail of a BGR frame."""
+    small = cv2.resize(frame, (64, 64), interpolation=cv2.INTER_AREA)
+    if small.ndim == 2:
+        small = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
+    hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
+    hist = cv2.calcHist([hsv], [0, 1, 2], None, [8, 4, 4], [0, 180, 0, 256, 0, 256])
+    hist = cv2.normalize(hist, hist, 1.0, 0.0, cv2.NORM_L1).astype(np.float32)
+    thumb = cv2.resize(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (16, 16), interpolation=cv2.INTER_AREA)
+    return hist, thumb.astype(np.float32) / 255.0
+
+
+def shot_distance(a, b) -> float:
+    """How different two :func:`frame_signature` s are, 0..1: the larger of the colour histograms'
+    Bhattacharyya distance and 3 x the thumbnails' mean absolute difference (a cut between two
+    cameras on the same scene changes the layout more than the colours)."""
+    colours = float(cv2.compareHist(a[0], b[0], cv2.HISTCMP_BHATTACHARYYA))
+    layout = min(1.0, 3.0 * float(np.abs(a[1] - b[1]).mean()))
+    return max(colours, layout)
+
+
+def choose_face_track(dets_per_frame: Sequence[Sequence[Sequence[float]]], frame_w: int,
+                      frame_h: int) -> List[Detection]:
+    """The detections ``(x, y, w, h)`` of the face to keep, from all detections of each checked
+    frame (``(x, y, w, h[, confidence])``).
+
+    Detections are linked into tracks (centre within half a face size of the track's last one, size
+    within 1.5x); a track scores the sum over its frames of relative size x centrality x
+    confidence, and the best track wins. Returns [] when nothing was detected.
+    """
+    short, half_diag = min(frame_w, frame_h), 0.5 * float(np.hypot(frame_w, frame_h))
+    tracks: List[dict] = []
+    for dets in dets_per_frame:
+        free = list(range(len(tracks)))
+        for d in sorted(dets, key=lambda d: -(d[2] * d[3]) * (d[4] if len(d) > 4 else 1.0)):
+            x, y, w, h = (float(v) for v in d[:4])
+            conf = float(d[4]) if len(d) > 4 else 1.0
+            cx, cy, side = x + w / 2, y + h / 2, max(w, h)
+            best, best_dist = None, None
+            for t in free:
+                tx, ty, ts = tracks[t]["last"]
+                dist = float(np.hypot(cx - tx, cy - ty))
+                if dist <= 0.5 * max(side, ts) and 1 / 1.5 <= side / ts <= 1.5 and                         (best is None or dist < best_dist):
+                    best, best_dist = t, dist
+            centrality = 1.0 - 0.5 * min(1.0, np.hypot(cx - frame_w / 2, cy - frame_h / 2) / half_diag)
+            score = (side / short) * centrality * conf
+            if best is None:
+                tracks.append({"last": (cx, cy, side), "dets": [], "score": 0.0})
+                best = len(tracks) - 1
+            else:
+                free.remove(best)
+            tracks[best]["last"] = (cx, cy, side)
+            tracks[best]["dets"].append((x, y, w, h))
+            tracks[best]["score"] += score
+    if not tracks:
+        return []
+    return max(tracks, key=lambda t: t["score"])["dets"]
 
 
 def smooth_box(detections: Sequence[Optional[Detection]], frame_w: int, frame_h: int,
@@ -161,53 +305,81 @@ def is_video_output(out_path: str, out_format: Optional[str] = None) -> bool:
 def crop_face_video(in_path: str, out_path: str, size: int = 224, detect_every: int = 5,
                     margin: float = 0.25, fallback: Optional[str] = None, out_format: Optional[str] = None,
                     min_face: float = 0.1, center_fraction: float = 1.0, fps: Optional[float] = None,
-                    jpg_quality: int = 95,
-                    detector: Optional[Callable[[np.ndarray], Sequence[Detection]]] = None) -> Dict:
+                    jpg_quality: int = 95, detector="auto",
+                    shot_threshold: float = SHOT_THRESHOLD) -> Dict:
     """Crop the face of one clip (video file or frame folder) to ``size`` x ``size`` frames.
 
     ``out_path`` ending in .mp4/.avi (or ``out_format='mp4'``) writes a video (fourcc 'mp4v'),
-    otherwise a folder of ``00001.jpg``, ``00002.jpg``, .... Faces are detected on frames 0, k, 2k, ...
-    (``detect_every`` = k) with ``detector`` (default: the Haar cascade; it returns ``(x, y, w, h)``
-    boxes, the largest is used) and reduced to one box by :func:`smooth_box`.
+    otherwise a folder of ``00001.jpg``, ``00002.jpg``, .... ``detector``: a name of
+    :data:`DETECTORS` or a callable ``frame (BGR) -> [(x, y, w, h[, confidence])]``. Shots are cut
+    where consecutive frames' colours differ by more than ``shot_threshold`` (1 or more: one shot);
+    in each, faces are detected on its frames 0, k, 2k, ... (``detect_every`` = k), the face is
+    chosen by :func:`choose_face_track` and reduced to one box by :func:`smooth_box`.
 
-    No face: ``fallback='center'`` crops the centred square (``center_fraction`` of the shorter
-    side); otherwise :class:`NoFaceError` is raised and nothing is written.
+    No face in any shot: ``fallback='center'`` crops the centred square (``center_fraction`` of the
+    shorter side); otherwise :class:`NoFaceError` is raised and nothing is written.
 
-    Returns a dict: in_path, out_path, status ('face' | 'center_fallback'), box (x0, y0, x1, y1),
-    frame_size (w, h), num_frames, num_checked, num_detected, fps, message.
+    Returns a dict: in_path, out_path, status ('face' | 'center_fallback'), box (x0, y0, x1, y1; of
+    the longest shot), shots (one dict per shot: start, end, box, status 'face' | 'borrowed' |
+    'center_fallback', num_checked, num_detected), frame_size (w, h), num_frames, num_checked,
+    num_detected, fps, detector, message.
     """
     if fallback not in (None, "none", "center", "centre"):
         raise ValueError(f"fallback must be None or 'center', not {fallback!r}")
     detect_every = max(1, int(detect_every))
-    detector = detector or (lambda f: detect_faces(f, min_face=min_face))
-    # pass 1: detect on every k-th frame
-    dets: List[Optional[Detection]] = []
-    n = 0
-    w = h = 0
+    detect = make_detector(detector, min_face) if isinstance(detector, str) else detector
+    # pass 1: cut into shots, detect on every k-th frame of each shot
+    shots: List[dict] = []
+    prev_sig = None
+    n = w = h = 0
     for i, frame in enumerate(iter_frames(in_path)):
         h, w = frame.shape[:2]
         n += 1
-        if i % detect_every == 0:
-            found = list(detector(frame))
-            if found:
-                found = sorted(found, key=lambda d: -d[2] * d[3])
-            dets.append(tuple(found[0]) if found else None)
+        sig = frame_signature(frame)
+        if prev_sig is None or shot_distance(sig, prev_sig) > shot_threshold:
+            shots.append({"start": i, "dets": []})
+        prev_sig = sig
+        shot = shots[-1]
+        if (i - shot["start"]) % detect_every == 0:
+            shot["dets"].append(list(detect(frame)))
     if n == 0:
         raise VideoReadError(f"no frame could be decoded from {in_path}")
-    n_det = sum(d is not None for d in dets)
-    box = smooth_box(dets, w, h, margin)
-    if box is not None:
-        status, msg = "face", f"face found on {n_det} of {len(dets)} checked frames"
+    for k, shot in enumerate(shots):
+        shot["end"] = shots[k + 1]["start"] if k + 1 < len(shots) else n
+        track = choose_face_track(shot["dets"], w, h)
+        shot["num_checked"] = len(shot["dets"])
+        shot["num_detected"] = sum(bool(d) for d in shot.pop("dets"))
+        shot["box"] = smooth_box(track, w, h, margin)
+        shot["status"] = "face" if shot["box"] is not None else None
+    with_face = [k for k, sh in enumerate(shots) if sh["box"] is not None]
+    n_checked = sum(sh["num_checked"] for sh in shots)
+    n_det = sum(sh["num_detected"] for sh in shots)
+    if with_face:
+        status = "face"
+        for k, shot in enumerate(shots):
+            if shot["box"] is None:
+                near = min(with_face, key=lambda j: abs(j - k))
+                shot["box"], shot["status"] = shots[near]["box"], "borrowed"
+        msg = f"face found on {n_det} of {n_checked} checked frames"
+        if len(shots) > 1:
+            msg += (f", {len(shots)} shots ({len(with_face)} with a face"
+                    + (f", {len(shots) - len(with_face)} borrowing the nearest shot's box"
+                       if len(with_face) < len(shots) else "") + ")")
     elif fallback in ("center", "centre"):
-        box = center_box(w, h, center_fraction)
         status = "center_fallback"
-        msg = (f"no face found in {in_path} ({len(dets)} frames checked, every {detect_every}th); "
+        for shot in shots:
+            shot["box"], shot["status"] = center_box(w, h, center_fraction), "center_fallback"
+        msg = (f"no face found in {in_path} ({n_checked} frames checked, every {detect_every}th); "
                f"used a centre crop instead")
     else:
-        raise NoFaceError(f"no face found in {in_path} ({len(dets)} of {n} frames checked, every "
+        raise NoFaceError(f"no face found in {in_path} ({n_checked} of {n} frames checked, every "
                           f"{detect_every}th, {w}x{h}); try a smaller --min_face or --every 1, or "
                           f"--fallback center for a centre crop")
-    # pass 2: crop every frame
+    boxes = np.empty(n, dtype=object)
+    for shot in shots:
+        shot["box"] = tuple(int(v) for v in shot["box"])
+        boxes[shot["start"]:shot["end"]] = [shot["box"]] * (shot["end"] - shot["start"])
+    # pass 2: crop every frame with its shot's box
     as_video = is_video_output(out_path, out_format)
     out_fps = fps or video_fps(in_path)
     written = 0
@@ -217,20 +389,27 @@ def crop_face_video(in_path: str, out_path: str, size: int = 224, detect_every: 
         if not writer.isOpened():
             raise RuntimeError(f"cannot open a video writer for {out_path}")
         try:
-            for frame in iter_frames(in_path):
-                writer.write(crop_resize(frame, box, size))
+            for i, frame in enumerate(iter_frames(in_path)):
+                if i >= n:
+                    break
+                writer.write(crop_resize(frame, boxes[i], size))
                 written += 1
         finally:
             writer.release()
     else:
         os.makedirs(out_path, exist_ok=True)
         params = [int(cv2.IMWRITE_JPEG_QUALITY), int(jpg_quality)]
-        for frame in iter_frames(in_path):
+        for i, frame in enumerate(iter_frames(in_path)):
+            if i >= n:
+                break
             written += 1
-            cv2.imwrite(os.path.join(out_path, f"{written:05d}.jpg"), crop_resize(frame, box, size), params)
-    return {"in_path": in_path, "out_path": out_path, "status": status, "box": tuple(int(v) for v in box),
-            "frame_size": (w, h), "num_frames": written, "num_checked": len(dets),
-            "num_detected": n_det, "fps": out_fps, "message": msg}
+            cv2.imwrite(os.path.join(out_path, f"{written:05d}.jpg"), crop_resize(frame, boxes[i], size),
+                        params)
+    longest = max(shots, key=lambda sh: sh["end"] - sh["start"])
+    return {"in_path": in_path, "out_path": out_path, "status": status, "box": longest["box"],
+            "shots": shots, "frame_size": (w, h), "num_frames": written, "num_checked": n_checked,
+            "num_detected": n_det, "fps": out_fps,
+            "detector": getattr(detect, "name", "custom"), "message": msg}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -266,7 +445,7 @@ def _job(a):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Crop faces from videos with OpenCV's Haar cascade.",
+    p = argparse.ArgumentParser(description="Crop faces from videos: one smoothed box per shot.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--input", required=True, help="a video, or a folder searched recursively")
     p.add_argument("--output", required=True, help="output folder (mirrors the input layout)")
@@ -275,6 +454,10 @@ def main(argv=None):
     p.add_argument("--every", type=int, default=5, help="detect on every k-th frame")
     p.add_argument("--margin", type=float, default=0.25, help="added on each side, x face size")
     p.add_argument("--min_face", type=float, default=0.1, help="smallest face, x shorter frame side")
+    p.add_argument("--detector", choices=DETECTORS, default="auto",
+                   help="face detector: MTCNN (facenet-pytorch) when installed, else OpenCV's Haar")
+    p.add_argument("--shot_threshold", type=float, default=SHOT_THRESHOLD,
+                   help="colour-histogram distance between frames that starts a new shot (1: one shot)")
     p.add_argument("--fallback", choices=("none", "center"), default="none",
                    help="what to do when no face is found: fail (listed) or crop the centre")
     p.add_argument("--ext", default="mp4,avi,flv,mkv,mov,webm,mpg,m4v",
@@ -288,7 +471,12 @@ def main(argv=None):
     inputs = list_inputs(args.input, exts)
     if not inputs:
         raise SystemExit(f"face_crop: no videos ({', '.join(exts)}) found in {args.input}")
+    try:
+        make_detector(args.detector, args.min_face)  # a missing detector: one line, before any clip
+    except DetectorUnavailable as e:
+        raise SystemExit(f"face_crop: {e}")
     kw = dict(size=args.size, detect_every=args.every, margin=args.margin, min_face=args.min_face,
+              detector=args.detector, shot_threshold=args.shot_threshold,
               fallback=None if args.fallback == "none" else "center",
               out_format="frames" if args.format == "frames" else "mp4")
     jobs, skipped = [], 0
