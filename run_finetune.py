@@ -26,7 +26,7 @@ from engine.evaluation import (evaluate, main_metric_name, metrics_summary, vide
 from engine.finetune import build_criterion, build_mixup, make_finetune_loss
 from engine.logger import JsonlLogger, TensorboardLogger
 from engine.model_utils import count_parameters, create_model, load_initial_weights, wrap_model
-from engine.runtime import build_ema, check_output_dirs, cli_main, configure_backends, print_run_header
+from engine.runtime import build_ema, check_input_files, check_output_dirs, cli_main, configure_backends, print_run_header
 from engine.trainer import EpochHooks, build_training, fit
 
 
@@ -157,6 +157,7 @@ def run(args) -> Dict:
     info, label_names = _resolve_task(args)
     finalize_args(args, args.world_size)
     check_output_dirs(args)
+    check_input_files(args)
     device = torch.device(args.device)
     configure_backends(device)
     splits = _split_files(args)

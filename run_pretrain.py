@@ -23,7 +23,7 @@ from engine.distributed import is_main_process, run_with_process_group
 from engine.logger import JsonlLogger, TensorboardLogger
 from engine.model_utils import count_parameters, create_model, load_initial_weights, wrap_model
 from engine.pretrain import make_pretrain_loss, reconstruction_grid
-from engine.runtime import check_output_dirs, cli_main, configure_backends, print_run_header
+from engine.runtime import check_input_files, check_output_dirs, cli_main, configure_backends, print_run_header
 from engine.trainer import EpochHooks, build_training, fit
 
 
@@ -45,6 +45,7 @@ def run(args) -> Dict:
 
     finalize_args(args, args.world_size)
     check_output_dirs(args)
+    check_input_files(args)
     if not args.normalize_target:
         raise ValueError('only normalised-pixel targets are supported (Eq. (11), paper Sec. 3.1.4)')
     device = torch.device(args.device)

@@ -158,6 +158,8 @@ def common_parser(description: str) -> argparse.ArgumentParser:
                    help='cuda | cuda:N | cpu (cuda falls back to the CPU when there is none)')
     g.add_argument('--seed', type=int, default=0,
                    help='seed of weights, data order, augmentation and subsets')
+    g.add_argument('--debug', action='store_true',
+                   help='show the traceback of user errors (bad split line, unreadable checkpoint, ...)')
     g.add_argument('--resume', type=str, default='', help='resume from this training checkpoint')
     g.add_argument('--auto_resume', type=str2bool, nargs='?', const=True, default=True,
                    help='resume from output_dir/checkpoint-last.pth when present')
@@ -292,6 +294,11 @@ def finetune_parser() -> argparse.ArgumentParser:
 
 def parse_args(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None):
     args = parse_args_with_config(parser, argv)
+    import timm
+    import models  # noqa: F401  (registers the SVFAP names with timm)
+    if getattr(args, 'model', None) and not timm.is_model(args.model):
+        known = ', '.join(timm.list_models('svfap_*'))
+        parser.error(f'--model {args.model}: unknown model (SVFAP models: {known})')
     return args
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from engine.distributed import is_main_process
+from models.checkpoint import describe_load_error
 
 __all__ = ['atomic_write', 'atomic_torch_save', 'atomic_copy', 'save_checkpoint', 'load_training_checkpoint', 'CheckpointReadError',
            'resume_candidates', 'find_resume_checkpoint', 'remove_stale_temp_files',
@@ -177,8 +178,8 @@ def load_training_checkpoint(path: str, map_location='cpu') -> Dict[str, Any]:
         raise
     except Exception as e:  # noqa: BLE001  (torch raises RuntimeError, EOFError, UnpicklingError, ...)
         size = os.path.getsize(path) if os.path.exists(path) else -1
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointReadError(f'cannot read checkpoint {path} ({size} bytes): {reason}') from None
+        raise CheckpointReadError(f'cannot read checkpoint {path} ({size} bytes): '
+                                  f'{describe_load_error(e)}') from None
 
 
 _CKPT_RE = re.compile(r'checkpoint-(\d+)\.pth$')

@@ -16,7 +16,8 @@ from engine.optim import cosine_scheduler
 from engine.step import NonFiniteLossError
 
 __all__ = ['configure_backends', 'seed_epoch', 'build_schedules', 'save_epoch_checkpoints',
-           'print_run_header', 'build_ema', 'cli_main', 'check_output_dirs', 'OutputDirError']
+           'print_run_header', 'build_ema', 'cli_main', 'check_output_dirs', 'check_input_files',
+           'OutputDirError']
 
 
 def configure_backends(device: torch.device) -> Dict[str, bool]:
@@ -118,6 +119,27 @@ def check_output_dirs(args) -> None:
             raise OutputDirError(f'cannot write to {flag} {d}: {e.strerror or e}') from None
 
 
+def check_input_files(args) -> None:
+    """``--resume`` and ``--finetune``: present and not visibly truncated, checked before anything
+    is built (a torch zip file must end with its central directory). Reading them comes later."""
+    for flag in ('resume', 'finetune'):
+        path = getattr(args, flag, None)
+        if not path:
+            continue
+        if not os.path.isfile(path):
+            raise CheckpointReadError(f'--{flag} {path}: no such file')
+        size = os.path.getsize(path)
+        if size == 0:
+            raise CheckpointReadError(f'--{flag} {path}: empty file (0 bytes)')
+        with open(path, 'rb') as f:
+            head = f.read(4)
+            f.seek(max(0, size - 65557))  # the end-of-central-directory record lies in the tail
+            tail = f.read()
+        if head == b'PK\x03\x04' and b'PK\x05\x06' not in tail:
+            raise CheckpointReadError(f'--{flag} {path}: truncated ({size} bytes; its zip archive has no '
+                                      f'central directory)')
+
+
 def build_ema(args, model_without_ddp):
     if not getattr(args, 'model_ema', False):
         return None
@@ -136,11 +158,27 @@ def cuda_sync_if(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _user_errors():
+    from datasets.split_file import MissingPathsError, SplitFileError
+    from datasets.video_dataset import TooManyBrokenVideos
+    from datasets.video_reader import VideoReadError
+    from models.checkpoint import CheckpointError
+    return (NonFiniteLossError, CheckpointReadError, ResumeMismatchError, OutputDirError,
+            CheckpointError, SplitFileError, MissingPathsError, VideoReadError, TooManyBrokenVideos)
+
+
 def cli_main(main: Callable) -> None:
-    """``if __name__ == '__main__'`` of the entry points: a non-finite loss or an unreadable
-    checkpoint ends the process with a one-line message and exit code 1 instead of a traceback."""
+    """``if __name__ == '__main__'`` of the entry points: a user error (a non-finite loss, an
+    unreadable checkpoint, a bad split line, a broken evaluation video, an unwritable folder, a
+    missing split file) ends the process with its message and exit code 1 instead of a traceback;
+    ``--debug`` (or ``SVFAP_DEBUG=1``) shows the traceback. Internal errors keep theirs."""
+    debug = '--debug' in sys.argv or os.environ.get('SVFAP_DEBUG') == '1'
     try:
         main()
-    except (NonFiniteLossError, CheckpointReadError, ResumeMismatchError, OutputDirError) as e:
-        print(f'ERROR (rank {get_rank()}): {e}', file=sys.stderr, flush=True)
+    except _user_errors() + (FileNotFoundError,) as e:
+        if debug:
+            raise
+        msg = str(e) if not isinstance(e, FileNotFoundError) or not e.filename else \
+            f'{e.strerror}: {e.filename}'
+        print(f'ERROR (rank {get_rank()}): {msg}', file=sys.stderr, flush=True)
         sys.exit(1)

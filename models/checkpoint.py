@@ -7,6 +7,7 @@ prefixes are mapped onto the model's own key names.
 """
 import argparse
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Union
 
@@ -53,6 +54,24 @@ class LoadReport:
     __str__ = summary
 
 
+def describe_load_error(err: BaseException) -> str:
+    """torch.load's failure in a few words: torch's own messages run over several paragraphs."""
+    text = str(err).strip()
+    if 'WeightsUnpickler error' in text:
+        detail = next((ln.strip() for ln in text.split('WeightsUnpickler error:', 1)[1].splitlines()
+                       if ln.strip()), '')
+        m = re.search(r'GLOBAL (\S+) was not an allowed global', detail)
+        if m:
+            return (f'it holds a Python object ({m.group(1)}) that is never unpickled: only weights, '
+                    f'tensors and plain values are read (weights_only=True)')
+        return f'not a weights-only PyTorch file ({detail[:200]})'
+    if 'central directory' in text or 'PytorchStreamReader' in text:
+        return 'truncated or corrupt (its zip archive is incomplete)'
+    if isinstance(err, EOFError) or not text:
+        return f'empty or truncated ({type(err).__name__})'
+    return f'{type(err).__name__}: {text.splitlines()[0][:200]}'
+
+
 def read_checkpoint(path: Union[str, os.PathLike]) -> object:
     """torch.load(path, weights_only=True) with argparse.Namespace allowed; CheckpointError otherwise."""
     path = os.fspath(path)
@@ -62,8 +81,7 @@ def read_checkpoint(path: Union[str, os.PathLike]) -> object:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as err:  # noqa: BLE001 - any failure to read means "not a usable checkpoint"
-        raise CheckpointError(f'{path} is not a loadable PyTorch checkpoint (read with weights_only=True): '
-                              f'{type(err).__name__}: {err}') from err
+        raise CheckpointError(f'cannot read checkpoint {path}: {describe_load_error(err)}') from None
 
 
 def extract_state_dict(obj: object, source: str = '<state dict>') -> Dict[str, torch.Tensor]:
