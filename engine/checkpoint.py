@@ -186,14 +186,14 @@ _CKPT_RE = re.compile(r'checkpoint-(\d+)\.pth$')
 
 
 def resume_candidates(output_dir: str) -> List[str]:
-    """The checkpoints a run may resume from, best first: ``checkpoint-last.pth``, then the
-    ``checkpoint-<epoch>.pth`` copies from the newest epoch down."""
+    """The checkpoints a run may resume from, best first: ``checkpoint-last.pth``, the rotated
+    ``checkpoint-prev.pth``, then the ``checkpoint-<epoch>.pth`` copies from the newest epoch down."""
     if not output_dir or not os.path.isdir(output_dir):
         return []
     out = []
-    last = os.path.join(output_dir, 'checkpoint-last.pth')
-    if os.path.isfile(last):
-        out.append(last)
+    for name in ('checkpoint-last.pth', 'checkpoint-prev.pth'):
+        if os.path.isfile(os.path.join(output_dir, name)):
+            out.append(os.path.join(output_dir, name))
     numbered = []
     for p in glob.glob(os.path.join(output_dir, 'checkpoint-*.pth')):
         m = _CKPT_RE.search(p)

@@ -1,4 +1,4 @@
-"""Logging: console progress lines with ETA, TensorBoard (tensorboardX) and one JSON-lines file per run.
+"""Logging: console progress lines with ETA, TensorBoard and one JSON-lines file per run.
 
 Training statistics are accumulated as device tensors and read back to the host only at
 ``--log_every`` intervals and at the end of an epoch, so a step never waits for the GPU.
@@ -170,11 +170,14 @@ def progress_iter(iterable, total: int, desc: str, unit: str, enabled: bool = Tr
 
 
 class TensorboardLogger:
-    """tensorboardX writer on the main process; a silent stub elsewhere or without a log dir.
+    """TensorBoard writer (``torch.utils.tensorboard``) on the main process; a silent stub elsewhere
+    or without a log dir.
 
     The event file is opened at the first write, so a resumed run can first say where it resumes
     (:meth:`resume_at`): events of the steps it runs again are then purged (``purge_step``) and the
-    plots have no duplicates."""
+    plots have no duplicates. :meth:`flush` (every epoch end) returns once every event written so
+    far is on disk: this writer's flush waits for its queue to drain (tensorboardX's did not, and a
+    kill lost up to its last 120 s of scalars)."""
 
     def __init__(self, log_dir: Optional[str], purge_step: Optional[int] = None):
         self.log_dir = log_dir if log_dir and is_main_process() else None
@@ -189,9 +192,9 @@ class TensorboardLogger:
     @property
     def writer(self):
         if self._writer is None and self.log_dir:
-            from tensorboardX import SummaryWriter
+            from torch.utils.tensorboard import SummaryWriter
             os.makedirs(self.log_dir, exist_ok=True)
-            self._writer = SummaryWriter(logdir=self.log_dir, purge_step=self.purge_step or None)
+            self._writer = SummaryWriter(log_dir=self.log_dir, purge_step=self.purge_step or None)
         return self._writer
 
     def scalars(self, values: Dict[str, float], step: int, prefix: str = '') -> None:

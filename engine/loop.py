@@ -73,7 +73,7 @@ def train_one_epoch(model: torch.nn.Module, loader, stepper: Stepper, epoch: int
         overflow_count += overflow.to(torch.float64)
         last = step == steps_per_epoch - 1
         if log_every and ((step + 1) % log_every == 0 or last):
-            tracker.check(epoch)
+            tracker.check(epoch, total=steps_per_epoch)
             vals = window.values()
             window = DeviceMeter(device)
             stats = {'lr': lr, 'loss': vals.get('loss', float('nan')),
@@ -91,7 +91,7 @@ def train_one_epoch(model: torch.nn.Module, loader, stepper: Stepper, epoch: int
                     tb.scalars({'loss_scale': stats['loss_scale']}, it, prefix='train/')
     if micro < 0:
         raise RuntimeError('the training loader yielded no batch (dataset smaller than one batch?)')
-    tracker.check(epoch)
+    tracker.check(epoch, total=steps_per_epoch)
     seconds = progress.finish()
     totals = torch.stack([overflow_count,
                           torch.tensor(float(broken), device=device, dtype=torch.float64)])

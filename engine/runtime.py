@@ -65,10 +65,14 @@ def save_epoch_checkpoints(args, epoch: int, global_step: int, model_without_ddp
                            model_ema, best: Optional[Dict] = None) -> Optional[str]:
     """checkpoint-last.pth every epoch; checkpoint-<epoch>.pth every --save_ckpt_freq epochs and at
     the end, written first (``checkpoint-last.pth`` is then its atomic copy), so a crash between the
-    two leaves the newer numbered file, which resume prefers. Main process only; atomic."""
+    two leaves the newer numbered file, which resume prefers. The previous checkpoint-last.pth is
+    kept as checkpoint-prev.pth (renamed before each replace): if the new one turns out unreadable,
+    resuming falls back one epoch, not --save_ckpt_freq epochs. Main process only; atomic."""
     if not (args.output_dir and getattr(args, 'save_ckpt', True)) or not is_main_process():
         return None
     last = os.path.join(args.output_dir, 'checkpoint-last.pth')
+    if os.path.isfile(last):
+        os.replace(last, os.path.join(args.output_dir, 'checkpoint-prev.pth'))
     freq = max(int(args.save_ckpt_freq or 0), 0)
     state = dict(model=model_without_ddp, optimizer=optimizer, scaler=scaler, model_ema=model_ema,
                  epoch=epoch, global_step=global_step, args=args, best=best)

@@ -55,18 +55,21 @@ class NonFiniteTracker:
         self.first_step = torch.where(take, torch.full_like(self.first_step, step), self.first_step)
         self.first_value = torch.where(take, loss.detach().float(), self.first_value)
 
-    def check(self, epoch: int, what: str = 'loss') -> None:
+    def check(self, epoch: int, what: str = 'loss', total: Optional[int] = None) -> None:
         """Raise :class:`NonFiniteLossError` on every rank if any rank saw a non-finite loss
-        (a collective when distributed: all ranks call it at the same points)."""
+        (a collective when distributed: all ranks call it at the same points). The step is given
+        as the console gives it: 1-based, ``[step/total]``."""
         flag = (self.first_step >= 0).to(torch.int64)
         flag = all_reduce_max(flag)
         if int(flag.item()) == 0:
             return
         step = int(self.first_step.item())
         if step >= 0:
+            where = f'[{step + 1}/{total}]' if total else f'{step + 1} of this epoch'
             msg = (f'non-finite training {what} {float(self.first_value.item())} at epoch {epoch}, '
-                   f'step {step} (of this epoch); stopping. The last checkpoint written before '
-                   f'this epoch is left as it was; lower the lr, use --clip_grad or --amp bf16.')
+                   f'step {where}; stopping. No optimizer step was taken on it, and the last '
+                   f'checkpoint written before this epoch is left as it was; lower the lr, use '
+                   f'--clip_grad or --amp bf16.')
         else:
             msg = (f'non-finite training {what} on another process at epoch {epoch}; stopping. '
                    f'The last checkpoint is left as it was.')
@@ -128,7 +131,7 @@ class Stepper:
         if self.scaler is not None:
             self.scaler.step(self.optimizer)  # skipped internally when grads are inf/nan
             self.scaler.update()
-        else:
+        elif not bool(overflow):  # fp32 / bf16: skip it too (one host sync, as GradScaler has)
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         if self.model_ema is not None:

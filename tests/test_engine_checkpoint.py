@@ -175,3 +175,23 @@ def test_stale_temp_files_are_removed_on_start(tmp_path, capsys):
     assert ck.auto_load(_resume_args(tmp_path), _model()) is None
     assert not stale.exists() and keep.exists()
     assert 'removed the partial file' in capsys.readouterr().out
+
+
+def test_previous_last_checkpoint_is_kept_and_used_when_the_new_one_is_bad(tmp_path, capsys):
+    """save_ckpt_freq 10: without the rotated copy a bad checkpoint-last.pth would send the run back
+    to the start; with it, one epoch is lost."""
+    from engine.runtime import save_epoch_checkpoints
+    m = _model()
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
+    args = argparse.Namespace(output_dir=str(tmp_path), save_ckpt=True, save_ckpt_freq=10, epochs=30,
+                              lr=1e-3)
+    for epoch in range(4):
+        save_epoch_checkpoints(args, epoch, 10 * epoch, m, opt, None, None)
+    assert sorted(os.listdir(tmp_path)) == ['checkpoint-last.pth', 'checkpoint-prev.pth']
+    assert ck.load_training_checkpoint(str(tmp_path / 'checkpoint-prev.pth'))['epoch'] == 2
+    last = tmp_path / 'checkpoint-last.pth'
+    last.write_bytes(last.read_bytes()[:100])      # e.g. a bad network filesystem
+    ra = _resume_args(tmp_path)
+    ckpt = ck.auto_load(ra, _model())
+    assert ckpt['epoch'] == 2 and ra.start_epoch == 3
+    assert f'trying {tmp_path / "checkpoint-prev.pth"}' in capsys.readouterr().out

@@ -134,7 +134,7 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(data, tmp_path, monkeypatch):
     monkeypatch.setattr(engine.trainer, "save_epoch_checkpoints", record_save)
     argv = tiny_finetune_argv(fold, out, extra=['--epochs', '2', '--max_steps_per_epoch', '1',
                                                 '--mixup', '0', '--cutmix', '0'])
-    with pytest.raises(NonFiniteLossError, match=r'nan at epoch 1, step 0'):
+    with pytest.raises(NonFiniteLossError, match=r'nan at epoch 1, step \[1/1\]'):
         run_finetune.main(argv)
     assert list(saved) == [0]
     path = os.path.join(out, 'checkpoint-last.pth')
