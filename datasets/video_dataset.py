@@ -17,7 +17,8 @@ the augmentation and the mask from it.
 Broken videos, training and pre-training: a video that cannot be read (or transformed) is logged
 once per process on the ``svfap.data`` logger with path and reason, remembered, and replaced by
 another sample chosen deterministically from ``(seed, index, attempt)`` - the same substitute on a
-resumed run. The item reports how many broken videos it met (``n_broken_skipped``). After
+resumed run. The item reports how many broken videos it met (``n_broken_skipped``); with
+``broken_log`` set, each process also appends ``path<TAB>reason`` to that file. After
 ``max_consecutive_failures`` (50) failures in a row for one item the dataset gives up with an error
 (the whole set must be broken).
 
@@ -28,7 +29,7 @@ unreadable ones are left out and listed in ``skipped`` as ``(path, reason)``.
 from __future__ import annotations
 
 import logging
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -68,6 +69,9 @@ class _SubstitutingDataset(Dataset):
         self.seed = int(seed)
         self.max_consecutive_failures = int(max_consecutive_failures)
         self.broken = {}  # path -> reason, this process only
+        # a file every process (DataLoader workers, ranks) appends "path<TAB>reason" lines to, once
+        # per path and process; set by the trainer (engine.trainer.BrokenVideoList)
+        self.broken_log: Optional[str] = None
 
     def __len__(self):
         return len(self.entries)
@@ -81,6 +85,13 @@ class _SubstitutingDataset(Dataset):
             self.broken[path] = reason
             logger.warning("broken video skipped (substituted by another sample): %s: %s",
                            path, reason)
+            if self.broken_log:
+                line = f"{path}\t{' '.join(str(reason).split())}\n"
+                try:
+                    with open(self.broken_log, "a", encoding="utf-8") as f:
+                        f.write(line)  # one short append: whole lines even from many processes
+                except OSError as e:
+                    logger.warning("cannot append to %s: %s", self.broken_log, e)
 
     def _load(self, i: int, rng: np.random.Generator):
         raise NotImplementedError

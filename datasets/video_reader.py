@@ -301,13 +301,13 @@ class PyAVVideo:
                     keys.append(p.is_keyframe)
         except av.FFmpegError as e:  # truncated or corrupt container: keep what demuxed
             logger.debug("%s: demuxing stopped after %d packets (%s)", path, len(pts), _short(e))
-        if not pts:
-            self._c.close()
-            raise VideoReadError(path, "FFmpeg finds no video frames in it")
         if self.header_frames > len(pts):
             self._c.close()
             raise VideoReadError(path, f"truncated: its header lists {self.header_frames} frames, "
                                        f"the file holds {len(pts)}")
+        if not pts:
+            self._c.close()
+            raise VideoReadError(path, "FFmpeg finds no video frames in it")
         self.num_frames = len(pts)
         avi_b_frames = "avi" in self.container_format and self.has_b_frames
         self._by_seek = not avi_b_frames and None not in pts and len(set(pts)) == len(pts)

@@ -10,6 +10,7 @@ one ``log.jsonl`` record and a barrier.
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional
@@ -17,9 +18,9 @@ from typing import Callable, Dict, Optional
 import numpy as np
 import torch
 
-from engine.checkpoint import auto_load
-from engine.data import build_train_loader
-from engine.distributed import barrier, check_same_on_all_ranks
+from engine.checkpoint import atomic_write, auto_load
+from engine.data import EpochSeededDataset, build_train_loader
+from engine.distributed import barrier, check_same_on_all_ranks, is_main_process
 from engine.loop import train_one_epoch
 from engine.optim import build_optimizer
 from engine.runtime import build_schedules, save_epoch_checkpoints, seed_epoch
@@ -85,6 +86,39 @@ def build_training(args, model, model_without_ddp, train_ds, layer_decay: Option
                     steps_per_epoch, lr_schedule, wd_schedule, ckpt)
 
 
+class BrokenVideoList:
+    """``<output_dir>/broken_videos.txt``: every broken training video met so far, ``path<TAB>reason``,
+    sorted, one line per path. The datasets' processes append to ``.broken_videos.log``; at each
+    epoch end the main process writes the deduplicated list (atomically) and counts it."""
+
+    def __init__(self, output_dir: Optional[str], dataset):
+        self.raw = os.path.join(output_dir, '.broken_videos.log') if output_dir else None
+        self.path = os.path.join(output_dir, 'broken_videos.txt') if output_dir else None
+        self.count = 0
+        if isinstance(dataset, EpochSeededDataset):
+            dataset = dataset.dataset
+        if self.raw is not None and hasattr(dataset, 'broken_log'):
+            dataset.broken_log = self.raw  # before the loader's workers start: they inherit it
+
+    def update(self) -> int:
+        """Rewrite the list from the raw log; returns the number of distinct broken videos."""
+        if not self.raw or not is_main_process() or not os.path.exists(self.raw):
+            return self.count
+        seen: Dict[str, str] = {}
+        with open(self.raw, encoding='utf-8', errors='replace') as f:
+            for line in f:
+                path, _, reason = line.rstrip('\n').partition('\t')
+                if path and path not in seen:
+                    seen[path] = reason
+        text = ''.join(f'{p}\t{seen[p]}\n' for p in sorted(seen)).encode('utf-8')
+        atomic_write(self.path, lambda f: f.write(text))
+        if len(seen) > self.count:
+            print(f'| {len(seen)} broken video(s) met so far, replaced by other samples; listed in '
+                  f'{self.path}', flush=True)
+        self.count = len(seen)
+        return self.count
+
+
 def fit(args, tr: Training, compute_loss: Callable, tb, jsonl, n_params: int,
         hooks: Optional[EpochHooks] = None) -> Dict:
     """The epoch loop. Returns ``{'train_history': [records], 'step_losses': {epoch: [...]}}``."""
@@ -97,6 +131,7 @@ def fit(args, tr: Training, compute_loss: Callable, tb, jsonl, n_params: int,
         tb.resume_at(args.start_epoch * tr.steps_per_epoch * tr.stepper.update_freq)  # micro-steps of train/loss_step
     if tb is not None and args.start_epoch == 0:
         tb.text('args', '  \n'.join(f'{k}: {v}' for k, v in sorted(vars(args).items())))
+    broken = BrokenVideoList(args.output_dir, tr.train_loader.dataset)
     t_start = time.time()
     for epoch in range(args.start_epoch, args.epochs):
         tr.train_loader.sampler.set_epoch(epoch)
@@ -107,6 +142,10 @@ def fit(args, tr: Training, compute_loss: Callable, tb, jsonl, n_params: int,
         global_step = (epoch + 1) * tr.steps_per_epoch
         result['step_losses'][epoch] = stats.pop('step_losses')
         record = {'epoch': epoch, **{f'train_{k}': v for k, v in stats.items()}}
+        record['broken_videos'] = broken.update()
+        if tb is not None:
+            tb.scalars({'broken_skipped': record['train_broken_skipped'],
+                        'broken_videos': record['broken_videos']}, epoch, prefix='train_epoch/')
         hooks.after_epoch(epoch, global_step, record)
         record['n_parameters'] = n_params
         record['time'] = time.time() - t_start

@@ -123,3 +123,41 @@ def test_resumed_run_purges_the_steps_it_runs_again(tmp_path):
     events = acc.Scalars('train/loss_step')
     assert [e.step for e in events] == list(range(10))
     assert [e.value for e in events] == [0, 1, 2, 3, 4, 105, 106, 107, 108, 109]
+
+
+def test_kill_and_resume_leaves_every_step_once_in_tensorboard(tmp_path):
+    """kill -9 during epoch 1 of 3: epoch 0's scalars are already on disk (flushed at its end), and
+    after --auto_resume TensorBoard reads every step and epoch once, with no gap."""
+    import signal
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    data = generate_synthetic_dataset(str(tmp_path / 'data'), num_labeled=35, num_unlabeled=0,
+                                      num_frames=16, size=40, num_folds=3, val_fraction=0.3, seed=0)
+    fold_dir = os.path.dirname(data['folds']['1']['test'])
+    out = str(tmp_path / 'run')
+    cmd = [sys.executable, os.path.join(os.path.dirname(os.path.dirname(__file__)), 'run_finetune.py')] + \
+        tiny_finetune_argv(fold_dir, out, extra=['--epochs', '3'])
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = os.path.join(out, 'log.jsonl')
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.exists(log) and len(open(log).readlines()) >= 1:
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)  # into epoch 1
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    def read():
+        ea = EventAccumulator(os.path.join(out, 'tb'), size_guidance={'scalars': 0})
+        ea.Reload()
+        return ea
+    ea = read()
+    assert [e.step for e in ea.Scalars('train_epoch/loss')][:1] == [0]   # on disk before the kill
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    ea = read()
+    assert [e.step for e in ea.Scalars('train_epoch/loss')] == [0, 1, 2]
+    assert [e.step for e in ea.Scalars('val/uar')] == [0, 1, 2]
+    records = [r for r in map(json.loads, open(log)) if 'epoch' in r]
+    assert [r['epoch'] for r in records] == [0, 1, 2]
+    loss_steps = [e.step for e in ea.Scalars('train/loss_step')]
+    assert loss_steps == list(range(3 * records[0]['train_steps']))  # micro-steps, batch 2, freq 1
