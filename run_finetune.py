@@ -13,6 +13,7 @@ import os
 import time
 from typing import Dict, List, Optional, Sequence
 
+import numpy as np
 import torch
 
 from cli.args import finalize_args, finetune_parser, parse_args
@@ -80,6 +81,23 @@ def _group_keys(args, info, ds) -> Optional[List[str]]:
     if info is None or not info.video_level_key:
         return None
     return video_group_keys(ds.paths, os.path.join(args.data_path, 'video_groups.txt'))
+
+
+def describe_training_set(train_ds, split: str, train_fraction: float, label_names) -> str:
+    """What the run trains on: clips, the --train_fraction subset, and the class counts."""
+    n, listed = train_ds.num_videos, getattr(train_ds, 'num_listed', train_ds.num_videos)
+    text = f'| training set: {n} clips from {split}'
+    if train_fraction < 1.0:
+        text += f' (--train_fraction {train_fraction:g}: {n} of {listed}, stratified)'
+    labels = [e.label for e in train_ds.entries]
+    if labels and isinstance(labels[0], int):
+        counts = np.bincount(labels, minlength=len(label_names) or None)
+        names = label_names if len(label_names) == len(counts) else [str(i) for i in range(len(counts))]
+        text += '\n| classes: ' + ', '.join(f'{nm} {c}' for nm, c in zip(names, counts.tolist()))
+    elif labels:
+        arr = np.asarray(labels, dtype=np.float64)
+        text += f'\n| targets: {arr.shape[1]} values, range {arr.min():.3g} .. {arr.max():.3g}'
+    return text
 
 
 def _run_test(tag: str, model, args, test_ds, device, info, label_names, tb, step: int) -> Dict:
@@ -215,6 +233,8 @@ def run(args) -> Dict:
             return result
 
         train_ds = build_finetune_dataset(splits['train'], 'train', data_cfg)
+        if is_main_process():
+            print(describe_training_set(train_ds, splits['train'], args.train_fraction, label_names))
         mixup_fn = build_mixup(args)
         criterion = build_criterion(args, mixup_fn)
         print(f'| criterion {type(criterion).__name__}; mixup '

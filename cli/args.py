@@ -107,6 +107,10 @@ def common_parser(description: str) -> argparse.ArgumentParser:
                    help='temporal stride between sampled frames')
     g.add_argument('--input_size', type=int, default=D.input_size,
                    help='side of the square model input (pixels)')
+    g.add_argument('--input_crop', type=int, nargs=4, default=None,
+                   metavar=('TOP', 'BOTTOM', 'LEFT', 'RIGHT'),
+                   help="fixed crop of every frame before any augmentation (default: the data set's, "
+                        "e.g. voxceleb2: 0 160 32 192)")
     g.add_argument('--reader', type=str, default=D.reader, choices=READERS,
                    help='video decoder, frame-exact in all three (decord only where verified; other '
                         'files go to PyAV)')
@@ -208,8 +212,6 @@ def pretrain_parser() -> argparse.ArgumentParser:
                    help='multi-scale crop sizes as fractions of the short side (1.0 alone: no crop)')
     g.add_argument('--pretrain_fraction', type=float, default=D.pretrain_fraction,
                    help='random subset of the pre-training set (deterministic for --seed)')
-    g.add_argument('--input_crop', type=int, nargs=4, default=None,
-                   help='fixed top bottom left right crop (default: the registry\'s)')
     g.add_argument('--vis_every', type=int, default=5,
                    help='reconstruction image to TensorBoard every N epochs (0: never)')
     g.add_argument('--normalize_target', type=str2bool, nargs='?', const=True, default=True,

@@ -6,13 +6,16 @@ documented there); the task, outputs and fixed crop come from :func:`datasets.co
 from __future__ import annotations
 
 import logging
+from typing import Optional
 
 from .config import DataConfig, resolve_task
 from .masking import TubeMaskGenerator
 from .registry import CLASSIFICATION, REGRESSION
 from .split_file import read_split_file
-from .transforms import EvalTransform, FinetuneTrainTransform, PretrainTransform
+from .transforms import (EvalTransform, FinetuneTrainTransform, InputCropError, PretrainTransform,
+                         crop_fits)
 from .video_dataset import VideoClsDataset, VideoPretrainDataset, select_fraction
+from .video_reader import VideoReadError, open_video
 
 __all__ = ["build_finetune_dataset", "build_pretrain_dataset"]
 
@@ -24,6 +27,32 @@ def _config(cfg) -> DataConfig:
         raise TypeError(f"the dataset builders take a datasets.config.DataConfig "
                         f"(DataConfig.from_args(args)), got {type(cfg).__name__}")
     return cfg
+
+
+def check_input_crop(entries, crop, reader: str, data_set: Optional[str], probe: int = 3) -> None:
+    """The fixed input crop must fit the frames: checked on the first readable videos at start-up,
+    so a settings mistake is one error naming the setting, not every clip reported broken."""
+    if crop is None:
+        return
+    for e in entries[:max(probe * 3, probe)]:
+        try:
+            v = open_video(e.path, reader)
+            try:
+                h, w = v.get([0]).shape[1:3]
+            finally:
+                v.close()
+        except VideoReadError:
+            continue  # broken videos are the dataset's business
+        if not crop_fits(crop, h, w):
+            top, bottom, left, right = crop
+            whose = f"the input_crop of data_set {data_set}" if data_set else "--input_crop"
+            raise InputCropError(
+                f"the fixed input crop rows {top}-{bottom}, cols {left}-{right} ({whose}) does not "
+                f"fit the {w}x{h} frames of {e.path}: give --input_crop TOP BOTTOM LEFT RIGHT that "
+                f"fits (or another --data_set), or use videos of the size the recipe expects")
+        probe -= 1
+        if probe == 0:
+            return
 
 
 def build_finetune_dataset(split_file: str, mode: str, cfg: DataConfig) -> VideoClsDataset:
@@ -39,8 +68,11 @@ def build_finetune_dataset(split_file: str, mode: str, cfg: DataConfig) -> Video
     entries = read_split_file(split_file, task=task, num_outputs=num_outputs,
                               num_classes=num_outputs if task == CLASSIFICATION else None,
                               data_root=cfg.data_root, check_paths=cfg.check_paths)
+    check_input_crop(entries, spec.input_crop, cfg.reader,
+                     cfg.data_set if cfg.input_crop is None else None)
     common = dict(task=task, num_outputs=num_outputs, num_frames=cfg.num_frames,
                   sampling_rate=cfg.sampling_rate, reader=cfg.reader, seed=cfg.seed)
+    listed = len(entries)
     if mode == "train":
         if cfg.train_fraction < 1.0:
             keep = select_fraction([e.label for e in entries], cfg.train_fraction, cfg.subset_seed,
@@ -52,7 +84,9 @@ def build_finetune_dataset(split_file: str, mode: str, cfg: DataConfig) -> Video
             cfg.input_size, scale=tuple(cfg.train_crop_scale), auto_augment=cfg.aa,
             reprob=cfg.reprob, remode=cfg.remode, recount=cfg.recount, erase_mode=cfg.erase_mode,
             input_crop=spec.input_crop)
-        return VideoClsDataset(entries, "train", transform=transform, **common)
+        ds = VideoClsDataset(entries, "train", transform=transform, **common)
+        ds.num_listed = listed  # before --train_fraction
+        return ds
     if mode == "test":
         segs, crops = cfg.test_num_segment, cfg.test_num_crop
     else:
@@ -80,6 +114,7 @@ def build_pretrain_dataset(split_file: str, cfg: DataConfig) -> VideoPretrainDat
         logger.info("pretrain_fraction %.4g: %d of %d clips", cfg.pretrain_fraction, len(keep),
                     len(entries))
         entries = [entries[i] for i in keep]
+    check_input_crop(entries, crop, cfg.reader, cfg.data_set if cfg.input_crop is None else None)
     tubelet, patch = cfg.tubelet_size, cfg.patch_size
     if cfg.num_frames % tubelet or cfg.input_size % patch:
         raise ValueError(f"num_frames {cfg.num_frames} / input_size {cfg.input_size} not divisible by "

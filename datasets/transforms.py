@@ -52,15 +52,26 @@ Crop = Optional[Tuple[int, int, int, int]]
 
 
 # ----------------------------------------------------------------------------- helpers
+class InputCropError(ValueError):
+    """The fixed input crop does not fit the frames: a setting, not a broken video."""
+
+
+def crop_fits(crop: Crop, height: int, width: int) -> bool:
+    if crop is None:
+        return True
+    top, bottom, left, right = (int(c) for c in crop)
+    return 0 <= top < bottom <= height and 0 <= left < right <= width
+
+
 def apply_fixed_crop(frames: np.ndarray, crop: Crop) -> np.ndarray:
     """``frames[:, top:bottom, left:right]``; checks the crop fits."""
     if crop is None:
         return frames
     top, bottom, left, right = (int(c) for c in crop)
     _, h, w, _ = frames.shape
-    if not (0 <= top < bottom <= h and 0 <= left < right <= w):
-        raise ValueError(f"input_crop {crop} (top, bottom, left, right) does not fit frames of "
-                         f"size {h}x{w}")
+    if not crop_fits(crop, h, w):
+        raise InputCropError(f"input_crop {crop} (top, bottom, left, right) does not fit frames of "
+                             f"size {h}x{w}")
     return frames[:, top:bottom, left:right]
 
 

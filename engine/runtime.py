@@ -50,7 +50,21 @@ def seed_epoch(seed: int, epoch: int) -> None:
     seed_everything(derive_seed(seed, epoch, get_rank(), 0xE90C))
 
 
+def guard_min_lr(args) -> None:
+    """A scaled lr below the absolute ``--min_lr`` (a small total batch) would make the cosine
+    schedule climb to min_lr; clamp min_lr (and the warm-up start) to the lr, with a warning."""
+    for flag in ('min_lr', 'warmup_lr'):
+        v = getattr(args, flag, None)
+        if v is not None and v > args.lr:
+            if is_main_process():
+                print(f'| WARNING: --{flag} {v:.3g} is above the lr {args.lr:.3g} (total batch '
+                      f'{getattr(args, "total_batch_size", "?")}): the schedule would rise; --{flag} '
+                      f'set to {args.lr:.3g}', flush=True)
+            setattr(args, flag, args.lr)
+
+
 def build_schedules(args, steps_per_epoch: int):
+    guard_min_lr(args)
     lr_schedule = cosine_scheduler(args.lr, args.min_lr, args.epochs, steps_per_epoch,
                                    warmup_epochs=args.warmup_epochs, start_warmup_value=args.warmup_lr,
                                    warmup_steps=args.warmup_steps)
@@ -164,11 +178,13 @@ def cuda_sync_if(device: torch.device) -> None:
 
 def _user_errors():
     from datasets.split_file import MissingPathsError, SplitFileError
+    from datasets.transforms import InputCropError
     from datasets.video_dataset import TooManyBrokenVideos
     from datasets.video_reader import VideoReadError
     from models.checkpoint import CheckpointError
     return (NonFiniteLossError, CheckpointReadError, ResumeMismatchError, OutputDirError,
-            CheckpointError, SplitFileError, MissingPathsError, VideoReadError, TooManyBrokenVideos)
+            CheckpointError, SplitFileError, MissingPathsError, VideoReadError, TooManyBrokenVideos,
+            InputCropError)
 
 
 def cli_main(main: Callable) -> None:

@@ -222,3 +222,19 @@ def test_registry():
     assert get_dataset_info("ravdess").label_names[0] == "neutral"
     with pytest.raises(KeyError, match="unknown dataset"):
         get_dataset_info("imagenet")
+
+
+def test_voxceleb2_crop_on_small_frames_is_a_settings_error(data, tmp_path):
+    """The VideoMAE-style VoxCeleb2 recipe crops rows 0-160, cols 32-192: on 64x64 frames that is one
+    error naming the setting at start-up, not every clip reported as a broken video."""
+    from datasets.build import build_pretrain_dataset
+    from datasets.transforms import InputCropError
+    split = str(tmp_path / "pretrain.csv")
+    write_split_file(split, [(p, 0) for p, _ in data["good"]])
+    with pytest.raises(InputCropError, match=r"rows 0-160, cols 32-192 \(the input_crop of data_set "
+                                             r"voxceleb2\) does not fit the 64x64 frames of .*--input_crop"):
+        build_pretrain_dataset(split, _args(data_set="voxceleb2"))
+    with pytest.raises(InputCropError, match=r"\(--input_crop\)"):
+        build_finetune_dataset(data["splits"]["good"], "train", _args(input_crop=(0, 100, 0, 40)))
+    ds = build_pretrain_dataset(split, _args(data_set="voxceleb2", input_crop=(0, 40, 4, 44)))
+    assert ds[0][0].shape == (3, T, S, S)

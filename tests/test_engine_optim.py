@@ -159,3 +159,19 @@ def test_tpsbt_b_group_lr_scales(assignment, capsys):
         stage = int(n.split('.')[1]) + 1
         want = 1.0 if assignment == 'published' else 0.75 ** (22 - ((12, 18)[stage - 1] + 1))
         assert scale[n] == pytest.approx(want), n
+
+
+def test_schedule_never_climbs_when_the_scaled_lr_is_below_min_lr(capsys):
+    """blr 1.5e-4 at total batch 8 gives lr 4.7e-6, below min_lr 1e-5: without the guard the cosine
+    part would rise from 4.7e-6 to 1e-5."""
+    import argparse
+    import numpy as np
+    from engine.runtime import build_schedules
+    args = argparse.Namespace(lr=1.5e-4 * 8 / 256, min_lr=1e-5, warmup_lr=1e-6, epochs=4,
+                              warmup_epochs=1, warmup_steps=-1, weight_decay=0.05,
+                              weight_decay_end=None, total_batch_size=8)
+    lr, _ = build_schedules(args, 10)
+    out = capsys.readouterr().out
+    assert '--min_lr 1e-05 is above the lr 4.69e-06' in out and args.min_lr == args.lr
+    cos = lr[10:]
+    assert np.all(np.diff(cos) <= 1e-18) and cos.max() <= args.lr + 1e-18

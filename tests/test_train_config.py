@@ -98,3 +98,22 @@ def test_fraction_flags_reach_the_dataset_builders(tmp_path):
     pre = parse_args(pretrain_parser(), ['--data_set', 'synthetic-pretrain', '--num_frames', '8',
                                          '--input_size', '32', '--pretrain_fraction', '0.5'])
     assert len(build_pretrain_dataset(data['pretrain'], DataConfig.from_args(pre))) == data['num_unlabeled'] // 2
+
+
+def test_finetuning_says_what_it_trains_on(tmp_path):
+    from datasets.build import build_finetune_dataset
+    from datasets.config import DataConfig
+    from run_finetune import describe_training_set
+    from tests.helpers import make_tiny_dataset
+    data = make_tiny_dataset(str(tmp_path / 'syn'))
+    train = data['folds']['1']['train']
+    args = parse_args(finetune_parser(), ['--data_set', 'synthetic', '--num_frames', '8',
+                                          '--train_fraction', '0.5'])
+    ds = build_finetune_dataset(train, 'train', DataConfig.from_args(args))
+    names = ['neutral', 'happy', 'sad', 'angry', 'surprise', 'disgust', 'fear']
+    text = describe_training_set(ds, train, 0.5, names)
+    n_all = sum(1 for _ in open(train))
+    assert text.splitlines()[0] == (f'| training set: {ds.num_videos} clips from {train} '
+                                    f'(--train_fraction 0.5: {ds.num_videos} of {n_all}, stratified)')
+    counts = dict(kv.rsplit(' ', 1) for kv in text.splitlines()[1][len('| classes: '):].split(', '))
+    assert list(counts) == names and sum(int(c) for c in counts.values()) == ds.num_videos

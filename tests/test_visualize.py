@@ -94,3 +94,32 @@ def test_bottleneck_single_stage(env, tmp_path):
     out = str(tmp_path / 'one.png')
     assert main(['--checkpoint', env['ft'], '--video', env['video'], '--output', out, '--stage', '3']) == 0
     assert os.path.isfile(out) and not os.path.exists(str(tmp_path / 'one_stage2.png'))
+
+
+def test_bottleneck_colours_share_one_scale():
+    """A near-uniform map is drawn near the middle of the shared scale, not saturated red as when
+    each map was scaled to its own maximum."""
+    from tools.visualize_bottleneck import overlay
+    frame = np.zeros((32, 32, 3), np.float32)
+    flat = np.full((4, 4), 1 / 16, np.float32)
+    flat[0, 0] *= 1.02
+    peaked = np.full((4, 4), 0.02, np.float32)
+    peaked[2, 2] = 0.7
+    lo, hi = min(flat.min(), peaked.min()), max(flat.max(), peaked.max())
+    shared = overlay(frame, flat, alpha=1.0, lo=lo, hi=hi)
+    own = overlay(frame, flat, alpha=1.0)
+    # jet: red (R high, B low) at the top of the scale, blue at the bottom
+    assert own[0, 0, 0] > 80 and own[0, 0, 2] < 40             # its own max: red
+    assert shared[0, 0, 0] < 40 and shared[0, 0, 2] > 80       # on the shared scale: blue
+    assert overlay(frame, peaked, 1.0, lo, hi)[17, 17, 0] > 80
+
+
+def test_short_video_repeats_are_reported(env, tmp_path, capsys):
+    from tools.visualize_bottleneck import main
+    short = write_mp4(str(tmp_path / 'short.mp4'), pattern_frames(9, 48, 64))
+    assert main(['--checkpoint', env['ft'], '--video', short, '--output', str(tmp_path / 's.png'),
+                 '--stage', '2']) == 0
+    err = capsys.readouterr().err
+    assert f'{short}: short video: 9 frames, a clip spans' in err and 'all show frame 8' in err
+    caption_png = _png(str(tmp_path / 's.png'))
+    assert caption_png.size > 0

@@ -163,8 +163,12 @@ def inspect_video(path: str, reader: str = DEFAULT_READER, input_size: int = 160
         reason = e.reason
         if 'no such file' in reason:
             reason = 'no such file or folder'
-        elif 'cannot open' in reason or 'decodes no frames' in reason or '0 frames' in reason:
-            reason = f'not a readable video (zero frames or not a video file): {reason}'
+        elif 'truncated' in reason:
+            reason = f'damaged video: {reason}'
+        elif 'no video frames' in reason or 'decodes no frames' in reason or '0 frames' in reason:
+            reason = f'not a readable video (zero frames): {reason}'
+        elif 'cannot open' in reason or 'no video stream' in reason:
+            reason = f'not a readable video (not a video file): {reason}'
         raise InputError(path, reason) from e
     except InputError:
         raise
@@ -308,6 +312,12 @@ def load_input_clip(lm: 'LoadedModel', path: str, reader: str, start: Optional[i
     for n in info.notes:
         report(path, n)
     idx = centre_clip_indices(info.num_frames, lm.num_frames, lm.sampling_rate, start)
+    repeated = len(idx) - len(set(int(i) for i in idx))
+    if repeated:
+        span = clip_span(lm.num_frames, lm.sampling_rate)
+        report(path, f'short video: {info.num_frames} frames, a clip spans {span}: the last '
+                     f'{repeated + 1} columns all show frame {int(idx[-1])} (the dataset repeats the '
+                     f'last frame)')
     try:
         frames = read_clip(path, reader, idx)
     except VideoReadError as e:

@@ -1,7 +1,7 @@
 """Predict facial expressions (or regression targets) for videos with a fine-tuned SVFAP model.
 
     python -m tools.predict --checkpoint output/dfew/checkpoint-best.pth clip.mp4 more_videos/
-    python -m tools.predict --checkpoint svfap_dfew_fold1.pth --model svfap_base_patch16_160 \
+    python -m tools.predict --checkpoint checkpoints/svfap_base_dfew_fold1.pth --model svfap_base_patch16_160 \
         --data_set dfew --face_crop --face_fallback center --output preds.csv videos/
 
 Inputs: video files, frame folders, or folders searched recursively for both; any length and

@@ -7,8 +7,9 @@ In every later stage s the spatial attention of TPSBT summarises each temporal s
 bottleneck tokens: token k of slice t is ``sum_n softmax_n(logits[t, n, k]) x[t, n]``, the softmax
 taken over the h x w positions of that slice, so each map sums to 1. For one clip (centred, or
 from ``--start``; test resize + centre crop) this draws, per later stage, a grid with one row per
-token and one column per temporal slice: the map (upsampled bilinearly to the frame, scaled to
-its own maximum, jet colours) over the middle frame of the frames that slice covers.
+token and one column per temporal slice: the map (upsampled bilinearly to the frame, jet colours
+on one scale shared by every cell of the stage, its range printed in the caption, as a value and as
+a multiple of the uniform map) over the middle frame of the frames that slice covers.
 
 Works with fine-tuned checkpoints and with pre-training checkpoints (their encoder, fed the whole
 clip with no mask). ``--stage S`` draws one stage only (then the file is exactly ``--output``).
@@ -61,12 +62,16 @@ def bottleneck_attention(encoder, clip: torch.Tensor) -> Dict[int, np.ndarray]:
     return out
 
 
-def overlay(frame: np.ndarray, amap: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """frame float (H, W, 3) in [0, 1], map (h, w) -> uint8 RGB overlay (map scaled to its max)."""
+def overlay(frame: np.ndarray, amap: np.ndarray, alpha: float = 0.5, lo: float = None,
+            hi: float = None) -> np.ndarray:
+    """frame float (H, W, 3) in [0, 1], map (h, w) -> uint8 RGB overlay; the map's colours run from
+    ``lo`` (blue) to ``hi`` (red), by default the map's own minimum and maximum."""
     import cv2
     H, W = frame.shape[:2]
     m = cv2.resize(amap.astype(np.float32), (W, H), interpolation=cv2.INTER_LINEAR)
-    m = m / max(float(m.max()), 1e-12)
+    lo = float(amap.min()) if lo is None else lo
+    hi = float(amap.max()) if hi is None else hi
+    m = np.clip((m - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
     heat = cv2.applyColorMap(to_uint8(m[..., None].repeat(3, axis=2))[..., 0], cv2.COLORMAP_JET)[..., ::-1]
     return to_uint8((1 - alpha) * frame + alpha * heat.astype(np.float32) / 255.0)
 
@@ -101,12 +106,16 @@ def run(args) -> Dict:
         Ts, h, w, K = a.shape
         spans = slice_frames(T, Ts)
         mids = [r[len(r) // 2] for r in spans]
-        cells = [[overlay(frames[mids[t]], a[t, :, :, k], args.alpha) for t in range(Ts)] for k in range(K)]
+        lo, hi = float(a.min()), float(a.max())  # one colour scale for every cell of the stage
+        cells = [[overlay(frames[mids[t]], a[t, :, :, k], args.alpha, lo, hi) for t in range(Ts)]
+                 for k in range(K)]
         cols = [f'frames {int(idx[r[0]])}-{int(idx[r[-1]])}' for r in spans]
+        uniform = 1.0 / (h * w)
         caption = (f'{os.path.basename(args.video)}, {lm.model_name}, stage {s}: spatial attention of the {K} '
                    f'bottleneck tokens (rows) per temporal slice (columns; shown on the slice\'s middle frame). '
-                   f'Softmax over the {h}x{w} positions of a slice (each map sums to 1); upsampled bilinearly, '
-                   f'scaled to its own maximum, jet colours.')
+                   f'Softmax over the {h}x{w} positions of a slice (each map sums to 1; uniform = '
+                   f'{uniform:.4f}); upsampled bilinearly, jet colours on one scale for all cells: blue '
+                   f'{lo:.4f} ({lo / uniform:.2f} x uniform) to red {hi:.4f} ({hi / uniform:.2f} x uniform).')
         img, layout = make_grid(cells, [f'token {k}' for k in range(K)], cols, caption, scale)
         path = stage_path(args.output, s, args.stage is not None)
         save_png(path, img)
