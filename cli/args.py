@@ -13,6 +13,7 @@ import torch
 
 from cli.config import parse_args_with_config
 from datasets.config import DataConfig
+from datasets.transforms import AUG_ORDERS, RESIZE_MODES
 from datasets.video_reader import READERS
 
 D = DataConfig()  # the data flags' defaults live in datasets.config
@@ -145,9 +146,14 @@ def common_parser(description: str) -> argparse.ArgumentParser:
     g.add_argument('--blr', type=float, default=None,
                    help='base lr: lr = blr * batch_size * update_freq * world_size / 256')
     g.add_argument('--min_lr', type=float, default=1e-6,
-                   help='final lr of the cosine schedule')
-    g.add_argument('--warmup_lr', type=float, default=1e-6,
-                   help='lr at the start of the linear warm-up')
+                   help='final lr of the cosine schedule; with --blr scaled by total batch / 256 '
+                        'like the lr (the published code) unless --no_scale_min_lr')
+    g.add_argument('--scale_min_lr', type=str2bool, nargs='?', const=True, default=True,
+                   help='scale --min_lr by total batch / 256 when the lr comes from --blr')
+    g.add_argument('--no_scale_min_lr', action='store_false', dest='scale_min_lr',
+                   help='--min_lr is absolute')
+    g.add_argument('--warmup_lr', type=float, default=0.0,
+                   help='lr at the start of the linear warm-up (the published code: 0)')
     g.add_argument('--warmup_epochs', type=float, default=5,
                    help='epochs of linear lr warm-up')
     g.add_argument('--warmup_steps', type=int, default=-1,
@@ -265,6 +271,14 @@ def finetune_parser() -> argparse.ArgumentParser:
                    help='RandAugment config ("none": off)')
     g.add_argument('--train_crop_scale', type=float, nargs=2, default=list(D.train_crop_scale),
                    metavar=('MIN', 'MAX'), help='area range of the training random resized crop')
+    g.add_argument('--resize_mode', choices=RESIZE_MODES, default=D.resize_mode,
+                   help='squash: every frame to input_size x input_size, aspect not kept (the '
+                        'published code; the two test crops are then the same frame); short_side: '
+                        'keep the aspect, crops along the long side')
+    g.add_argument('--aug_order', choices=AUG_ORDERS, default=D.aug_order,
+                   help='published: RandAugment on the full frame (fill 128), then the random '
+                        'resized crop; crop_first: crop from the native frame, then RandAugment '
+                        '(ImageNet-mean fill)')
     g.add_argument('--reprob', type=float, default=D.reprob,
                    help='random-erasing probability')
     g.add_argument('--remode', type=str, default=D.remode,
@@ -313,6 +327,9 @@ def finalize_args(args, world_size: int) -> None:
         if args.blr is None:
             raise ValueError('give --lr or --blr')
         args.lr = args.blr * total_batch / 256.0
+        if getattr(args, 'scale_min_lr', False):  # the published code scales min_lr alike
+            args.base_min_lr = args.min_lr
+            args.min_lr = args.min_lr * total_batch / 256.0
     if args.log_dir is None and args.output_dir:
         args.log_dir = os.path.join(args.output_dir, 'tb')
     if args.opt_betas is not None:

@@ -37,7 +37,7 @@ class ConfigError(ValueError):
 # (``parser_keys(parser)``); these lists are the fallback and document the convention.
 COMMON_KEYS = frozenset("""
 model data_set data_path output_dir log_dir batch_size epochs update_freq save_ckpt_freq
-lr blr min_lr warmup_lr warmup_epochs warmup_steps opt opt_eps opt_betas clip_grad momentum
+lr blr min_lr scale_min_lr warmup_lr warmup_epochs warmup_steps opt opt_eps opt_betas clip_grad momentum
 weight_decay weight_decay_end num_frames sampling_rate input_size short_side_size num_workers
 pin_mem seed device resume auto_resume force_resume save_ckpt start_epoch amp reader dist_url world_size
 local_rank dist_on_itp drop_path tubelet_size attention_backend use_checkpoint
@@ -49,7 +49,8 @@ layer_decay layer_decay_assignment smoothing mixup cutmix cutmix_minmax mixup_pr
 aa color_jitter train_interpolation reprob remode recount resplit num_sample crop_pct
 test_num_segment test_num_crop eval dist_eval disable_eval_during_finetuning validation_path
 test_path eval_data_path loss output_activation use_mean_pooling model_ema model_ema_decay
-train_fraction train_crop_scale skip_broken_eval save_predictions temporal_downsample spatial_bottleneck
+train_fraction train_crop_scale resize_mode aug_order input_crop skip_broken_eval save_predictions
+temporal_downsample spatial_bottleneck
 stage_depths num_bottleneck_tokens embed_dim num_heads val_metric best_metric fold
 """.split())
 

@@ -83,7 +83,7 @@ def build_finetune_dataset(split_file: str, mode: str, cfg: DataConfig) -> Video
         transform = FinetuneTrainTransform(
             cfg.input_size, scale=tuple(cfg.train_crop_scale), auto_augment=cfg.aa,
             reprob=cfg.reprob, remode=cfg.remode, recount=cfg.recount, erase_mode=cfg.erase_mode,
-            input_crop=spec.input_crop)
+            input_crop=spec.input_crop, order=cfg.aug_order, resize_mode=cfg.resize_mode)
         ds = VideoClsDataset(entries, "train", transform=transform, **common)
         ds.num_listed = listed  # before --train_fraction
         return ds
@@ -91,7 +91,8 @@ def build_finetune_dataset(split_file: str, mode: str, cfg: DataConfig) -> Video
         segs, crops = cfg.test_num_segment, cfg.test_num_crop
     else:
         segs, crops = cfg.val_num_segment, cfg.val_num_crop
-    transform = EvalTransform(cfg.input_size, cfg.eval_short_side, crops, input_crop=spec.input_crop)
+    transform = EvalTransform(cfg.input_size, cfg.eval_short_side, crops, input_crop=spec.input_crop,
+                              resize_mode=cfg.resize_mode)
     return VideoClsDataset(entries, mode, transform=transform, num_segments=segs, num_crops=crops,
                            skip_broken_eval=cfg.skip_broken_eval, **common)
 

@@ -36,6 +36,9 @@ class DataConfig:
     recount: int = 1                          # random erasing: max boxes
     erase_mode: str = 'clip'                  # 'clip' (same box in all frames) | 'frame'
     train_crop_scale: Tuple[float, float] = (0.08, 1.0)   # random resized crop area range
+    resize_mode: str = 'squash'               # 'squash' (published: s x s, aspect not kept) | 'short_side'
+    aug_order: str = 'published'              # 'published' (RandAugment on the full frame, fill 128,
+                                              # then the crop) | 'crop_first' (crop, then RandAugment)
     train_fraction: float = 1.0               # few-shot: stratified (cls) / random subset
     pretrain_fraction: float = 1.0            # random subset of the pre-training set
     seed: int = 0                             # subsets and broken-video substitution

@@ -8,19 +8,25 @@ per worker and epoch).
   VoxCeleb2's rows 0-160, cols 32-192), then the VideoMAE/TSN multi-scale crop (scales 1, .875,
   .75, .66 of the short side, height/width scale indices at most 1 apart, one of 13 fixed
   offsets), resized to ``input_size``; ImageNet normalisation. The same crop for every frame.
-* :class:`FinetuneTrainTransform` - optional fixed crop; random resized crop (area scale 0.08-1,
-  aspect 3/4-4/3, as in the published VideoMAE fine-tuning code) to ``input_size``; horizontal flip
-  (p=0.5); timm RandAugment (``rand-m7-n4-mstd0.5-inc1``) applied **identically to every frame of a
-  clip** (see :class:`ClipRandAugment`); ImageNet normalisation; timm RandomErasing (p=0.25, 'pixel'
-  mode, one box) with **the same box in every frame** by default (``erase_mode='clip'``: an occluder
-  that stays put, like real occlusions; the noise inside differs per frame), or a different box per
-  frame (``erase_mode='frame'``, what the published code does). Crop and flip are the same for all
-  frames.
-* :class:`EvalTransform` - optional fixed crop; resize so the short side is ``short_side_size``;
-  then one of ``num_crops`` square crops of ``input_size`` spread uniformly along the long side
-  (centred along the short side); normalisation.
+* :class:`FinetuneTrainTransform` - optional fixed crop, then, in the published order (default,
+  ``order='published'``): every frame resized to ``input_size`` x ``input_size`` (``resize_mode=
+  'squash'``, aspect not kept, bilinear; or ``'short_side'``), timm RandAugment
+  (``rand-m7-n4-mstd0.5-inc1``, fill 128) applied **identically to every frame of a clip** (see
+  :class:`ClipRandAugment`) on the full frame, ImageNet normalisation, random resized crop (area
+  0.08-1, aspect 3/4-4/3, bilinear on the normalised clip), horizontal flip (p=0.5), and timm
+  RandomErasing (p=0.25, 'pixel' mode) with **one box for the whole clip** whose noise differs per
+  frame (``erase_mode='clip'``, the published ``cube=True``; ``'frame'``: a box per frame, not
+  published). ``order='crop_first'``: the random resized crop from the native frame (area-averaged),
+  flip, then RandAugment with the ImageNet-mean fill, then normalisation and erasing. Crop and flip
+  are the same for all frames.
+* :class:`EvalTransform` - optional fixed crop; ``resize_mode='squash'`` (published): every frame
+  resized to ``short_side_size`` x ``short_side_size``, so with ``short_side_size == input_size``
+  all ``num_crops`` crops are the whole frame; ``'short_side'``: the short side resized to
+  ``short_side_size``, then one of ``num_crops`` square crops of ``input_size`` spread uniformly
+  along the long side (centred along the short side); normalisation.
 
-Resizing uses OpenCV per frame (INTER_AREA when shrinking, INTER_LINEAR when enlarging).
+Resizing uses OpenCV per frame (squash: INTER_LINEAR, as the published ``Resize``; otherwise
+INTER_AREA when shrinking, INTER_LINEAR when enlarging).
 """
 from __future__ import annotations
 
@@ -160,9 +166,9 @@ class ClipRandAugment:
     """
 
     def __init__(self, config_str: str = DEFAULT_AA, input_size: int = 160, mean=IMAGENET_MEAN,
-                 interpolation: str = "bicubic"):
-        hparams = dict(translate_const=int(input_size * 0.45),
-                       img_mean=tuple(min(255, round(255 * x)) for x in mean),
+                 interpolation: str = "bicubic", fill: Optional[int] = None):
+        img_mean = (int(fill),) * 3 if fill is not None else tuple(min(255, round(255 * x)) for x in mean)
+        hparams = dict(translate_const=int(input_size * 0.45), img_mean=img_mean,
                        interpolation=str_to_pil_interp(interpolation))
         self.config_str = config_str
         self.ra = rand_augment_transform(config_str, hparams)
@@ -246,19 +252,54 @@ class PretrainTransform:
         return to_normalized_tensor(frames, self.mean, self.std)
 
 
+RESIZE_MODES = ("squash", "short_side")
+AUG_ORDERS = ("published", "crop_first")
+PUBLISHED_RA_FILL = 128
+
+
+def squash_frames(frames: np.ndarray, size: int) -> np.ndarray:
+    """Every frame resized to ``size`` x ``size``, aspect not kept (the published ``Resize((s, s))``,
+    bilinear)."""
+    t, h, w, c = frames.shape
+    if (h, w) == (size, size):
+        return np.ascontiguousarray(frames)
+    out = np.empty((t, size, size, c), dtype=frames.dtype)
+    for i in range(t):
+        out[i] = cv2.resize(np.ascontiguousarray(frames[i]), (size, size), interpolation=cv2.INTER_LINEAR)
+    return out
+
+
+def _resize_float_clip(clip: torch.Tensor, top: int, left: int, ch: int, cw: int, size: int) -> torch.Tensor:
+    """Crop (3, T, H, W) float and resize to size x size, bilinear (half-pixel centres, as
+    ``F.interpolate(..., mode='bilinear', align_corners=False)``)."""
+    c, t = clip.shape[:2]
+    x = clip[:, :, top:top + ch, left:left + cw].reshape(c * t, ch, cw)
+    if (ch, cw) == (size, size):
+        return x.reshape(c, t, size, size).contiguous()
+    y = torch.nn.functional.interpolate(x[None], size=(size, size), mode="bilinear", align_corners=False)
+    return y[0].reshape(c, t, size, size)
+
+
 class FinetuneTrainTransform:
     def __init__(self, input_size: int = 160, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3),
                  hflip: float = 0.5, auto_augment: Optional[str] = DEFAULT_AA,
                  reprob: float = 0.25, remode: str = "pixel", recount: int = 1,
                  erase_mode: str = "clip", input_crop: Crop = None,
-                 mean=IMAGENET_MEAN, std=IMAGENET_STD):
+                 mean=IMAGENET_MEAN, std=IMAGENET_STD, order: str = "published",
+                 resize_mode: str = "squash"):
         if erase_mode not in ("clip", "frame"):
             raise ValueError("erase_mode must be 'clip' or 'frame'")
+        if order not in AUG_ORDERS:
+            raise ValueError(f"order must be one of {AUG_ORDERS}, got {order!r}")
+        if resize_mode not in RESIZE_MODES:
+            raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {resize_mode!r}")
         self.input_size = int(input_size)
         self.scale, self.ratio, self.hflip = tuple(scale), tuple(ratio), hflip
         self.input_crop = input_crop
         self.mean, self.std = mean, std
-        self.rand_augment = (ClipRandAugment(auto_augment, self.input_size, mean)
+        self.order, self.resize_mode = order, resize_mode
+        fill = PUBLISHED_RA_FILL if order == "published" else None
+        self.rand_augment = (ClipRandAugment(auto_augment, self.input_size, mean, fill=fill)
                              if auto_augment and auto_augment.lower() != "none" else None)
         self.erase_mode = erase_mode
         self.eraser = (RandomErasing(reprob, mode=remode, max_count=recount, num_splits=0,
@@ -266,6 +307,30 @@ class FinetuneTrainTransform:
 
     def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         frames = apply_fixed_crop(frames, self.input_crop)
+        if self.order == "published":
+            clip = self._published(frames, rng)
+        else:
+            clip = self._crop_first(frames, rng)
+        return self._erase(clip, rng)
+
+    def _published(self, frames: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        """Resize (squash to s x s, or short side s) -> RandAugment on the full frame (fill 128)
+        -> normalise -> random resized crop (bilinear, on the normalised clip) -> flip."""
+        s = self.input_size
+        frames = squash_frames(frames, s) if self.resize_mode == "squash" else resize_short_side(frames, s)
+        if self.rand_augment is not None:
+            frames = self.rand_augment(np.ascontiguousarray(frames), rng)
+        clip = to_normalized_tensor(frames, self.mean, self.std)
+        h, w = clip.shape[2:]
+        top, left, ch, cw = random_resized_crop_params(h, w, self.scale, self.ratio, rng)
+        clip = _resize_float_clip(clip, top, left, ch, cw, s)
+        if self.hflip > 0 and rng.random() < self.hflip:
+            clip = clip.flip(-1)
+        return clip.contiguous()
+
+    def _crop_first(self, frames: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        """Random resized crop from the native frame (area-averaged) -> flip -> RandAugment (fill:
+        the ImageNet mean) -> normalise."""
         _, h, w, _ = frames.shape
         top, left, ch, cw = random_resized_crop_params(h, w, self.scale, self.ratio, rng)
         frames = resize_frames(frames[:, top:top + ch, left:left + cw],
@@ -274,7 +339,9 @@ class FinetuneTrainTransform:
             frames = frames[:, :, ::-1]
         if self.rand_augment is not None:
             frames = self.rand_augment(np.ascontiguousarray(frames), rng)
-        clip = to_normalized_tensor(frames, self.mean, self.std)
+        return to_normalized_tensor(frames, self.mean, self.std)
+
+    def _erase(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         if self.eraser is not None:
             seed = int(rng.integers(0, 2 ** 63 - 1))
             with replay_global_rng(seed):
@@ -289,7 +356,10 @@ class FinetuneTrainTransform:
 class EvalTransform:
     def __init__(self, input_size: int = 160, short_side_size: Optional[int] = None,
                  num_crops: int = 1, input_crop: Crop = None, mean=IMAGENET_MEAN,
-                 std=IMAGENET_STD):
+                 std=IMAGENET_STD, resize_mode: str = "squash"):
+        if resize_mode not in RESIZE_MODES:
+            raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {resize_mode!r}")
+        self.resize_mode = resize_mode
         self.input_size = int(input_size)
         self.short_side_size = int(short_side_size or input_size)
         if self.short_side_size < self.input_size:
@@ -303,7 +373,10 @@ class EvalTransform:
         if not 0 <= crop_index < self.num_crops:
             raise IndexError(f"crop_index {crop_index} not in 0..{self.num_crops - 1}")
         frames = apply_fixed_crop(frames, self.input_crop)
-        frames = resize_short_side(frames, self.short_side_size)
+        if self.resize_mode == "squash":  # the published test view: with short_side == input_size
+            frames = squash_frames(frames, self.short_side_size)  # every "crop" is the whole frame
+        else:
+            frames = resize_short_side(frames, self.short_side_size)
         _, h, w, _ = frames.shape
         s = self.input_size
         if w >= h:

@@ -102,7 +102,7 @@ def test_eval_crops_along_long_side():
     # horizontal ramp: the right crop is brighter than the left one
     ramp = np.tile(np.linspace(0, 255, 96).astype(np.uint8)[None, :, None], (48, 1, 3))
     frames = np.repeat(ramp[None], 2, axis=0)               # 48 x 96 -> short side 64 -> 64 x 128
-    tf = EvalTransform(S, short_side_size=S, num_crops=2)
+    tf = EvalTransform(S, short_side_size=S, num_crops=2, resize_mode="short_side")
     left, right = tf(frames, 0), tf(frames, 1)
     assert left.shape == right.shape == (3, 2, S, S)
     assert float(left.mean()) < float(right.mean())
@@ -128,3 +128,68 @@ def test_pretrain_scales_one_means_the_whole_frame():
     torch.testing.assert_close(ref, expect.permute(3, 0, 1, 2), atol=1e-5, rtol=0)
     many = PretrainTransform(48)                           # the default multi-scale crop varies
     assert len({many(frames, np.random.default_rng(s)).sum().item() for s in range(8)}) > 1
+
+
+def _ramp(h=48, w=96, t=2):
+    ramp = np.tile(np.linspace(0, 255, w).astype(np.uint8)[None, :, None], (h, 1, 3))
+    return np.repeat(ramp[None], t, axis=0)
+
+
+def test_published_views_squash_the_frame():
+    """Published: every frame squashed to s x s, so both test "crops" are the whole frame; at
+    training the (here full-frame) random resized crop sees the whole width too."""
+    from datasets.transforms import squash_frames, to_normalized_tensor
+    frames = _ramp()                                         # 48 x 96, aspect 2
+    ev = EvalTransform(S, short_side_size=S, num_crops=2)    # resize_mode 'squash' by default
+    a, b = ev(frames, 0), ev(frames, 1)
+    assert torch.equal(a, b)
+    assert torch.equal(a, to_normalized_tensor(squash_frames(frames, S)))
+    x = denormalize(a)[0, 0]                                 # red channel, first frame
+    assert float(x[:, 0].mean()) < 0.02 and float(x[:, -1].mean()) > 0.98   # both ends visible
+    tr = FinetuneTrainTransform(S, scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=0.0, auto_augment=None,
+                                reprob=0.0)
+    y = denormalize(tr(frames, np.random.default_rng(0)))[0, 0]
+    assert float(y[:, 0].mean()) < 0.02 and float(y[:, -1].mean()) > 0.98
+    z = denormalize(FinetuneTrainTransform(S, scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=0.0,
+                                           auto_augment=None, reprob=0.0, resize_mode="short_side")(
+        frames, np.random.default_rng(0)))[0, 0]
+    assert float(z[:, 0].mean()) > 0.1 or float(z[:, -1].mean()) < 0.9      # part of the width only
+
+
+def test_published_order_randaugment_sees_the_full_frame_with_fill_128():
+    """RandAugment runs on the squashed full frame before the crop (published), or on the crop
+    (crop_first); its fill is 128 (published) or the ImageNet mean."""
+    from datasets.transforms import squash_frames
+    frames = _same_frames(h=72, w=96)
+    seen = {}
+    for order in ("published", "crop_first"):
+        tf = FinetuneTrainTransform(S, scale=(0.3, 0.3), ratio=(1.0, 1.0), reprob=0.0, order=order)
+        fills = {op.kwargs.get("fillcolor") for op in tf.rand_augment.ra.ops if "fillcolor" in op.kwargs}
+        assert fills == ({(128, 128, 128)} if order == "published" else {(124, 116, 104)})
+
+        def record(f, rng, order=order):
+            seen[order] = f.copy()
+            return f
+        tf.rand_augment = record
+        tf(frames, np.random.default_rng(0))
+    assert np.array_equal(seen["published"], squash_frames(frames, S))        # the whole frame
+    assert seen["crop_first"].shape == (8, S, S, 3) and not np.array_equal(
+        seen["crop_first"], squash_frames(frames, S))                          # a 30 % crop
+
+
+def test_published_crop_is_bilinear_on_the_normalised_clip():
+    """The random resized crop of the published order can be predicted: same generator, same
+    params; the crop is resized bilinearly (half-pixel centres) after normalisation, then flipped."""
+    from datasets.transforms import random_resized_crop_params, squash_frames, to_normalized_tensor
+    frames = pattern_frames(4, 72, 96)
+    tf = FinetuneTrainTransform(S, scale=(0.2, 0.5), auto_augment=None, reprob=0.0)
+    for seed in range(5):
+        out = tf(frames, np.random.default_rng(seed))
+        rng = np.random.default_rng(seed)
+        top, left, ch, cw = random_resized_crop_params(S, S, (0.2, 0.5), (3 / 4, 4 / 3), rng)
+        x = to_normalized_tensor(squash_frames(frames, S))[:, :, top:top + ch, left:left + cw]
+        want = torch.nn.functional.interpolate(x.reshape(-1, ch, cw)[None], size=(S, S),
+                                               mode="bilinear", align_corners=False)[0].reshape(3, 4, S, S)
+        if rng.random() < 0.5:
+            want = want.flip(-1)
+        assert torch.allclose(out, want, atol=1e-6), seed

@@ -117,3 +117,24 @@ def test_finetuning_says_what_it_trains_on(tmp_path):
                                     f'(--train_fraction 0.5: {ds.num_videos} of {n_all}, stratified)')
     counts = dict(kv.rsplit(' ', 1) for kv in text.splitlines()[1][len('| classes: '):].split(', '))
     assert list(counts) == names and sum(int(c) for c in counts.values()) == ds.num_videos
+
+
+def test_published_schedule_and_transform_defaults():
+    """The published code's details are the defaults: min_lr scaled by total batch / 256 like the lr,
+    warm-up from 0, frames squashed, RandAugment before the crop; each can be switched off."""
+    from cli.args import finalize_args
+    from datasets.config import DataConfig
+    a = parse_args(finetune_parser(), ['--config', os.path.join(ROOT, 'configs', 'finetune', 'dfew_base.yaml')])
+    finalize_args(a, world_size=4)
+    assert a.total_batch_size == 96 and abs(a.lr - 1e-3 * 96 / 256) < 1e-12
+    assert abs(a.min_lr - 1e-6 * 96 / 256) < 1e-15 and a.warmup_lr == 0.0
+    cfg = DataConfig.from_args(a)
+    assert cfg.resize_mode == 'squash' and cfg.aug_order == 'published' and cfg.erase_mode == 'clip'
+    b = parse_args(finetune_parser(), ['--blr', '1e-3', '--no_scale_min_lr', '--resize_mode', 'short_side',
+                                       '--aug_order', 'crop_first'])
+    finalize_args(b, world_size=1)
+    assert b.min_lr == 1e-6
+    assert DataConfig.from_args(b).resize_mode == 'short_side'
+    p = parse_args(pretrain_parser(), ['--config', os.path.join(ROOT, 'configs', 'pretrain', 'voxceleb2_base.yaml')])
+    finalize_args(p, world_size=4)
+    assert abs(p.min_lr - 1e-5) < 1e-15 and p.warmup_lr == 0.0   # total batch 256: scale 1
