@@ -132,13 +132,17 @@ class Validation(EpochHooks):
     improves; without the metric, the lowest validation loss."""
 
     def __init__(self, args, model_without_ddp, model_ema, val_ds, device, info, label_names, tb,
-                 best: Optional[Dict] = None):
+                 best: Optional[Dict] = None, test_ds=None):
         self.args, self.model, self.model_ema, self.val_ds = args, model_without_ddp, model_ema, val_ds
         self.device, self.info, self.label_names, self.tb = device, info, label_names, tb
         self.best = best
         self.best_state: Optional[Dict] = None
+        self.test_ds = test_ds if getattr(args, 'test_every_epoch', False) else None
+        self.optimistic: Optional[Dict] = None  # the best epoch chosen on the test split
 
     def after_epoch(self, epoch: int, global_step: int, record: Dict) -> None:
+        if self.test_ds is not None:
+            self._optimistic_test(epoch, record)
         if self.val_ds is None:
             return
         args, info = self.args, self.info
@@ -168,6 +172,40 @@ class Validation(EpochHooks):
                                 model=self.model, model_ema=self.model_ema, epoch=epoch,
                                 global_step=global_step, args=args, best=self.best)
             print(f'| new best {val_metric} {value:.4f} at epoch {epoch}')
+
+
+    def _optimistic_test(self, epoch: int, record: Dict) -> None:
+        """--test_every_epoch: the test split after every epoch, and its best epoch, as the published
+        logs report it. Model selection on the test split: optimistic, never the result."""
+        args = self.args
+        res = _run_test(f'test_optimistic_epoch{epoch}', self.model, _no_csv(args), self.test_ds,
+                        self.device, self.info, self.label_names, None, epoch)
+        metric = main_metric_name(self.info, res['metrics'], args.val_metric)
+        record.update({f'optimistic_test_{k}': v for k, v in res['metrics'].items()})
+        if self.tb is not None:
+            self.tb.scalars(res['metrics'], epoch, prefix='test_optimistic/')
+        if metric is None or metric not in res['metrics']:
+            return
+        value = float(res['metrics'][metric])
+        if self.optimistic is None or value > self.optimistic['value']:
+            self.optimistic = {'metric': metric, 'value': value, 'epoch': epoch,
+                               'metrics': dict(res['metrics'])}
+            if args.save_predictions and args.output_dir:
+                write_prediction_csvs(res, self.test_ds.paths, args.task, self.label_names,
+                                      args.output_dir, prefix='test_optimistic_best',
+                                      group_column=(self.info.video_level_key if self.info is not None
+                                                    and self.info.video_level_key else 'group'))
+        print(f'| OPTIMISTIC (model selection on the test split, as the published logs; not a '
+              f'result): epoch {epoch} {metric} {value:.4f}, best so far {self.optimistic["value"]:.4f} '
+              f'at epoch {self.optimistic["epoch"]}')
+
+
+def _no_csv(args):
+    """A copy of ``args`` whose test pass writes no prediction files (the caller writes its own)."""
+    import copy
+    a = copy.copy(args)
+    a.save_predictions = False
+    return a
 
 
 def run(args) -> Dict:
@@ -243,7 +281,7 @@ def run(args) -> Dict:
         print_run_header(args, model_without_ddp, n_params, training.steps_per_epoch)
         compute_loss = make_finetune_loss(model, criterion, mixup_fn, device)
         hooks = Validation(args, model_without_ddp, model_ema, val_ds, device, info, label_names, tb,
-                           best=(training.checkpoint or {}).get('best'))
+                           best=(training.checkpoint or {}).get('best'), test_ds=test_ds)
         result.update(fit(args, training, compute_loss, tb, jsonl, n_params, hooks))
         best, best_state = hooks.best, hooks.best_state
 
@@ -252,6 +290,10 @@ def run(args) -> Dict:
         result['test'] = res['metrics']
         final = {'final_test': True, **{f'test_{k}': v for k, v in res['metrics'].items()},
                  'test_loss': res['loss'], 'test_num_videos': res['num_videos']}
+        if hooks.optimistic is not None:
+            result['optimistic_best_test'] = hooks.optimistic
+            final.update({f'optimistic_best_test_{k}': v for k, v in hooks.optimistic['metrics'].items()})
+            final['optimistic_best_epoch'] = hooks.optimistic['epoch']
         if model_ema is not None and args.model_ema_eval:
             eres = _run_test('test_ema', model_ema.module, args, test_ds, device, info, label_names,
                              tb, args.epochs)

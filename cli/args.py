@@ -305,6 +305,10 @@ def finetune_parser() -> argparse.ArgumentParser:
                    help='metric that selects checkpoint-best.pth (default: the registry\'s first)')
     g.add_argument('--save_predictions', type=str2bool, nargs='?', const=True, default=True,
                    help='write per-view and per-video prediction CSVs')
+    g.add_argument('--test_every_epoch', action='store_true',
+                   help='also test after every epoch and keep the best epoch on test, as the '
+                        'published logs do: OPTIMISTIC (model selection on test), labelled so; the '
+                        'result stays the last epoch')
     return p
 
 

@@ -50,7 +50,7 @@ aa color_jitter train_interpolation reprob remode recount resplit num_sample cro
 test_num_segment test_num_crop eval dist_eval disable_eval_during_finetuning validation_path
 test_path eval_data_path loss output_activation use_mean_pooling model_ema model_ema_decay
 train_fraction train_crop_scale resize_mode aug_order input_crop skip_broken_eval save_predictions
-temporal_downsample spatial_bottleneck
+temporal_downsample spatial_bottleneck test_every_epoch
 stage_depths num_bottleneck_tokens embed_dim num_heads val_metric best_metric fold
 """.split())
 

@@ -74,7 +74,19 @@ def main(argv=None):
     missing = [c for c in cols + [name_col] + ([args.session_col] if args.session_col else [])
                if c not in df.columns]
     if missing:
-        raise ValueError(f"{ann}: columns {missing} not found; columns are {list(df.columns)}")
+        raise ValueError(f"{ann}: columns {missing} not found; columns are {list(df.columns)}; name "
+                         f"the averaged arousal / pleasure (valence) / dominance columns with "
+                         f"--arousal_col / --valence_col / --dominance_col")
+    if len(set(cols)) != 3:
+        raise ValueError(f"{ann}: arousal, valence and dominance must be three different columns, "
+                         f"got {cols}")
+    for c in cols:  # a column of words or codes is not a target: stop, do not map it
+        num = pd.to_numeric(df[c], errors="coerce")
+        bad_rows = [i + 2 for i in range(len(df)) if pd.isna(num.iloc[i]) and not pd.isna(df[c].iloc[i])]
+        if bad_rows:
+            shown = ", ".join(f"line {r}: {df[c].iloc[r - 2]!r}" for r in bad_rows[:5])
+            raise ValueError(f"{ann}: column {c!r} holds values that are not numbers ({shown}"
+                             f"{' ...' if len(bad_rows) > 5 else ''}); is it the right column?")
     print(f"annotations {ann}: name column {name_col!r}; arousal, valence, dominance = {cols}")
 
     videos = {} if args.frames_root else common.index_videos(args.root)

@@ -195,3 +195,30 @@ def test_engine_writer_round_trip(tmp_path, ds):
     ref = M.compute_metrics(info, np.concatenate(all_s), np.concatenate(all_t))
     for k, v in ref.items():
         assert pooled[k] == pytest.approx(v, abs=1e-5), k
+
+
+def test_optimistic_per_epoch_test_is_logged_and_pooled_apart(tmp_path, capsys):
+    """--test_every_epoch: the test split after each epoch and its best epoch, labelled optimistic;
+    the result (test_predictions.csv, the final record's test_*) stays the last epoch's."""
+    import json
+    import os
+    import run_finetune
+    from tests.helpers import make_tiny_dataset, tiny_finetune_argv
+    data = make_tiny_dataset(str(tmp_path / 'syn'))
+    fold = os.path.dirname(data['folds']['1']['test'])
+    out = str(tmp_path / 'run')
+    res = run_finetune.main(tiny_finetune_argv(fold, out, extra=['--epochs', '2', '--test_every_epoch']))
+    recs = [json.loads(x) for x in open(os.path.join(out, 'log.jsonl'))]
+    epochs = [r for r in recs if 'epoch' in r]
+    assert [('optimistic_test_uar' in r) for r in epochs] == [True, True]
+    final = recs[-1]
+    best = max(epochs, key=lambda r: r['optimistic_test_uar'])
+    assert final['optimistic_best_epoch'] == best['epoch']
+    assert final['optimistic_best_test_uar'] == best['optimistic_test_uar']
+    assert final['test_uar'] == res['test']['uar']                       # the result: last epoch
+    assert os.path.isfile(os.path.join(out, 'test_optimistic_best_predictions.csv'))
+    assert 'OPTIMISTIC (model selection on the test split' in capsys.readouterr().out
+    assert PF.main(['--data_set', 'synthetic', '--expected_folds', '1', '--pred_files', out]) == 0
+    text = capsys.readouterr().out
+    assert "OPTIMISTIC, not a result: each fold's best epoch chosen on its own test split" in text
+    assert f"uar {best['optimistic_test_uar']:.2f}" in text

@@ -291,6 +291,15 @@ def test_werewolf_xl(tmp_path, capsys):
     with pytest.raises(ValueError, match="not found"):
         werewolf_xl.main(["--root", str(root), "--out", str(out), "--annotations",
                           str(tmp_path / "other.csv"), "--sep", ";"])
+    # columns that do not match never map silently: words in a target column, a column twice
+    csv3 = "clip;A;V;D;Level\n" + "".join(f"{n}.mp4;{a};{v};{d};high\n" for n, a, v, d in rows)
+    write_text(str(tmp_path / "words.csv"), csv3)
+    base = ["--root", str(root), "--out", str(out), "--annotations", str(tmp_path / "words.csv"),
+            "--sep", ";", "--arousal_col", "A", "--valence_col", "V"]
+    with pytest.raises(ValueError, match=r"column 'Level' holds values that are not numbers \(line 2: 'high'"):
+        werewolf_xl.main(base + ["--dominance_col", "Level"])
+    with pytest.raises(ValueError, match="three different columns"):
+        werewolf_xl.main(base + ["--dominance_col", "A"])
 
 
 # ----------------------------------------------------------------------------------------- AVCAffe

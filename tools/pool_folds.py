@@ -400,21 +400,39 @@ def get_args_parser():
     return p
 
 
+OPTIMISTIC_NAME = "test_optimistic_best_predictions.csv"
+
+
+def optimistic_files(files: Sequence[str]) -> Optional[List[str]]:
+    """Each fold's ``--test_every_epoch`` predictions (its best epoch chosen on the test split) beside
+    its test predictions; None unless every fold has one."""
+    found = [os.path.join(os.path.dirname(os.path.abspath(f)), OPTIMISTIC_NAME) for f in files]
+    return found if found and all(os.path.isfile(f) for f in found) else None
+
+
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     try:
         files = resolve_files(args.pred_files, args.glob)
         info, folds, pooled, per_fold, targets, outputs = run(args.data_set, files, args.groups_file)
+        opt_files = optimistic_files(files)
+        optimistic = run(args.data_set, opt_files, args.groups_file)[2] if opt_files else None
     except (PredictionFileError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(format_report(info, files, folds, pooled, per_fold, targets, outputs, args.expected_folds))
+    if optimistic is not None:
+        print("\nOPTIMISTIC, not a result: each fold's best epoch chosen on its own test split "
+              "(--test_every_epoch, as the published logs report):")
+        print("  " + "  ".join(f"{k} {_fmt(v, info.is_classification)}" for k, v in optimistic.items())
+              + "   (the result above is the last epoch of each fold)")
     if args.json:
         d = os.path.dirname(os.path.abspath(args.json))
         os.makedirs(d, exist_ok=True)
         with open(args.json, "w") as f:
             json.dump({"data_set": info.name, "files": list(files),
                        **completeness(info, folds, args.expected_folds), "pooled": pooled,
+                       "optimistic_best_epoch_on_test": optimistic,
                        "paper": info.paper_results,
                        "per_fold": [{"fold": fp.fold, "file": fp.file, "videos": len(fp.targets),
                                      **m} for fp, m in zip(folds, per_fold)]}, f, indent=2)
