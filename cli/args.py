@@ -112,6 +112,10 @@ def common_parser(description: str) -> argparse.ArgumentParser:
                    metavar=('TOP', 'BOTTOM', 'LEFT', 'RIGHT'),
                    help="fixed crop of every frame before any augmentation (default: the data set's, "
                         "e.g. voxceleb2: 0 160 32 192)")
+    g.add_argument('--num_sample', type=int, default=D.num_sample,
+                   help='repeated sampling: decode each training video once and augment it this many '
+                        'times (clips per step = batch_size x num_sample; the lr scales with '
+                        'batch_size, as in the published code)')
     g.add_argument('--reader', type=str, default=D.reader, choices=READERS,
                    help='video decoder, frame-exact in all three (decord only where verified; other '
                         'files go to PyAV)')

@@ -84,7 +84,7 @@ def build_finetune_dataset(split_file: str, mode: str, cfg: DataConfig) -> Video
             cfg.input_size, scale=tuple(cfg.train_crop_scale), auto_augment=cfg.aa,
             reprob=cfg.reprob, remode=cfg.remode, recount=cfg.recount, erase_mode=cfg.erase_mode,
             input_crop=spec.input_crop, order=cfg.aug_order, resize_mode=cfg.resize_mode)
-        ds = VideoClsDataset(entries, "train", transform=transform, **common)
+        ds = VideoClsDataset(entries, "train", transform=transform, num_sample=cfg.num_sample, **common)
         ds.num_listed = listed  # before --train_fraction
         return ds
     if mode == "test":
@@ -124,4 +124,5 @@ def build_pretrain_dataset(split_file: str, cfg: DataConfig) -> VideoPretrainDat
     mask_gen = TubeMaskGenerator(grid, cfg.mask_ratio)
     transform = PretrainTransform(cfg.input_size, scales=tuple(cfg.pretrain_scales), input_crop=crop)
     return VideoPretrainDataset(entries, transform, mask_gen, num_frames=cfg.num_frames,
-                                sampling_rate=cfg.sampling_rate, reader=cfg.reader, seed=cfg.seed)
+                                sampling_rate=cfg.sampling_rate, reader=cfg.reader, seed=cfg.seed,
+                                num_sample=cfg.num_sample)

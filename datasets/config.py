@@ -39,6 +39,7 @@ class DataConfig:
     resize_mode: str = 'squash'               # 'squash' (published: s x s, aspect not kept) | 'short_side'
     aug_order: str = 'published'              # 'published' (RandAugment on the full frame, fill 128,
                                               # then the crop) | 'crop_first' (crop, then RandAugment)
+    num_sample: int = 1                       # repeated sampling: augmented clips per decoded video
     train_fraction: float = 1.0               # few-shot: stratified (cls) / random subset
     pretrain_fraction: float = 1.0            # random subset of the pre-training set
     seed: int = 0                             # subsets and broken-video substitution

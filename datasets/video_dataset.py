@@ -9,6 +9,9 @@ Items (docs/architecture.md):
   item ``i`` is view ``i % num_views`` of video ``i // num_views``; view ``v`` is temporal segment
   ``v // num_crops`` and spatial crop ``v % num_crops``.
 * pre-training: ``(clip, mask bool (N,), n_broken_skipped)`` with a tube mask (True = masked).
+* repeated sampling (``num_sample`` = n > 1, train and pre-training): the video is decoded once
+  (one temporal window) and augmented n times: clips ``(n, 3, T, H, W)``, targets / indices /
+  masks with a leading n; :func:`collate_repeated` flattens a batch to ``batch_size * n`` clips.
 
 Randomness: each training item draws one seed from torch's RNG (seeded by the DataLoader per worker
 and per epoch, so ``torch.manual_seed`` makes a run reproducible) and derives the clip position,
@@ -60,7 +63,10 @@ class _SubstitutingDataset(Dataset):
     """Shared broken-video handling for the training and pre-training datasets."""
 
     def __init__(self, entries: Sequence[SplitEntry], reader: str, seed: int,
-                 max_consecutive_failures: int = 50):
+                 max_consecutive_failures: int = 50, num_sample: int = 1):
+        if int(num_sample) < 1:
+            raise ValueError(f"num_sample must be >= 1, got {num_sample}")
+        self.num_sample = int(num_sample)  # augmented clips per decoded video (repeated sampling)
         self.entries: List[SplitEntry] = list(entries)
         if not self.entries:
             raise ValueError("dataset has no samples")
@@ -126,7 +132,7 @@ class VideoClsDataset(_SubstitutingDataset):
                  transform, num_frames: int = 16, sampling_rate: int = 4,
                  num_segments: int = 1, num_crops: int = 1, reader: str = DEFAULT_READER,
                  seed: int = 0, skip_broken_eval: bool = False,
-                 max_consecutive_failures: int = 50):
+                 max_consecutive_failures: int = 50, num_sample: int = 1):
         if mode not in ("train", "validation", "test"):
             raise ValueError(f"mode must be 'train', 'validation' or 'test', got {mode!r}")
         self.mode = mode
@@ -140,7 +146,8 @@ class VideoClsDataset(_SubstitutingDataset):
         entries = list(entries)
         if mode != "train" and skip_broken_eval:
             entries, self.skipped = _probe_entries(entries, reader)
-        super().__init__(entries, reader, seed, max_consecutive_failures)
+        super().__init__(entries, reader, seed, max_consecutive_failures,
+                         num_sample if mode == "train" else 1)
         self.labels = [e.label for e in self.entries]
 
     # ---- views
@@ -165,11 +172,18 @@ class VideoClsDataset(_SubstitutingDataset):
     def _load(self, i: int, rng: np.random.Generator):
         frames = read_train_frames(self.paths[i], self.reader, self.num_frames, self.sampling_rate,
                                    rng)
-        return self.transform(frames, rng)
+        if self.num_sample == 1:
+            return self.transform(frames, rng)
+        return torch.stack([self.transform(frames, rng) for _ in range(self.num_sample)])
 
     def __getitem__(self, index: int):
         if self.mode == "train":
             i, clip, skipped = self._load_with_substitution(index)
+            if self.num_sample > 1:
+                target = self.target(i)
+                targets = torch.stack([target] * self.num_sample) if torch.is_tensor(target) else \
+                    torch.full((self.num_sample,), target, dtype=torch.int64)
+                return clip, targets, torch.full((self.num_sample,), i, dtype=torch.int64), skipped
             return clip, self.target(i), i, skipped
         if not 0 <= index < len(self):
             raise IndexError(index)
@@ -197,8 +211,8 @@ class VideoPretrainDataset(_SubstitutingDataset):
 
     def __init__(self, entries: Sequence[SplitEntry], transform, mask_generator,
                  num_frames: int = 16, sampling_rate: int = 4, reader: str = DEFAULT_READER,
-                 seed: int = 0, max_consecutive_failures: int = 50):
-        super().__init__(entries, reader, seed, max_consecutive_failures)
+                 seed: int = 0, max_consecutive_failures: int = 50, num_sample: int = 1):
+        super().__init__(entries, reader, seed, max_consecutive_failures, num_sample)
         self.transform = transform
         self.mask_generator = mask_generator
         self.num_frames, self.sampling_rate = int(num_frames), int(sampling_rate)
@@ -206,13 +220,30 @@ class VideoPretrainDataset(_SubstitutingDataset):
     def _load(self, i: int, rng: np.random.Generator):
         frames = read_train_frames(self.paths[i], self.reader, self.num_frames, self.sampling_rate,
                                    rng)
-        clip = self.transform(frames, rng)
-        mask = torch.from_numpy(np.asarray(self.mask_generator(rng), dtype=bool))
-        return clip, mask
+        clips, masks = [], []
+        for _ in range(self.num_sample):  # one decode, num_sample crops and masks
+            clips.append(self.transform(frames, rng))
+            masks.append(torch.from_numpy(np.asarray(self.mask_generator(rng), dtype=bool)))
+        if self.num_sample == 1:
+            return clips[0], masks[0]
+        return torch.stack(clips), torch.stack(masks)
 
     def __getitem__(self, index: int):
         _, (clip, mask), skipped = self._load_with_substitution(index)
         return clip, mask, skipped
+
+
+def collate_repeated(batch):
+    """DataLoader collate for ``num_sample`` > 1: items hold ``num_sample`` clips of one video; the
+    batch is flattened to ``batch_size * num_sample`` clips (the count of broken videos is summed,
+    as one per video)."""
+    out = []
+    for k, field in enumerate(zip(*batch)):
+        if k == len(batch[0]) - 1:  # n_broken_skipped: one per video
+            out.append(torch.as_tensor(field, dtype=torch.int64))
+        else:
+            out.append(torch.cat([torch.as_tensor(x) for x in field]))
+    return out
 
 
 def _probe_entries(entries: List[SplitEntry], reader: str):

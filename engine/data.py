@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, SequentialSampler
 
+from datasets.video_dataset import collate_repeated
 from engine.distributed import get_rank, get_world_size
 
 __all__ = ['derive_seed', 'EpochTaggedSampler', 'EpochSeededDataset', 'build_train_loader',
@@ -134,8 +135,10 @@ def build_train_loader(dataset: Dataset, args, device_is_cuda: bool) -> DataLoad
     sampler = EpochTaggedSampler(base)
     g = torch.Generator()
     g.manual_seed(derive_seed(args.seed, rank, 0x10AD))
+    repeated = getattr(dataset, 'num_sample', 1) > 1
     return DataLoader(EpochSeededDataset(dataset, args.seed), sampler=sampler,
                       batch_size=int(args.batch_size), drop_last=True, generator=g,
+                      collate_fn=collate_repeated if repeated else None,
                       **_loader_kwargs(args, device_is_cuda))
 
 

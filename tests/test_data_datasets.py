@@ -238,3 +238,33 @@ def test_voxceleb2_crop_on_small_frames_is_a_settings_error(data, tmp_path):
         build_finetune_dataset(data["splits"]["good"], "train", _args(input_crop=(0, 100, 0, 40)))
     ds = build_pretrain_dataset(split, _args(data_set="voxceleb2", input_crop=(0, 40, 4, 44)))
     assert ds[0][0].shape == (3, T, S, S)
+
+
+def test_repeated_sampling_decodes_once_and_augments_n_times(data, tmp_path, monkeypatch):
+    """num_sample 3: three clips of the same temporal window (one decode), each with its own crop
+    and mask; the loader flattens a batch of 2 videos to 6 clips."""
+    from torch.utils.data import DataLoader
+    from datasets import video_dataset as vd
+    from datasets.build import build_pretrain_dataset
+    split = str(tmp_path / "pretrain.csv")
+    write_split_file(split, [(p, 0) for p, _ in data["good"]])
+    ds = build_pretrain_dataset(split, _args(data_set="synthetic-pretrain", num_sample=3,
+                                             pretrain_scales=(1.0, 0.75, 0.5)))
+    reads = []
+    real = vd.read_train_frames
+    monkeypatch.setattr(vd, "read_train_frames", lambda *a, **k: reads.append(1) or real(*a, **k))
+    clips, masks, skipped = ds[1]
+    assert len(reads) == 1 and clips.shape == (3, 3, T, S, S) and masks.shape[0] == 3
+    idx = [pattern_index((denormalize(c).clamp(0, 1) * 255).round().permute(1, 2, 3, 0).numpy()).tolist()
+           for c in clips]
+    assert idx[0] == idx[1] == idx[2]                       # the same frames ...
+    assert not (torch.equal(clips[0], clips[1]) and torch.equal(clips[1], clips[2]))   # ... augmented
+    assert not torch.equal(masks[0], masks[1]) or not torch.equal(masks[1], masks[2])
+    batch = next(iter(DataLoader(ds, batch_size=2, collate_fn=vd.collate_repeated)))
+    assert batch[0].shape == (6, 3, T, S, S) and batch[1].shape[0] == 6 and batch[2].shape == (2,)
+    ft = build_finetune_dataset(data["splits"]["good"], "train", _args(num_sample=2))
+    clips, targets, index, _ = ft[0]
+    assert clips.shape == (2, 3, T, S, S) and targets.tolist() == [ft.labels[int(index[0])]] * 2
+    b = next(iter(DataLoader(ft, batch_size=3, collate_fn=vd.collate_repeated)))
+    assert b[0].shape == (6, 3, T, S, S) and b[1].shape == (6,) and b[2].shape == (6,)
+    assert build_finetune_dataset(data["splits"]["good"], "test", _args(num_sample=2)).num_sample == 1
