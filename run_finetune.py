@@ -279,7 +279,8 @@ def run(args) -> Dict:
               f'{"off" if mixup_fn is None else f"{args.mixup}/{args.cutmix} switch {args.mixup_switch_prob}"}')
         training = build_training(args, model, model_without_ddp, train_ds, args.layer_decay, model_ema)
         print_run_header(args, model_without_ddp, n_params, training.steps_per_epoch)
-        compute_loss = make_finetune_loss(model, criterion, mixup_fn, device)
+        compute_loss = make_finetune_loss(model, criterion, mixup_fn, device,
+                                          getattr(train_ds, 'batch_augment', None))
         hooks = Validation(args, model_without_ddp, model_ema, val_ds, device, info, label_names, tb,
                            best=(training.checkpoint or {}).get('best'), test_ds=test_ds)
         result.update(fit(args, training, compute_loss, tb, jsonl, n_params, hooks))

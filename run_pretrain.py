@@ -68,8 +68,10 @@ def run(args) -> Dict:
 
     tb = TensorboardLogger(args.log_dir) if is_main_process() else None
     jsonl = JsonlLogger(args.output_dir)
-    compute_loss = make_pretrain_loss(model, device, tubelet, patch)
-    hooks = ReconstructionPicture(args, model_without_ddp, tb, device, tubelet, patch)
+    compute_loss = make_pretrain_loss(model, device, tubelet, patch,
+                                      getattr(train_ds, 'batch_augment', None))
+    hooks = ReconstructionPicture(args, model_without_ddp, tb, device, tubelet, patch,
+                                  getattr(train_ds, 'batch_augment', None))
     try:
         return fit(args, training, compute_loss, tb, jsonl, n_params, hooks)
     finally:
@@ -81,9 +83,11 @@ class ReconstructionPicture(EpochHooks):
     """Every ``--vis_every`` epochs (and the last): original / masked / reconstruction of the
     epoch's first training clip in TensorBoard (``pretrain/reconstruction``)."""
 
-    def __init__(self, args, model_without_ddp, tb, device, tubelet: int, patch: int):
+    def __init__(self, args, model_without_ddp, tb, device, tubelet: int, patch: int,
+                 batch_augment=None):
         self.args, self.model, self.tb, self.device = args, model_without_ddp, tb, device
         self.tubelet, self.patch = tubelet, patch
+        self.batch_augment = batch_augment  # --augment_on device: the batch holds uint8 clips
         self.kept: Dict = {}
 
     def _due(self, epoch: int) -> bool:
@@ -97,7 +101,10 @@ class ReconstructionPicture(EpochHooks):
             return None
 
         def keep_first(batch):
-            self.kept['clip'], self.kept['mask'] = batch[0][:1].clone(), batch[1][:1].clone()
+            clip = batch[0][:1].clone()
+            if self.batch_augment is not None:
+                clip = self.batch_augment(clip.to(self.device)).cpu()
+            self.kept['clip'], self.kept['mask'] = clip, batch[1][:1].clone()
         return keep_first
 
     def after_epoch(self, epoch: int, global_step: int, record: Dict) -> None:

@@ -112,6 +112,10 @@ def common_parser(description: str) -> argparse.ArgumentParser:
                    metavar=('TOP', 'BOTTOM', 'LEFT', 'RIGHT'),
                    help="fixed crop of every frame before any augmentation (default: the data set's, "
                         "e.g. voxceleb2: 0 160 32 192)")
+    g.add_argument('--augment_on', choices=('workers', 'device'), default=D.augment_on,
+                   help='workers: the loader workers augment (CPU); device: the workers only decode and '
+                        'resize, the training device augments each batch (uint8 transfer; the published '
+                        'order, RandAugment with timm\'s decisions on tensors)')
     g.add_argument('--num_sample', type=int, default=D.num_sample,
                    help='repeated sampling: decode each training video once and augment it this many '
                         'times (clips per step = batch_size x num_sample; the lr scales with '

@@ -49,14 +49,16 @@ layer_decay layer_decay_assignment smoothing mixup cutmix cutmix_minmax mixup_pr
 aa color_jitter train_interpolation reprob remode recount resplit num_sample crop_pct
 test_num_segment test_num_crop eval dist_eval disable_eval_during_finetuning validation_path
 test_path eval_data_path loss output_activation use_mean_pooling model_ema model_ema_decay
-train_fraction train_crop_scale resize_mode aug_order input_crop skip_broken_eval save_predictions
+train_fraction train_crop_scale resize_mode aug_order input_crop num_sample augment_on
+skip_broken_eval save_predictions
 temporal_downsample spatial_bottleneck test_every_epoch
 stage_depths num_bottleneck_tokens embed_dim num_heads val_metric best_metric fold
 """.split())
 
 PRETRAIN_KEYS = COMMON_KEYS | frozenset("""
 mask_type mask_ratio decoder_depth decoder_embed_dim decoder_num_heads normlize_target
-normalize_target pretrain_fraction pretrain_scales train_fraction input_crop num_sample temporal_downsample
+normalize_target pretrain_fraction pretrain_scales train_fraction input_crop num_sample augment_on
+temporal_downsample
 spatial_bottleneck stage_depths num_bottleneck_tokens embed_dim num_heads
 """.split())
 

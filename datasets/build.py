@@ -55,6 +55,14 @@ def check_input_crop(entries, crop, reader: str, data_set: Optional[str], probe:
             return
 
 
+def _staged(transform, cfg: DataConfig):
+    """The workers' transform: all of it, or with ``augment_on='device'`` only its worker stage
+    (the dataset's ``batch_augment`` then does the rest on the training device)."""
+    if cfg.augment_on not in ("workers", "device"):
+        raise ValueError(f"augment_on must be 'workers' or 'device', got {cfg.augment_on!r}")
+    return transform.worker_stage if cfg.augment_on == "device" else transform
+
+
 def build_finetune_dataset(split_file: str, mode: str, cfg: DataConfig) -> VideoClsDataset:
     """Fine-tuning dataset over ``split_file`` in mode 'train' | 'validation' | 'test'."""
     cfg = _config(cfg)
@@ -84,8 +92,10 @@ def build_finetune_dataset(split_file: str, mode: str, cfg: DataConfig) -> Video
             cfg.input_size, scale=tuple(cfg.train_crop_scale), auto_augment=cfg.aa,
             reprob=cfg.reprob, remode=cfg.remode, recount=cfg.recount, erase_mode=cfg.erase_mode,
             input_crop=spec.input_crop, order=cfg.aug_order, resize_mode=cfg.resize_mode)
-        ds = VideoClsDataset(entries, "train", transform=transform, num_sample=cfg.num_sample, **common)
+        ds = VideoClsDataset(entries, "train", transform=_staged(transform, cfg), num_sample=cfg.num_sample,
+                             **common)
         ds.num_listed = listed  # before --train_fraction
+        ds.batch_augment = transform.batch_stage if cfg.augment_on == "device" else None
         return ds
     if mode == "test":
         segs, crops = cfg.test_num_segment, cfg.test_num_crop
@@ -123,6 +133,8 @@ def build_pretrain_dataset(split_file: str, cfg: DataConfig) -> VideoPretrainDat
     grid = (cfg.num_frames // tubelet, cfg.input_size // patch, cfg.input_size // patch)
     mask_gen = TubeMaskGenerator(grid, cfg.mask_ratio)
     transform = PretrainTransform(cfg.input_size, scales=tuple(cfg.pretrain_scales), input_crop=crop)
-    return VideoPretrainDataset(entries, transform, mask_gen, num_frames=cfg.num_frames,
-                                sampling_rate=cfg.sampling_rate, reader=cfg.reader, seed=cfg.seed,
-                                num_sample=cfg.num_sample)
+    ds = VideoPretrainDataset(entries, _staged(transform, cfg), mask_gen, num_frames=cfg.num_frames,
+                              sampling_rate=cfg.sampling_rate, reader=cfg.reader, seed=cfg.seed,
+                              num_sample=cfg.num_sample)
+    ds.batch_augment = transform.batch_stage if cfg.augment_on == "device" else None
+    return ds

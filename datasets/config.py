@@ -40,6 +40,8 @@ class DataConfig:
     aug_order: str = 'published'              # 'published' (RandAugment on the full frame, fill 128,
                                               # then the crop) | 'crop_first' (crop, then RandAugment)
     num_sample: int = 1                       # repeated sampling: augmented clips per decoded video
+    augment_on: str = 'workers'               # 'workers' | 'device' (workers decode, the batch is
+                                              # augmented on the training device)
     train_fraction: float = 1.0               # few-shot: stratified (cls) / random subset
     pretrain_fraction: float = 1.0            # random subset of the pre-training set
     seed: int = 0                             # subsets and broken-video substitution

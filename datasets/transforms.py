@@ -31,8 +31,6 @@ INTER_AREA when shrinking, INTER_LINEAR when enlarging).
 from __future__ import annotations
 
 import math
-import random
-from contextlib import contextmanager
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
@@ -42,6 +40,7 @@ from timm.data.random_erasing import RandomErasing
 from timm.data.transforms import str_to_pil_interp
 import torch
 
+from .global_rng import replay_global_rng
 from .sampling import crop_offsets
 
 try:
@@ -53,6 +52,7 @@ except ImportError:  # pragma: no cover
 IMAGENET_MEAN, IMAGENET_STD = IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 PRETRAIN_SCALES = (1.0, 0.875, 0.75, 0.66)
 DEFAULT_AA = "rand-m7-n4-mstd0.5-inc1"
+RA_BACKENDS = ("pil", "tensor")   # timm's PIL ops frame by frame | the same decisions on the clip tensor
 
 Crop = Optional[Tuple[int, int, int, int]]
 
@@ -133,30 +133,6 @@ def denormalize(clip: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> tor
     return clip * s + m
 
 
-@contextmanager
-def replay_global_rng(seed: int):
-    """Seed Python's ``random`` and NumPy's legacy global RNG with ``seed``; yields ``reset()``,
-    which puts both back to that seeded state (so a sequence of random calls can be replayed
-    exactly). The previous global states are restored on exit. Not thread safe (DataLoader
-    workers are processes, so this is fine there)."""
-    py_state = random.getstate()
-    np_state = np.random.get_state()
-    try:
-        random.seed(seed)
-        np.random.seed(seed % (2 ** 32))
-        py_seeded = random.getstate()
-        np_seeded = np.random.get_state()
-
-        def reset():
-            random.setstate(py_seeded)
-            np.random.set_state(np_seeded)
-
-        yield reset
-    finally:
-        random.setstate(py_state)
-        np.random.set_state(np_state)
-
-
 class ClipRandAugment:
     """timm RandAugment applied with the same ops and magnitudes to every frame of a clip.
 
@@ -166,7 +142,10 @@ class ClipRandAugment:
     """
 
     def __init__(self, config_str: str = DEFAULT_AA, input_size: int = 160, mean=IMAGENET_MEAN,
-                 interpolation: str = "bicubic", fill: Optional[int] = None):
+                 interpolation: str = "bicubic", fill: Optional[int] = None, backend: str = "pil"):
+        if backend not in RA_BACKENDS:
+            raise ValueError(f"backend must be one of {RA_BACKENDS}, got {backend!r}")
+        self.backend = backend
         img_mean = (int(fill),) * 3 if fill is not None else tuple(min(255, round(255 * x)) for x in mean)
         hparams = dict(translate_const=int(input_size * 0.45), img_mean=img_mean,
                        interpolation=str_to_pil_interp(interpolation))
@@ -176,6 +155,11 @@ class ClipRandAugment:
     def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         from PIL import Image
         seed = int(rng.integers(0, 2 ** 63 - 1))
+        if self.backend == "tensor":  # timm's decisions for this seed, applied to the whole clip
+            from .tensor_augment import apply_plan, timm_plan
+            x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+            y = apply_plan(x.contiguous(), timm_plan(self.ra, seed))
+            return np.ascontiguousarray(y.permute(0, 2, 3, 1).numpy())
         out = np.empty_like(frames)
         with replay_global_rng(seed) as reset:
             for i in range(frames.shape[0]):
@@ -251,6 +235,31 @@ class PretrainTransform:
                                self.input_size, self.input_size)
         return to_normalized_tensor(frames, self.mean, self.std)
 
+    # ---- --augment_on device
+    def worker_stage(self, frames: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        """The workers' share with ``--augment_on device``: the fixed crop; uint8 (T, H, W, 3)."""
+        return torch.from_numpy(np.ascontiguousarray(apply_fixed_crop(frames, self.input_crop)))
+
+    def batch_stage(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, H, W, 3) uint8 on the training device -> (B, 3, T, s, s): per clip the multi-scale
+        crop (numpy's global RNG, seeded per epoch by the engine), resized bilinearly (antialiased
+        when shrinking), normalised."""
+        mean = torch.tensor(self.mean, device=x.device).view(3, 1, 1, 1)
+        std = torch.tensor(self.std, device=x.device).view(3, 1, 1, 1)
+        s = self.input_size
+        out = []
+        for clip in x:
+            rng = np.random.default_rng(int(np.random.randint(0, 2 ** 62, dtype=np.int64)))
+            t, h, w, _ = clip.shape
+            top, left, ch, cw = multi_scale_crop_params(h, w, s, self.scales, self.max_distort,
+                                                        self.more_fix_crop, rng)
+            c = clip[:, top:top + ch, left:left + cw].permute(0, 3, 1, 2).float()
+            if (ch, cw) != (s, s):
+                c = torch.nn.functional.interpolate(c, size=(s, s), mode="bilinear", align_corners=False,
+                                                    antialias=ch > s or cw > s)
+            out.append(((c.clamp(0, 255).round() / 255.0).permute(1, 0, 2, 3) - mean) / std)
+        return torch.stack(out)
+
 
 RESIZE_MODES = ("squash", "short_side")
 AUG_ORDERS = ("published", "crop_first")
@@ -286,7 +295,7 @@ class FinetuneTrainTransform:
                  reprob: float = 0.25, remode: str = "pixel", recount: int = 1,
                  erase_mode: str = "clip", input_crop: Crop = None,
                  mean=IMAGENET_MEAN, std=IMAGENET_STD, order: str = "published",
-                 resize_mode: str = "squash"):
+                 resize_mode: str = "squash", ra_backend: str = "pil"):
         if erase_mode not in ("clip", "frame"):
             raise ValueError("erase_mode must be 'clip' or 'frame'")
         if order not in AUG_ORDERS:
@@ -299,9 +308,10 @@ class FinetuneTrainTransform:
         self.mean, self.std = mean, std
         self.order, self.resize_mode = order, resize_mode
         fill = PUBLISHED_RA_FILL if order == "published" else None
-        self.rand_augment = (ClipRandAugment(auto_augment, self.input_size, mean, fill=fill)
+        self.rand_augment = (ClipRandAugment(auto_augment, self.input_size, mean, fill=fill,
+                                             backend=ra_backend)
                              if auto_augment and auto_augment.lower() != "none" else None)
-        self.erase_mode = erase_mode
+        self.erase_mode, self._remode = erase_mode, remode
         self.eraser = (RandomErasing(reprob, mode=remode, max_count=recount, num_splits=0,
                                      device="cpu") if reprob and reprob > 0 else None)
 
@@ -320,13 +330,51 @@ class FinetuneTrainTransform:
         frames = squash_frames(frames, s) if self.resize_mode == "squash" else resize_short_side(frames, s)
         if self.rand_augment is not None:
             frames = self.rand_augment(np.ascontiguousarray(frames), rng)
-        clip = to_normalized_tensor(frames, self.mean, self.std)
+        return self._crop_flip(to_normalized_tensor(frames, self.mean, self.std), rng)
+
+    def _crop_flip(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        """Normalised (3, T, h, w) -> random resized crop to (3, T, s, s), bilinear -> flip."""
         h, w = clip.shape[2:]
         top, left, ch, cw = random_resized_crop_params(h, w, self.scale, self.ratio, rng)
-        clip = _resize_float_clip(clip, top, left, ch, cw, s)
+        clip = _resize_float_clip(clip, top, left, ch, cw, self.input_size)
         if self.hflip > 0 and rng.random() < self.hflip:
             clip = clip.flip(-1)
         return clip.contiguous()
+
+    # ---- --augment_on device: the workers decode and resize, the training device does the rest
+    def worker_stage(self, frames: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        """The loader workers' share with ``--augment_on device``: fixed crop and the published
+        resize; uint8 (T, s, s, 3) (short_side: (T, s', s'', 3), equal within a data set of one size)."""
+        if self.order != "published":
+            raise ValueError("--augment_on device follows the published order (--aug_order published)")
+        frames = apply_fixed_crop(frames, self.input_crop)
+        s = self.input_size
+        frames = squash_frames(frames, s) if self.resize_mode == "squash" else resize_short_side(frames, s)
+        return torch.from_numpy(np.ascontiguousarray(frames))
+
+    def batch_stage(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, H, W, 3) uint8 on the training device -> (B, 3, T, s, s) float: the rest of the
+        published order per clip (RandAugment with timm's decisions on the clip tensor, normalise,
+        random resized crop, flip, erasing). The random draws come from numpy's global RNG, which
+        the engine seeds per (seed, epoch, rank); given the same generator a clip equals the
+        worker path with ``ra_backend='tensor'``."""
+        out = []
+        for clip in x:
+            rng = np.random.default_rng(int(np.random.randint(0, 2 ** 62, dtype=np.int64)))
+            out.append(self.augment_tensor(clip.permute(0, 3, 1, 2), rng))
+        return torch.stack(out)
+
+    def augment_tensor(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        """uint8 (T, 3, H, W) resized clip, any device -> (3, T, s, s) float, in the worker path's
+        order of random draws."""
+        if self.rand_augment is not None:
+            from .tensor_augment import apply_plan, timm_plan
+            seed = int(rng.integers(0, 2 ** 63 - 1))
+            clip = apply_plan(clip.contiguous(), timm_plan(self.rand_augment.ra, seed))
+        mean = torch.tensor(self.mean, device=clip.device).view(3, 1, 1, 1)
+        std = torch.tensor(self.std, device=clip.device).view(3, 1, 1, 1)
+        norm = (clip.permute(1, 0, 2, 3).float() / 255.0 - mean) / std
+        return self._erase(self._crop_flip(norm, rng), rng)
 
     def _crop_first(self, frames: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         """Random resized crop from the native frame (area-averaged) -> flip -> RandAugment (fill:
@@ -341,15 +389,26 @@ class FinetuneTrainTransform:
             frames = self.rand_augment(np.ascontiguousarray(frames), rng)
         return to_normalized_tensor(frames, self.mean, self.std)
 
+    def _eraser_on(self, device: torch.device):
+        if device.type == "cpu" or self.eraser is None:
+            return self.eraser
+        cache = self.__dict__.setdefault("_device_erasers", {})
+        if str(device) not in cache:
+            e = self.eraser
+            cache[str(device)] = RandomErasing(e.probability, mode=self._remode, max_count=e.max_count,
+                                               num_splits=0, device=str(device))
+        return cache[str(device)]
+
     def _erase(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        if self.eraser is not None:
+        eraser = self._eraser_on(clip.device)
+        if eraser is not None:
             seed = int(rng.integers(0, 2 ** 63 - 1))
             with replay_global_rng(seed):
                 c, t, hh, ww = clip.shape
                 if self.erase_mode == "clip":   # one box shared by all frames
-                    self.eraser(clip.view(c * t, hh, ww))
+                    eraser(clip.view(c * t, hh, ww))
                 else:                          # one box per frame
-                    self.eraser(clip.permute(1, 0, 2, 3))
+                    eraser(clip.permute(1, 0, 2, 3))
         return clip
 
 

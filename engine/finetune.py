@@ -63,13 +63,16 @@ def build_criterion(args, mixup_fn) -> nn.Module:
     return nn.CrossEntropyLoss()
 
 
-def make_finetune_loss(model, criterion, mixup_fn, device: torch.device):
+def make_finetune_loss(model, criterion, mixup_fn, device: torch.device, batch_augment=None):
     """``compute_loss(batch)`` for :func:`engine.loop.train_one_epoch`; batch = (clip, target, index,
-    n_broken)."""
+    n_broken). ``batch_augment``: the dataset's device stage (``--augment_on device``: uint8 clips
+    in, augmented float clips out, on ``device``)."""
 
     def compute_loss(batch):
         clip, target = batch[0], batch[1]
         clip = clip.to(device, non_blocking=True)
+        if batch_augment is not None:
+            clip = batch_augment(clip)
         target = target.to(device, non_blocking=True)
         if mixup_fn is not None:
             clip, target = mixup_fn(clip, target)

@@ -42,7 +42,8 @@ def masked_targets(clip: torch.Tensor, mask: torch.Tensor, tubelet: int = 2, pat
         return gather_tokens(t, ids_masked)
 
 
-def make_pretrain_loss(model, device: torch.device, tubelet: int = 2, patch: int = 16):
+def make_pretrain_loss(model, device: torch.device, tubelet: int = 2, patch: int = 16,
+                       batch_augment=None):
     """``compute_loss(batch)`` for :func:`engine.loop.train_one_epoch`; batch = (clip, mask, n_broken).
 
     The number of masked tokens per clip is read from the batch's mask while it is still on the CPU
@@ -55,6 +56,8 @@ def make_pretrain_loss(model, device: torch.device, tubelet: int = 2, patch: int
     def compute_loss(batch):
         clip, mask = batch[0], batch[1]
         clip = clip.to(device, non_blocking=True)
+        if batch_augment is not None:  # --augment_on device: uint8 in, augmented float out
+            clip = batch_augment(clip)
         if mask.device.type == 'cpu':
             num_masked = int(mask[0].sum())  # host tensor: no device traffic
         elif hasattr(ratio_model, 'num_masked_from_ratio'):

@@ -1,5 +1,6 @@
 """Smoke test of benchmarks/train_step.py: tiny models, CPU, one step - fields and sane values, no timing."""
 import json
+import os
 
 import pytest
 
@@ -56,3 +57,21 @@ def test_model_flops_is_tools_flops():
 def test_matmul_peak_positive(dtype):
     peaks = train_step.matmul_peak('cpu', [dtype], n=128, reps=1)
     assert peaks[dtype] > 0
+
+
+def test_input_pipeline_and_decoding_benchmarks_run(tmp_path):
+    """Both data benchmarks run end to end at a tiny size (the numbers come from full runs)."""
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    from benchmarks import decoding
+    rows = decoding.main(['--rounds', '1', '--seconds', '3', '--size', '64'])
+    assert rows and all(ex == 1.0 for _, res in rows for r, (ms, ex, kind) in res.items()
+                        if r != 'decord (raw)')                                  # frame-exact
+    if subprocess.run(['git', '-C', root, 'cat-file', '-e', 'ade756a^{commit}'],
+                      capture_output=True).returncode != 0:
+        pytest.skip('the baseline commit ade756a is not in this clone (shallow?)')
+    from benchmarks import input_pipeline
+    rates = input_pipeline.main(['--rounds', '1', '--clips', '1', '--videos', '1', '--num_sample', '2'])
+    kinds = {k for k, _, _ in rates}
+    assert kinds == {'mp4', 'jpg'} and all(v[0] > 0 for v in rates.values())
+    assert len(rates) == 2 * 2 * 5

@@ -140,8 +140,10 @@ def test_published_schedule_and_transform_defaults():
     assert abs(p.min_lr - 1e-5) < 1e-15 and p.warmup_lr == 0.0   # total batch 256: scale 1
 
 
-def test_num_sample_runs_end_to_end(tmp_path):
-    """--num_sample 2 in both entry points: each step sees batch_size x 2 clips, the loss is finite."""
+@pytest.mark.parametrize('extra', [[], ['--augment_on', 'device']], ids=['workers', 'device'])
+def test_num_sample_runs_end_to_end(tmp_path, extra):
+    """--num_sample 2 in both entry points, the batch augmented by the workers or on the training
+    device: each step sees batch_size x 2 clips, the loss is finite."""
     import json
     import run_finetune
     import run_pretrain
@@ -149,9 +151,9 @@ def test_num_sample_runs_end_to_end(tmp_path):
     data = make_tiny_dataset(str(tmp_path / 'syn'))
     fold = os.path.dirname(data['folds']['1']['test'])
     run_pretrain.main(tiny_pretrain_argv(data['pretrain'], str(tmp_path / 'pt'),
-                                         extra=['--epochs', '1', '--num_sample', '2', '--vis_every', '0']))
+                                         extra=['--epochs', '1', '--num_sample', '2'] + extra))
     res = run_finetune.main(tiny_finetune_argv(fold, str(tmp_path / 'ft'),
-                                               extra=['--epochs', '1', '--num_sample', '2']))
+                                               extra=['--epochs', '1', '--num_sample', '2'] + extra))
     for d in ('pt', 'ft'):
         rec = json.loads(open(tmp_path / d / 'log.jsonl').readline())
         assert rec['train_steps'] >= 1 and rec['train_loss'] == rec['train_loss']   # not NaN

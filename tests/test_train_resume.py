@@ -113,8 +113,8 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(data, tmp_path, monkeypatch):
     real = run_finetune.make_finetune_loss
     calls = []
 
-    def poisoned(model, criterion, mixup_fn, device):
-        fn = real(model, criterion, mixup_fn, device)
+    def poisoned(model, criterion, mixup_fn, device, batch_augment=None):
+        fn = real(model, criterion, mixup_fn, device, batch_augment)
 
         def compute(batch):
             loss, n = fn(batch)
