@@ -1,6 +1,5 @@
 """Frame exactness on the files real datasets ship: every reader, every index pattern, compared
 with a full sequential FFmpeg decode (PyAV); damaged files; decord's B-frame bug is routed around."""
-import os
 
 import numpy as np
 import pytest
