@@ -1,5 +1,5 @@
 """The pre-trained vs scratch report: per-arm means/stds over seeds, markdown table and PNG plot."""
-from tools.pretrain_vs_scratch import summarise, write_report
+from tools.pretrain_vs_scratch import advantage_line, summarise, write_report
 
 
 def test_summary_and_report(tmp_path):
@@ -20,5 +20,7 @@ def test_summary_and_report(tmp_path):
     text = md.read_text()
     assert '| 100% | pretrained | 3 | 41.0 ± 1.0 | 42.0 ± 2.0 |' in text
     assert '| 10% | scratch | 3 | 3.0 ± 1.0 | 4.0 ± 2.0 |' in text
+    line = 'pre-training advantage: +2.0 UAR at 10% labels, +20.0 UAR at 100% labels'
+    assert advantage_line(summary) == line and text.rstrip().endswith(line)
     with open(png, 'rb') as f:
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'

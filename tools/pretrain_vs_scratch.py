@@ -83,6 +83,18 @@ def summarise(rows: List[Dict]) -> List[Dict]:
     return out
 
 
+def advantage_line(summary: List[Dict]) -> str:
+    """``pre-training advantage: +X.X UAR at 10% labels, +Y.Y UAR at 100% labels`` (mean UAR of the
+    pre-trained arm minus the scratch arm's, over seeds), smallest fraction first."""
+    by = {(s['fraction'], s['init']): s for s in summary}
+    parts = []
+    for fraction in sorted({s['fraction'] for s in summary}):
+        if (fraction, 'pretrained') in by and (fraction, 'scratch') in by:
+            d = by[(fraction, 'pretrained')]['uar'] - by[(fraction, 'scratch')]['uar']
+            parts.append(f'{d:+.1f} UAR at {fraction * 100:.0f}% labels')
+    return 'pre-training advantage: ' + ', '.join(parts)
+
+
 def write_report(path: str, rows: List[Dict], summary: List[Dict], command: str,
                  meta: Dict) -> str:
     plot = os.path.splitext(path)[0] + '.png'
@@ -101,7 +113,7 @@ def write_report(path: str, rows: List[Dict], summary: List[Dict], command: str,
     for r in rows:
         lines.append(f'| {r["fraction"] * 100:.0f}% | {r["init"]} | {r["seed"]} | '
                      f'{r["uar"]:.1f} | {r["war"]:.1f} |')
-    lines += ['', f'![plot]({os.path.basename(plot)})', '']
+    lines += ['', f'![plot]({os.path.basename(plot)})', '', advantage_line(summary), '']
     with open(path, 'w') as f:
         f.write('\n'.join(lines))
     _plot(plot, summary)
@@ -214,6 +226,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     plot = write_report(report, rows, summary, command, meta)
     print(open(report).read())
     print(f'report: {report}\nplot:   {plot}')
+    print(advantage_line(summary))  # the last line
     return {'rows': rows, 'summary': summary, 'report': report, 'plot': plot}
 
 
