@@ -100,7 +100,19 @@ def describe_training_set(train_ds, split: str, train_fraction: float, label_nam
     return text
 
 
-def _run_test(tag: str, model, args, test_ds, device, info, label_names, tb, step: int) -> Dict:
+def _save_predictions(res: Dict, args, test_ds, info, label_names, prefix: str) -> None:
+    if not (args.save_predictions and args.output_dir):
+        return
+    files = write_prediction_csvs(res, test_ds.paths, args.task, label_names, args.output_dir,
+                                  prefix=prefix,
+                                  group_column=(info.video_level_key if info is not None and
+                                                info.video_level_key else 'group'))
+    if files:
+        print(f'| {prefix} predictions: {files["videos"]} (per video), {files["views"]} (per view)')
+
+
+def _run_test(tag: str, model, args, test_ds, device, info, label_names, tb, step: int,
+              save: bool = True) -> Dict:
     loader = build_eval_loader(test_ds, args, device.type == 'cuda',
                                distributed=args.distributed and args.dist_eval)
     t0 = time.time()
@@ -110,13 +122,8 @@ def _run_test(tag: str, model, args, test_ds, device, info, label_names, tb, ste
     grouped = f' -> {res["num_groups"]} {info.video_level_key} groups' if 'num_groups' in res else ''
     print(f'| {tag}: {res["num_videos"]} videos, {res["num_views"]} views{grouped}, '
           f'loss {res["loss"]:.4f}  {metrics_summary(res["metrics"])}  ({time.time() - t0:.1f}s)')
-    if args.save_predictions and args.output_dir:
-        files = write_prediction_csvs(res, test_ds.paths, args.task, label_names, args.output_dir,
-                                      prefix=tag,
-                                      group_column=(info.video_level_key if info is not None and
-                                                    info.video_level_key else 'group'))
-        if files:
-            print(f'| {tag} predictions: {files["videos"]} (per video), {files["views"]} (per view)')
+    if save:
+        _save_predictions(res, args, test_ds, info, label_names, tag)
     if tb is not None:
         tb.scalars(dict(res['metrics'], loss=res['loss']), step, prefix=f'{tag}/')
     if is_main_process() and getattr(test_ds, 'skipped', None):
@@ -178,8 +185,8 @@ class Validation(EpochHooks):
         """--test_every_epoch: the test split after every epoch, and its best epoch, as the published
         logs report it. Model selection on the test split: optimistic, never the result."""
         args = self.args
-        res = _run_test(f'test_optimistic_epoch{epoch}', self.model, _no_csv(args), self.test_ds,
-                        self.device, self.info, self.label_names, None, epoch)
+        res = _run_test(f'test_optimistic_epoch{epoch}', self.model, args, self.test_ds,
+                        self.device, self.info, self.label_names, None, epoch, save=False)
         metric = main_metric_name(self.info, res['metrics'], args.val_metric)
         record.update({f'optimistic_test_{k}': v for k, v in res['metrics'].items()})
         if self.tb is not None:
@@ -190,22 +197,11 @@ class Validation(EpochHooks):
         if self.optimistic is None or value > self.optimistic['value']:
             self.optimistic = {'metric': metric, 'value': value, 'epoch': epoch,
                                'metrics': dict(res['metrics'])}
-            if args.save_predictions and args.output_dir:
-                write_prediction_csvs(res, self.test_ds.paths, args.task, self.label_names,
-                                      args.output_dir, prefix='test_optimistic_best',
-                                      group_column=(self.info.video_level_key if self.info is not None
-                                                    and self.info.video_level_key else 'group'))
+            _save_predictions(res, args, self.test_ds, self.info, self.label_names,
+                              'test_optimistic_best')
         print(f'| OPTIMISTIC (model selection on the test split, as the published logs; not a '
               f'result): epoch {epoch} {metric} {value:.4f}, best so far {self.optimistic["value"]:.4f} '
               f'at epoch {self.optimistic["epoch"]}')
-
-
-def _no_csv(args):
-    """A copy of ``args`` whose test pass writes no prediction files (the caller writes its own)."""
-    import copy
-    a = copy.copy(args)
-    a.save_predictions = False
-    return a
 
 
 def run(args) -> Dict:

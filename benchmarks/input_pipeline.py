@@ -37,6 +37,7 @@ if ROOT not in sys.path:
 import cv2  # noqa: E402
 import torch  # noqa: E402
 
+from benchmarks.decoding import synthetic_frames  # noqa: E402
 from datasets.masking import TubeMaskGenerator  # noqa: E402
 from datasets.transforms import FinetuneTrainTransform, PretrainTransform  # noqa: E402
 from datasets.video_dataset import read_train_frames  # noqa: E402
@@ -65,14 +66,6 @@ def baseline_pipeline(commit: str, tmp: str):
     vd = importlib.import_module("baseline_datasets.video_dataset")
     tf = importlib.import_module("baseline_datasets.transforms")
     return wt, vd.read_train_frames, tf.PretrainTransform, tf.FinetuneTrainTransform
-
-
-def textured_clip(n: int, size: int = 224, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    tex = rng.integers(0, 256, (size * 2, size * 2, 3), dtype=np.uint8)
-    blocks = np.kron(rng.integers(0, 128, (size // 8, size // 8, 3)), np.ones((16, 16, 1)))
-    tex = (tex * 0.5 + blocks).clip(0, 255).astype(np.uint8)
-    return np.stack([np.roll(tex, (i, 2 * i), axis=(0, 1))[:size, :size] for i in range(n)])
 
 
 def make_items(read, PT, FT, reader, num_sample, workers_share=False):
@@ -113,7 +106,7 @@ def main(argv=None):
         try:
             files = {"mp4": [], "jpg": []}
             for v in range(args.videos):
-                frames = textured_clip(200, seed=v)
+                frames = synthetic_frames(200, seed=v)
                 files["mp4"].append(write_video(os.path.join(tmp, f"v{v}.mp4"), frames, codec="libx264",
                                                 gop_size=250, max_b_frames=2))
                 files["jpg"].append(write_frame_folder(os.path.join(tmp, f"v{v}"), frames, quality=90))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 from typing import Callable, Dict, List, Sequence, Tuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -146,47 +145,43 @@ def _sharpness(x, factor, **_):
     return _blend(degenerate, x, factor)
 
 
-def _per_frame_channel_luts(x: torch.Tensor, make_lut: Callable[[np.ndarray], np.ndarray]) -> torch.Tensor:
+def _histograms(x: torch.Tensor) -> torch.Tensor:
+    """Per-frame, per-channel 256-bin histograms of a uint8 (T, C, H, W) clip: (T * C, 256), on its
+    device (one bincount, no host copy)."""
     t, c = x.shape[:2]
-    out = torch.empty_like(x)
-    hist = torch.stack([torch.stack([torch.bincount(x[i, j].flatten().long(), minlength=256)
-                                     for j in range(c)]) for i in range(t)]).cpu().numpy()
-    for i in range(t):
-        for j in range(c):
-            lut = torch.from_numpy(make_lut(hist[i, j]).astype(np.uint8))
-            out[i, j] = _lut(x[i, j], lut)
-    return out
+    rows = torch.arange(t * c, device=x.device).view(t, c, 1, 1) * 256
+    return torch.bincount((x.long() + rows).flatten(), minlength=t * c * 256).view(t * c, 256)
 
 
-def _equalize_lut(h: np.ndarray) -> np.ndarray:
-    nz = h[h > 0]
-    if len(nz) <= 1:
-        return np.arange(256)
-    step = (int(nz.sum()) - int(nz[-1])) // 255
-    if not step:
-        return np.arange(256)
-    n = step // 2 + np.concatenate([[0], np.cumsum(h)[:-1]])
-    return np.minimum(n // step, 255)
-
-
-def _autocontrast_lut(h: np.ndarray) -> np.ndarray:
-    nz = np.nonzero(h)[0]
-    if len(nz) == 0:
-        return np.arange(256)
-    lo, hi = int(nz[0]), int(nz[-1])
-    if hi <= lo:
-        return np.arange(256)
-    scale = 255.0 / (hi - lo)
-    offset = -lo * scale
-    return np.clip((np.arange(256) * scale + offset).astype(np.int64), 0, 255)
+def _apply_row_luts(x: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
+    """``lut`` (T * C, 256) applied to each frame and channel of ``x`` (T, C, H, W)."""
+    t, c, h, w = x.shape
+    flat = x.reshape(t * c, h * w).long()
+    return torch.gather(lut.clamp(0, 255).to(torch.uint8), 1, flat).view(t, c, h, w)
 
 
 def _equalize(x, **_):
-    return _per_frame_channel_luts(x, _equalize_lut)
+    """PIL ``ImageOps.equalize`` per frame and channel: step = (pixels - count of the last used
+    level) // 255; level i -> (step // 2 + pixels below i) // step; identity when step is 0."""
+    h = _histograms(x)
+    levels = torch.arange(256, device=x.device)
+    last = torch.where(h > 0, levels, -1).amax(dim=1, keepdim=True)
+    step = (h.sum(dim=1, keepdim=True) - h.gather(1, last.clamp(min=0))) // 255
+    below = torch.cumsum(h, dim=1) - h
+    lut = (step // 2 + below) // step.clamp(min=1)
+    return _apply_row_luts(x, torch.where(step > 0, lut, levels.expand_as(lut)))
 
 
 def _auto_contrast(x, **_):
-    return _per_frame_channel_luts(x, _autocontrast_lut)
+    """PIL ``ImageOps.autocontrast`` (no cutoff) per frame and channel: [lo, hi] stretched to [0, 255]."""
+    h = _histograms(x)
+    levels = torch.arange(256, device=x.device, dtype=torch.float64)
+    used = h > 0
+    lo = torch.where(used, levels, 256.0).amin(dim=1, keepdim=True)
+    hi = torch.where(used, levels, -1.0).amax(dim=1, keepdim=True)
+    scale = 255.0 / (hi - lo).clamp(min=1.0)
+    lut = torch.floor(levels * scale - lo * scale).to(torch.int64)
+    return _apply_row_luts(x, torch.where(hi > lo, lut, levels.to(torch.int64).expand_as(lut)))
 
 
 TENSOR_OPS: Dict[str, Callable] = {

@@ -314,6 +314,7 @@ class FinetuneTrainTransform:
         self.erase_mode, self._remode = erase_mode, remode
         self.eraser = (RandomErasing(reprob, mode=remode, max_count=recount, num_splits=0,
                                      device="cpu") if reprob and reprob > 0 else None)
+        self._erasers = {"cpu": self.eraser}
 
     def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         frames = apply_fixed_crop(frames, self.input_crop)
@@ -390,14 +391,15 @@ class FinetuneTrainTransform:
         return to_normalized_tensor(frames, self.mean, self.std)
 
     def _eraser_on(self, device: torch.device):
-        if device.type == "cpu" or self.eraser is None:
-            return self.eraser
-        cache = self.__dict__.setdefault("_device_erasers", {})
-        if str(device) not in cache:
+        """The eraser whose noise is drawn on ``device`` (one per device, made on first use)."""
+        if self.eraser is None:
+            return None
+        if str(device) not in self._erasers:
             e = self.eraser
-            cache[str(device)] = RandomErasing(e.probability, mode=self._remode, max_count=e.max_count,
-                                               num_splits=0, device=str(device))
-        return cache[str(device)]
+            self._erasers[str(device)] = RandomErasing(e.probability, mode=self._remode,
+                                                       max_count=e.max_count, num_splits=0,
+                                                       device=str(device))
+        return self._erasers[str(device)]
 
     def _erase(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         eraser = self._eraser_on(clip.device)

@@ -140,9 +140,19 @@ class FrameFolder:
 
 def decord_exactness(path: str) -> Optional[str]:
     """None where decord's random access is verified frame-exact for ``path`` (no B-frames, or H.264
-    in MP4/MOV/MKV), else why not (e.g. 'mpeg4 with B-frames in avi'). Needs PyAV; reads no frames."""
+    in MP4/MOV/MKV), else why not (e.g. 'mpeg4 with B-frames in avi'). Needs PyAV; reads no frames;
+    remembered per path (a training set reopens the same files every epoch)."""
     if av is None:
         return None
+    if path not in _exactness:
+        _exactness[path] = _probe_decord_exactness(path)
+    return _exactness[path]
+
+
+_exactness: dict = {}
+
+
+def _probe_decord_exactness(path: str) -> Optional[str]:
     try:
         with av.open(path) as c:
             cc = c.streams.video[0].codec_context
@@ -202,23 +212,17 @@ class OpenCVVideo:
             raise VideoReadError(path, "OpenCV is not installed")
         self.path = path
         cap = cv2.VideoCapture(path)
-        if not cap.isOpened():
-            cap.release()
-            raise VideoReadError(path, "OpenCV cannot open it")
-        cap.release()
-        self.num_frames = self._count_by_decoding()
-        if self.num_frames <= 0:
-            raise VideoReadError(path, "OpenCV decodes no frames")
-
-    def _count_by_decoding(self) -> int:
-        cap = cv2.VideoCapture(self.path)
-        n = 0
         try:
+            if not cap.isOpened():
+                raise VideoReadError(path, "OpenCV cannot open it")
+            n = 0
             while cap.grab():
                 n += 1
         finally:
             cap.release()
-        return n
+        if n <= 0:
+            raise VideoReadError(path, "OpenCV decodes no frames")
+        self.num_frames = n
 
     def get(self, indices: Sequence[int]) -> np.ndarray:
         idx = _check_indices(self.path, indices, self.num_frames)

@@ -95,6 +95,9 @@ class Stepper:
         self.ddp = find_ddp(model)
         self.is_ddp = self.ddp is not None
         self.params = [p for p in model_without_ddp.parameters() if p.requires_grad]
+        # fused Adam/AdamW skip a step on the device when given ``found_inf``: no host sync
+        self.device_skip = getattr(optimizer, '_step_supports_amp_scaling', False) and \
+            all(g.get('fused') for g in optimizer.param_groups)
 
     def autocast(self):
         return autocast_context(self.device, self.amp)
@@ -131,7 +134,13 @@ class Stepper:
         if self.scaler is not None:
             self.scaler.step(self.optimizer)  # skipped internally when grads are inf/nan
             self.scaler.update()
-        elif not bool(overflow):  # fp32 / bf16: skip it too (one host sync, as GradScaler has)
+        elif self.device_skip:  # fp32 / bf16, fused kernel: skipped on the device
+            self.optimizer.found_inf = overflow.to(torch.float32)
+            try:
+                self.optimizer.step()
+            finally:
+                del self.optimizer.found_inf
+        elif not bool(overflow):  # fp32 / bf16, other optimizers: skip it too (one host sync)
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         if self.model_ema is not None:

@@ -24,8 +24,8 @@ def _clf(**kw):
     return timm.create_model('svfap_tiny_patch16_160', img_size=32, all_frames=8, num_classes=3, **kw)
 
 
-def _stepper(model, lr=1e-3, update_freq=1, amp='none', scaler=None, clip=None):
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+def _stepper(model, lr=1e-3, update_freq=1, amp='none', scaler=None, clip=None, fused=None):
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0, fused=fused)
     return Stepper(model, model, opt, CPU, amp=amp, update_freq=update_freq, clip_grad=clip,
                    scaler=scaler)
 
@@ -114,9 +114,12 @@ def test_bf16_autocast_step_runs():
     assert all(np.isfinite(res['step_losses']))
 
 
-def test_nonfinite_loss_stops_with_message():
+@pytest.mark.parametrize('fused', [None, True], ids=['foreach', 'fused'])
+def test_nonfinite_loss_stops_with_message(fused):
+    """The NaN step is skipped: by a host check (foreach), or on the device (fused: ``found_inf``)."""
     model = _clf()
-    st = _stepper(model)
+    st = _stepper(model, fused=fused)
+    assert st.device_skip == bool(fused)
 
     def loss_fn(batch):
         out = model(batch[0])
@@ -128,8 +131,9 @@ def test_nonfinite_loss_stops_with_message():
     with pytest.raises(NonFiniteLossError, match=r'nan at epoch 7, step \[2/3\]; stopping\. No '
                                                  r'optimizer step was taken on it'):
         train_one_epoch(model, batches, st, 7, 3, loss_fn, _const(30, 1e-3), log_every=0)
-    # the NaN step was skipped in fp32 too: the weights stay finite
+    # the NaN step was skipped in fp32 too: the weights stay finite, 2 of the 3 steps were taken
     assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert {int(st.optimizer.state[p]['step']) for p in model.parameters()} == {2}
     t = NonFiniteTracker(CPU)
     t.update(torch.tensor(1.0), 0)
     t.check(0)  # finite: no error
