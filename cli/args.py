@@ -123,6 +123,9 @@ def common_parser(description: str) -> argparse.ArgumentParser:
     g.add_argument('--reader', type=str, default=D.reader, choices=READERS,
                    help='video decoder, frame-exact in all three (decord only where verified; other '
                         'files go to PyAV)')
+    g.add_argument('--cache_gb', type=float, default=D.cache_gb,
+                   help='keep decoded videos in memory, up to this many GiB per loader process '
+                        '(each worker holds its own copy; small data sets on CPU-only machines)')
     g.add_argument('--num_workers', type=int, default=10,
                    help='data-loader worker processes per training process')
     g.add_argument('--pin_mem', type=str2bool, nargs='?', const=True, default=True,

@@ -14,6 +14,7 @@ from .registry import CLASSIFICATION, REGRESSION
 from .split_file import read_split_file
 from .transforms import (EvalTransform, FinetuneTrainTransform, InputCropError, PretrainTransform,
                          crop_fits)
+from .video_cache import VideoCache
 from .video_dataset import VideoClsDataset, VideoPretrainDataset, select_fraction
 from .video_reader import VideoReadError, open_video
 
@@ -63,6 +64,15 @@ def _staged(transform, cfg: DataConfig):
     return transform.worker_stage if cfg.augment_on == "device" else transform
 
 
+def _cached(ds, cfg: DataConfig):
+    """Give ``ds`` an in-memory cache of decoded videos when ``cfg.cache_gb`` > 0."""
+    if cfg.cache_gb < 0:
+        raise ValueError(f"cache_gb must be >= 0, got {cfg.cache_gb}")
+    if cfg.cache_gb > 0:
+        ds.cache = VideoCache(int(cfg.cache_gb * 2 ** 30), cfg.reader)
+    return ds
+
+
 def build_finetune_dataset(split_file: str, mode: str, cfg: DataConfig) -> VideoClsDataset:
     """Fine-tuning dataset over ``split_file`` in mode 'train' | 'validation' | 'test'."""
     cfg = _config(cfg)
@@ -96,15 +106,16 @@ def build_finetune_dataset(split_file: str, mode: str, cfg: DataConfig) -> Video
                              **common)
         ds.num_listed = listed  # before --train_fraction
         ds.batch_augment = transform.batch_stage if cfg.augment_on == "device" else None
-        return ds
+        return _cached(ds, cfg)
     if mode == "test":
         segs, crops = cfg.test_num_segment, cfg.test_num_crop
     else:
         segs, crops = cfg.val_num_segment, cfg.val_num_crop
     transform = EvalTransform(cfg.input_size, cfg.eval_short_side, crops, input_crop=spec.input_crop,
                               resize_mode=cfg.resize_mode)
-    return VideoClsDataset(entries, mode, transform=transform, num_segments=segs, num_crops=crops,
-                           skip_broken_eval=cfg.skip_broken_eval, **common)
+    return _cached(VideoClsDataset(entries, mode, transform=transform, num_segments=segs,
+                                   num_crops=crops, skip_broken_eval=cfg.skip_broken_eval, **common),
+                   cfg)
 
 
 def build_pretrain_dataset(split_file: str, cfg: DataConfig) -> VideoPretrainDataset:
@@ -137,4 +148,4 @@ def build_pretrain_dataset(split_file: str, cfg: DataConfig) -> VideoPretrainDat
                               sampling_rate=cfg.sampling_rate, reader=cfg.reader, seed=cfg.seed,
                               num_sample=cfg.num_sample)
     ds.batch_augment = transform.batch_stage if cfg.augment_on == "device" else None
-    return ds
+    return _cached(ds, cfg)

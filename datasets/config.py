@@ -30,6 +30,7 @@ class DataConfig:
     val_num_segment: int = 1                  # validation clips per video (centred)
     val_num_crop: int = 1                     # validation crops (centred)
     reader: str = 'pyav'                      # 'pyav' | 'decord' | 'opencv' (datasets.video_reader)
+    cache_gb: float = 0.0                     # decoded videos kept in memory per process (0: off)
     aa: Optional[str] = DEFAULT_AA            # RandAugment config; None / 'none' = off
     reprob: float = 0.25                      # random erasing probability
     remode: str = 'pixel'                     # random erasing mode

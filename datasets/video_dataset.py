@@ -40,15 +40,16 @@ from torch.utils.data import Dataset
 
 from .sampling import eval_clip_indices, sample_train_indices
 from .split_file import SplitEntry
+from .video_cache import VideoCache
 from .video_reader import DEFAULT_READER, VideoReadError, open_video, probe_video
 
 logger = logging.getLogger("svfap.data")
 
 
 def read_train_frames(path: str, reader: str, num_frames: int, sampling_rate: int,
-                      rng: np.random.Generator) -> np.ndarray:
+                      rng: np.random.Generator, cache: Optional[VideoCache] = None) -> np.ndarray:
     """One randomly placed training clip of ``path``: uint8 (num_frames, H, W, 3)."""
-    v = open_video(path, reader)
+    v = cache.open(path) if cache is not None else open_video(path, reader)
     try:
         return v.get(sample_train_indices(v.num_frames, num_frames, sampling_rate, rng))
     finally:
@@ -78,6 +79,11 @@ class _SubstitutingDataset(Dataset):
         # a file every process (DataLoader workers, ranks) appends "path<TAB>reason" lines to, once
         # per path and process; set by the trainer (engine.trainer.BrokenVideoList)
         self.broken_log: Optional[str] = None
+        # whole decoded videos kept in memory (datasets.video_cache); set by the builders
+        self.cache: Optional[VideoCache] = None
+
+    def _open(self, path: str):
+        return self.cache.open(path) if self.cache is not None else open_video(path, self.reader)
 
     def __len__(self):
         return len(self.entries)
@@ -171,7 +177,7 @@ class VideoClsDataset(_SubstitutingDataset):
     # ---- loading
     def _load(self, i: int, rng: np.random.Generator):
         frames = read_train_frames(self.paths[i], self.reader, self.num_frames, self.sampling_rate,
-                                   rng)
+                                   rng, self.cache)
         if self.num_sample == 1:
             return self.transform(frames, rng)
         return torch.stack([self.transform(frames, rng) for _ in range(self.num_sample)])
@@ -191,7 +197,7 @@ class VideoClsDataset(_SubstitutingDataset):
         seg, crop = divmod(view, self.num_crops)
         path = self.paths[vid]
         try:
-            v = open_video(path, self.reader)
+            v = self._open(path)
             try:
                 idx = eval_clip_indices(v.num_frames, seg, self.num_frames, self.sampling_rate,
                                         self.num_segments)
@@ -219,7 +225,7 @@ class VideoPretrainDataset(_SubstitutingDataset):
 
     def _load(self, i: int, rng: np.random.Generator):
         frames = read_train_frames(self.paths[i], self.reader, self.num_frames, self.sampling_rate,
-                                   rng)
+                                   rng, self.cache)
         clips, masks = [], []
         for _ in range(self.num_sample):  # one decode, num_sample crops and masks
             clips.append(self.transform(frames, rng))

@@ -268,3 +268,47 @@ def test_repeated_sampling_decodes_once_and_augments_n_times(data, tmp_path, mon
     b = next(iter(DataLoader(ft, batch_size=3, collate_fn=vd.collate_repeated)))
     assert b[0].shape == (6, 3, T, S, S) and b[1].shape == (6,) and b[2].shape == (6,)
     assert build_finetune_dataset(data["splits"]["good"], "test", _args(num_sample=2)).num_sample == 1
+
+
+def test_video_cache_gives_the_readers_frames_and_keeps_its_budget(data, monkeypatch):
+    """--cache_gb: train, test and pre-training items equal the uncached ones; each video is decoded
+    once; a broken video is still reported and substituted; the budget bounds what is kept."""
+    import datasets.video_cache as video_cache
+    opened = []
+    real_open = video_cache.open_video
+    monkeypatch.setattr(video_cache, "open_video", lambda p, r: opened.append(p) or real_open(p, r))
+    for mode in ("train", "test"):
+        plain = build_finetune_dataset(data["splits"]["mixed" if mode == "train" else "good"], mode,
+                                       _args(aa="rand-m7-n4-mstd0.5-inc1"))
+        cached = build_finetune_dataset(data["splits"]["mixed" if mode == "train" else "good"], mode,
+                                        _args(aa="rand-m7-n4-mstd0.5-inc1", cache_gb=0.5))
+        assert plain.cache is None and cached.cache is not None
+        for rounds in range(2):
+            for i in range(len(plain)):
+                torch.manual_seed(100 * rounds + i)
+                a = plain[i]
+                torch.manual_seed(100 * rounds + i)
+                b = cached[i]
+                assert torch.equal(a[0], b[0]) and a[1:] == b[1:]
+        good = len(data["good"]) - 2  # the frame folders are cached too
+        assert len(cached.cache) == len(data["good"]) >= good
+        assert len(opened) == len(set(opened))  # every video decoded once, whatever the rounds
+        if mode == "train":
+            assert set(cached.broken) == set(plain.broken) == {p for p, _ in data["bad"]}
+        opened.clear()
+    pre_plain = build_pretrain_dataset(data["splits"]["good"], _args(mask_ratio=0.75))
+    pre_cached = build_pretrain_dataset(data["splits"]["good"], _args(mask_ratio=0.75, cache_gb=0.5))
+    for i in range(len(pre_plain)):
+        torch.manual_seed(i)
+        a = pre_plain[i]
+        torch.manual_seed(i)
+        b = pre_cached[i]
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    # a budget of about two videos keeps two, then reads from disk; a worker starts empty
+    small = build_finetune_dataset(data["splits"]["good"], "test",
+                                   _args(cache_gb=2.5 * 24 * S * S * 3 / 2 ** 30))
+    for i in range(len(small)):
+        small[i]
+    assert len(small.cache) == 2 and small.cache.bytes <= small.cache.max_bytes
+    import pickle
+    assert len(pickle.loads(pickle.dumps(small.cache))) == 0
