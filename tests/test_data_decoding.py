@@ -42,10 +42,15 @@ def index_patterns(n):
 
 
 def sequential_decode(path):
-    """The reference: every frame FFmpeg decodes, in order, skipping packets it rejects."""
+    """The reference: every frame FFmpeg decodes, in order, skipping packets it rejects.
+
+    One decoding thread, as the readers use: on a damaged stream FFmpeg's error concealment with
+    several threads depends on their timing (seen on a loaded machine), so only one is a
+    reproducible reference."""
     out = []
     with av.open(path) as c:
         s = c.streams.video[0]
+        s.thread_count = 1
         for packet in c.demux(s):
             try:
                 out += [f.to_ndarray(format="rgb24") for f in packet.decode()]
