@@ -47,17 +47,22 @@ class VideoCache:
     def __init__(self, max_bytes: int, reader: str = DEFAULT_READER):
         self.max_bytes = int(max_bytes)
         self.reader = reader
+        self._empty()
+
+    def _empty(self):
         self.bytes = 0
-        self.full = self.max_bytes <= 0
+        self.full = self.max_bytes <= 0   # set when the first video does not fit
         self._videos: Dict[str, DecodedVideo] = {}
 
     def __len__(self) -> int:
         return len(self._videos)
 
     def __getstate__(self):  # a worker starts empty: never pickle decoded frames to it
-        state = dict(self.__dict__)
-        state['_videos'], state['bytes'], state['full'] = {}, 0, self.max_bytes <= 0
-        return state
+        return {'max_bytes': self.max_bytes, 'reader': self.reader}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._empty()
 
     def open(self, path: str):
         key = os.path.abspath(path)

@@ -46,10 +46,15 @@ from .video_reader import DEFAULT_READER, VideoReadError, open_video, probe_vide
 logger = logging.getLogger("svfap.data")
 
 
+def _open(path: str, reader: str, cache: Optional[VideoCache]):
+    """``path`` from the in-memory cache when there is one, else from disk."""
+    return cache.open(path) if cache is not None else open_video(path, reader)
+
+
 def read_train_frames(path: str, reader: str, num_frames: int, sampling_rate: int,
                       rng: np.random.Generator, cache: Optional[VideoCache] = None) -> np.ndarray:
     """One randomly placed training clip of ``path``: uint8 (num_frames, H, W, 3)."""
-    v = cache.open(path) if cache is not None else open_video(path, reader)
+    v = _open(path, reader, cache)
     try:
         return v.get(sample_train_indices(v.num_frames, num_frames, sampling_rate, rng))
     finally:
@@ -81,9 +86,6 @@ class _SubstitutingDataset(Dataset):
         self.broken_log: Optional[str] = None
         # whole decoded videos kept in memory (datasets.video_cache); set by the builders
         self.cache: Optional[VideoCache] = None
-
-    def _open(self, path: str):
-        return self.cache.open(path) if self.cache is not None else open_video(path, self.reader)
 
     def __len__(self):
         return len(self.entries)
@@ -197,7 +199,7 @@ class VideoClsDataset(_SubstitutingDataset):
         seg, crop = divmod(view, self.num_crops)
         path = self.paths[vid]
         try:
-            v = self._open(path)
+            v = _open(path, self.reader, self.cache)
             try:
                 idx = eval_clip_indices(v.num_frames, seg, self.num_frames, self.sampling_rate,
                                         self.num_segments)
