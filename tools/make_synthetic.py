@@ -48,8 +48,10 @@ def get_args(argv=None):
     return p.parse_args(argv)
 
 
-def _parse_style(items):
-    style = {}
+def parse_style(items, base=None) -> dict:
+    """``['face_scale=0.6', ...]`` merged onto ``base`` (a dict of RenderStyle knobs), checked
+    against RenderStyle; a bad item is a one-line SystemExit that names it."""
+    style = dict(base or {})
     for item in items:
         key, sep, value = item.partition("=")
         if not sep:
@@ -59,9 +61,10 @@ def _parse_style(items):
         except ValueError:
             raise SystemExit(f"--style {item!r}: {value!r} is not a number") from None
     try:
-        return RenderStyle.from_dict(style)
+        RenderStyle.from_dict(style)
     except ValueError as e:
         raise SystemExit(f"--style: {e}") from None
+    return style
 
 
 def main(argv=None):
@@ -76,7 +79,7 @@ def main(argv=None):
             num_frames=args.num_frames, size=args.size, num_folds=args.folds, seed=args.seed,
             fmt=args.format, label_noise=args.label_noise, workers=args.workers,
             val_fraction=args.val_fraction, fps=args.fps, class_distribution=args.class_distribution,
-            reuse=args.reuse, style=_parse_style(args.style), progress=bar)
+            reuse=args.reuse, style=parse_style(args.style), progress=bar)
     except ValueError as e:                       # bad sizes or counts: one line, not a traceback
         raise SystemExit(f"error: {e}") from None
     finally:

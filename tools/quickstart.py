@@ -1,6 +1,6 @@
 """The quickstart: the whole SVFAP pipeline on the embedded synthetic facial-video set.
 
-    python -m tools.quickstart [--out output/quickstart] [--preset default|tiny]
+    python -m tools.quickstart [--out output/quickstart] [--preset default|tiny] [--style KEY=VALUE ...]
 
 1. render the synthetic set (unlabeled talking faces + 7 labelled expressions, 5 folds);
 2. pre-train a tiny three-stage TPSBT by masked autoencoding on the unlabeled clips;
@@ -55,6 +55,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument('--fold', default='1', help='synthetic fold to fine-tune and test on')
     p.add_argument('--pretrain_epochs', type=int, default=None, help='default: the recipe\'s')
     p.add_argument('--finetune_epochs', type=int, default=None, help='default: the recipe\'s')
+    p.add_argument('--style', nargs='+', default=[], metavar='KEY=VALUE',
+                   help='render-style knobs merged onto the preset\'s (datasets.synthetic.RenderStyle),'
+                        ' e.g. placement=2.0; for style studies, the default is the measured one')
     return p
 
 
@@ -69,6 +72,8 @@ def _run_step(title: str, fn, argv: List[str]):
 def main(argv: Optional[Sequence[str]] = None) -> Dict:
     args = get_parser().parse_args(argv)
     preset = PRESETS[args.preset]
+    from tools.make_synthetic import parse_style
+    data_args = dict(preset['data'], style=parse_style(args.style, base=preset['data']['style']))
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
     t_start = time.time()
@@ -76,11 +81,11 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     from datasets.synthetic import generate_synthetic_dataset
     print(f'==> synthetic facial videos -> {out}/data', flush=True)
     from engine.logger import make_progress
-    bar = make_progress(preset['data']['num_labeled'] + preset['data']['num_unlabeled'], 'rendering', 'clips')
+    bar = make_progress(data_args['num_labeled'] + data_args['num_unlabeled'], 'rendering', 'clips')
     try:
         data = generate_synthetic_dataset(
             os.path.join(out, 'data'), num_folds=5, seed=args.seed,
-            workers=min(4, os.cpu_count() or 1), reuse=True, progress=bar, **preset['data'])
+            workers=min(4, os.cpu_count() or 1), reuse=True, progress=bar, **data_args)
     finally:
         bar.close()
     print(f'    {data["num_labeled"]} labelled + {data["num_unlabeled"]} unlabeled clips'
