@@ -73,9 +73,9 @@ _KIND_LABELED, _KIND_UNLABELED = 0, 1
 class RenderStyle:
     """How the renderer scales signal and nuisance (the defaults draw the original set).
 
-    The knobs of the learnability study (docs/experiments/learning_diagnostics.md): every one only
-    multiplies or bounds a quantity that is drawn anyway, so the random draws of a clip are the
-    same whatever the style.
+    The knobs of the learnability study (docs/experiments/learning_diagnostics.md): every one
+    multiplies or bounds a quantity that is drawn anyway, or (the last two) acts on a draw of its
+    own stream, so the random draws of a clip are the same whatever the style.
     """
     face_scale: float = 0.40          # face unit in frame sides (0.40: head and shoulders)
     au_gain: float = 1.0              # multiplies every AU intensity before the geometry
@@ -85,6 +85,8 @@ class RenderStyle:
     pose: float = 1.0                 # multiplies roll, yaw and pitch (offset and motion)
     placement: float = 1.0            # multiplies the per-clip offset and size jitter of the face
     motion: float = 1.0               # multiplies the head's translation and size motion in a clip
+    feature_polarity: float = 0.0     # fraction of identities with white brows and pale lips
+    apex_hold: float = 0.0            # fraction of labelled clips held at the expression's apex
 
     @classmethod
     def from_dict(cls, d: Optional[dict]) -> "RenderStyle":
@@ -315,8 +317,17 @@ def sample_clip_spec(rng: np.random.Generator, label: int, num_frames: int, size
             _add_distractor(rng, T, au, 0.2)
         if cls == "happy" and rng.random() < 0.35:             # open-mouthed smile / laugh
             au[26] = np.maximum(au[26], au[12] * rng.uniform(0.2, 0.45))
+    noise_seed = int(rng.integers(2 ** 31))
+    # Draws of the two sign-changing nuisances come from their own stream, so that the clip's
+    # other draws stay the same whatever the style.
+    u_polarity, u_hold = np.random.default_rng([noise_seed, 1]).random(2)
+    if u_polarity < style.feature_polarity:
+        identity["brow_tone"] = np.array([240.0, 240.0, 240.0])
+        identity["lip"] = _mix(identity["skin"], (245, 245, 245), 0.45)
+    if label >= 0 and u_hold < style.apex_hold:
+        au = {k: np.full(T, v.max()) for k, v in au.items()}
     return ClipSpec(T, int(size), int(label), identity, scene, motion, au, blink, gaze, speech,
-                    rounding, noise_seed=int(rng.integers(2 ** 31)), style=style)
+                    rounding, noise_seed=noise_seed, style=style)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -499,7 +510,8 @@ def _render_frame(spec: ClipSpec, f: int, bg: np.ndarray) -> np.ndarray:
     o = off(0.9)
     by0 = idt["eye_y"] - 0.19
     bt = idt["brow_thick"] * (1 + 0.15 * a[4])
-    brow_col = _mix(skin, np.minimum(idt["hair"] * 0.75, skin * 0.45), idt["brow_dark"])
+    brow_tone = idt.get("brow_tone", np.minimum(idt["hair"] * 0.75, skin * 0.45))
+    brow_col = _mix(skin, brow_tone, idt["brow_dark"])
     for sx in (-1, 1):
         inner_x = idt["brow_gap"] - 0.07 * a[4]
         xs = np.linspace(0, 1, 9)

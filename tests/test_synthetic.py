@@ -327,6 +327,42 @@ def test_render_style_motion_and_placement_scale_the_head_path():
         assert np.allclose(moving[k] - base[k], placed[k])   # placement 0 leaves the motion alone
 
 
+def test_render_style_feature_polarity_and_apex_hold():
+    size, T = 64, 16
+    happy = syn.LABEL_NAMES.index("happy")
+    base = {"sensor_noise": 0.0, "face_scale": 0.62}
+
+    def spec(index, label=happy, **style):
+        rng = np.random.default_rng(np.random.SeedSequence([4, 0, index]))
+        return syn.sample_clip_spec(rng, label, T, size, style=dict(base, **style))
+
+    # all-or-nothing fractions: every identity / clip, or none, and the other draws unchanged
+    plain, flipped, held = spec(0), spec(0, feature_polarity=1.0), spec(0, apex_hold=1.0)
+    assert "brow_tone" not in plain.identity and "brow_tone" in flipped.identity
+    assert flipped.identity["skin"].tolist() == plain.identity["skin"].tolist()
+    assert flipped.identity["lip"].mean() > plain.identity["lip"].mean() + 30   # pale lips
+    for k in syn.AUS:
+        assert np.array_equal(flipped.au[k], plain.au[k])
+        assert np.all(held.au[k] == plain.au[k].max())                        # apex all along
+    assert plain.au[12].max() > 0 and plain.au[12][0] < plain.au[12].max()
+    # white brows: the brow band is brighter than the skin, where it is darker without the knob
+    a, b = syn.render_clip(plain).astype(np.float32), syn.render_clip(flipped).astype(np.float32)
+    diff = np.abs(b[0] - a[0]).max(-1) > 40
+    assert diff.any() and (b[0][diff].mean() > a[0][diff].mean() + 60)
+    # a held apex: on a still head, the apex frame equals the first; without the knob it differs
+    apex = int(np.argmax(plain.au[12]))
+    for s_, moves in ((plain, True), (held, False)):
+        clip = syn.render_clip(_static(s_)).astype(np.float32)
+        assert (np.abs(clip[apex] - clip[0]).mean() > 1.0) == moves
+    # talking clips (label -1) are never held
+    talk = [syn.sample_clip_spec(np.random.default_rng(1), -1, T, size, talking=True,
+                                 style={"apex_hold": hold}) for hold in (0.0, 1.0)]
+    assert all(np.array_equal(talk[0].au[k], talk[1].au[k]) for k in syn.AUS)
+    # a fraction of 0.5 flips about half of the identities
+    share = np.mean(["brow_tone" in spec(i, feature_polarity=0.5).identity for i in range(200)])
+    assert 0.35 < share < 0.65
+
+
 def test_rendering_reports_progress(tmp_path):
     """generate_synthetic_dataset tells a progress object of every clip it writes."""
     class Count:
