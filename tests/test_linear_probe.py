@@ -51,3 +51,34 @@ def test_baselines_and_encoder_probe(tmp_path, capsys):
     assert saved['train'] == 6 * K and saved['test'] == 3 * K
     printed = capsys.readouterr().out
     assert 'pixels          UAR 100.00' in printed
+
+
+def test_nested_subsets_are_balanced_and_grow_by_inclusion():
+    labels = np.repeat(np.arange(4), [10, 10, 10, 6])
+    subsets = linear_probe.nested_subsets(labels, [4, 8, 20, 36], seed=3)
+    for small, big in ((4, 8), (8, 20), (20, 36)):
+        assert set(subsets[small]) < set(subsets[big])
+    for n in (4, 8, 20):
+        counts = np.bincount(labels[subsets[n]], minlength=4)
+        assert counts.max() - counts.min() <= 1 and counts.sum() == n
+    assert len(np.unique(subsets[36])) == 36
+    try:
+        linear_probe.nested_subsets(labels, [37])
+    except SystemExit as e:
+        assert '37' in str(e) and '36 videos' in str(e)
+    else:
+        raise AssertionError('a size above the split must stop with a message')
+
+
+def test_learning_curve_fits_each_size_on_the_same_test_split(tmp_path, capsys):
+    _split(tmp_path, 'train', 6, seed=0)
+    _split(tmp_path, 'test', 3, seed=1)
+    results = linear_probe.main(['--data_path', str(tmp_path), '--num_classes', str(K),
+                                 '--num_frames', '8', '--sampling_rate', '2',
+                                 '--input_size', '32', '--pixel_size', '16',
+                                 '--train_sizes', '6', '18'])
+    assert set(results) == {'pixels@6', 'pixels@18', 'frame_diff@6', 'frame_diff@18'}
+    assert results['pixels@18']['uar'] == 100.0
+    assert [results[f'pixels@{n}']['train'] for n in (6, 18)] == [6, 18]
+    printed = capsys.readouterr().out
+    assert 'pixels n=6' in printed and 'frame_diff n=18' in printed

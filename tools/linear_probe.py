@@ -14,6 +14,10 @@ Features, one vector per video (its centred clip of ``--num_frames`` frames at
 Each is standardised on the training split and fed to an L2 logistic regression (the inverse
 strength ``C`` picked by 3-fold cross-validation on the training split). Prints one line per
 feature, ``<name>  UAR <x>  WAR <y>``, and writes ``--output`` (JSON) when given.
+
+``--train_sizes 500 1000`` gives a learning curve instead: each feature is fitted on nested,
+class-balanced subsets of the training split of those sizes (the same test split), one line per
+feature and size, ``<name> n=<size>  UAR <x>  WAR <y>``.
 """
 from __future__ import annotations
 
@@ -62,7 +66,22 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument('--reader', default=DEFAULT_READER, choices=READERS)
     p.add_argument('--seed', type=int, default=0, help='seed of the random encoder')
     p.add_argument('--output', default=None, help='JSON file for the results')
+    p.add_argument('--train_sizes', type=int, nargs='+', default=None, metavar='N',
+                   help='learning curve: fit on nested class-balanced subsets of N training videos')
     return p
+
+
+def nested_subsets(labels: np.ndarray, sizes: Sequence[int], seed: int = 0) -> Dict[int, np.ndarray]:
+    """Indices of nested, class-balanced subsets: each class shuffled, then dealt round-robin,
+    so the first n of the order hold every class about equally and grow by inclusion."""
+    rng = np.random.default_rng(seed)
+    per_class = [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
+    order = [idx[r] for r in range(max(map(len, per_class))) for idx in per_class if r < len(idx)]
+    order = np.array(order)
+    too_big = [n for n in sizes if n > len(order) or n < 1]
+    if too_big:
+        raise SystemExit(f'--train_sizes {too_big}: the training split has {len(order)} videos')
+    return {n: np.sort(order[:n]) for n in sizes}
 
 
 def read_clips(split_file: str, num_classes: int, num_frames: int, sampling_rate: int,
@@ -148,13 +167,19 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
         features['encoder'] = lambda split: encoder_features(trained.encoder, clips[split])
         features['random_encoder'] = lambda split: encoder_features(random.encoder, clips[split])
     train_y, test_y = labels['train'], labels['test']
+    subsets = (nested_subsets(train_y, args.train_sizes, args.seed) if args.train_sizes
+               else {None: np.arange(len(train_y))})
     results = {}
     for name, fn in features.items():
-        results[name] = fit_linear(fn('train'), train_y, fn('test'), test_y, args.num_classes,
-                                   args.seed)
-        r = results[name]
-        print(f'{name:<15} UAR {r["uar"]:.2f}  WAR {r["war"]:.2f}  (C={r["C"]:g}, {r["dim"]} dims)',
-              flush=True)
+        train_x, test_x = fn('train'), fn('test')
+        for n, idx in subsets.items():
+            key = name if n is None else f'{name}@{n}'
+            results[key] = r = fit_linear(train_x[idx], train_y[idx], test_x, test_y,
+                                          args.num_classes, args.seed)
+            r['train'] = int(len(idx))
+            label = name if n is None else f'{name} n={n}'
+            print(f'{label:<15} UAR {r["uar"]:.2f}  WAR {r["war"]:.2f}  (C={r["C"]:g}, '
+                  f'{r["dim"]} dims)', flush=True)
     summary = {'data_path': os.path.abspath(args.data_path), 'train': int(len(train_y)),
                'test': int(len(test_y)), 'results': results}
     if args.output:
