@@ -76,8 +76,8 @@ def nested_subsets(labels: np.ndarray, sizes: Sequence[int], seed: int = 0) -> D
     so the first n of the order hold every class about equally and grow by inclusion."""
     rng = np.random.default_rng(seed)
     per_class = [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
-    order = [idx[r] for r in range(max(map(len, per_class))) for idx in per_class if r < len(idx)]
-    order = np.array(order)
+    order = np.array([idx[r] for r in range(max(map(len, per_class)))
+                      for idx in per_class if r < len(idx)])
     too_big = [n for n in sizes if n > len(order) or n < 1]
     if too_big:
         raise SystemExit(f'--train_sizes {too_big}: the training split has {len(order)} videos')
@@ -173,11 +173,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     for name, fn in features.items():
         train_x, test_x = fn('train'), fn('test')
         for n, idx in subsets.items():
-            key = name if n is None else f'{name}@{n}'
+            key, label = (name, name) if n is None else (f'{name}@{n}', f'{name} n={n}')
             results[key] = r = fit_linear(train_x[idx], train_y[idx], test_x, test_y,
                                           args.num_classes, args.seed)
             r['train'] = int(len(idx))
-            label = name if n is None else f'{name} n={n}'
             print(f'{label:<15} UAR {r["uar"]:.2f}  WAR {r["war"]:.2f}  (C={r["C"]:g}, '
                   f'{r["dim"]} dims)', flush=True)
     summary = {'data_path': os.path.abspath(args.data_path), 'train': int(len(train_y)),
