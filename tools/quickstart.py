@@ -32,7 +32,7 @@ QUICKSTART_STYLE = dict(face_scale=0.62, au_gain=1.6, max_sensor_noise=2.0, sens
                         background_noise_blur=2.0, pose=1.0, placement=1.0)
 
 # The synthetic set of each preset, and the flags it changes in the two quickstart recipes.
-# `default` is the quickstart proper (9-30 minutes on 2 CPU cores as fast as the host is, most of
+# `default` is the quickstart proper (11-40 minutes on 2 CPU cores as fast as the host is, most of
 # it training); `tiny` is the end-to-end test's (well under a minute).
 PRESETS: Dict[str, Dict] = {
     'default': dict(data=dict(num_labeled=700, num_unlabeled=1500, num_frames=32, size=64,
