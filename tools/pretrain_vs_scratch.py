@@ -29,8 +29,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICKSTART = os.path.join(ROOT, 'configs', 'quickstart')
 # the quickstart's synthetic set (clip length, size, render style)
 QUICKSTART_DATA = PRESETS['default']['data']
-# about 15,000 steps of the quickstart's pre-training recipe (3x the quickstart's 54 epochs): about
-# 20 minutes on 2 CPU cores, where the frozen features and the 10%-label fine-tuning gain the most
+# about 15,000 steps of the quickstart's pre-training recipe (about 2x the quickstart's 75 epochs):
+# 12-23 minutes on 2 CPU cores as fast as the host is; the whole tool took 34.7 minutes on the
+# medium host (docs/experiments/pretrain_vs_scratch.md)
 PRETRAIN_EPOCHS = 160
 
 
@@ -44,8 +45,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument('--fractions', type=float, nargs='+', default=[1.0, 0.1])
     p.add_argument('--fold', default='1')
     p.add_argument('--pretrain_epochs', type=int, default=PRETRAIN_EPOCHS,
-                   help='masked-autoencoder epochs on the unlabeled clips (the quickstart runs 54; '
-                        'the gain at 10%% of the labels grows with it: '
+                   help='masked-autoencoder epochs on the unlabeled clips (the quickstart runs 75; '
+                        'on style v7 the gain at 10%% of the labels grew with it: '
                         'docs/experiments/learning_diagnostics.md)')
     p.add_argument('--finetune_epochs', type=int, default=15,
                    help='epochs on the full training split; a fraction f gets epochs/f')
