@@ -170,63 +170,72 @@ def progress_iter(iterable, total: int, desc: str, unit: str, enabled: bool = Tr
 
 
 class TensorboardLogger:
-    """TensorBoard writer (``torch.utils.tensorboard``) on the main process; a silent stub elsewhere
+    """TensorBoard writers (``torch.utils.tensorboard``) on the main process; a silent stub elsewhere
     or without a log dir.
 
-    The event file is opened at the first write, so a resumed run can first say where it resumes
-    (:meth:`resume_at`): events of the steps it runs again are then purged (``purge_step``) and the
-    plots have no duplicates. :meth:`flush` (every epoch end) returns once every event written so
-    far is on disk: this writer's flush waits for its queue to drain (tensorboardX's did not, and a
-    kill lost up to its last 120 s of scalars)."""
+    Two x-axes, two event directories: epoch scalars (``train_epoch/*``, ``val/*``, ``test*/*``,
+    images, the flags) in ``log_dir`` and optimizer-step scalars (``train/*``) in ``log_dir/steps``.
+    A resumed run says where it resumes (:meth:`resume_at`) before the files open, and each writer
+    then purges the events it will write again (``purge_step``, one threshold per file, hence one
+    axis per directory): after a kill anywhere in an epoch every point is read once. :meth:`flush`
+    (every epoch end) returns once every event written so far is on disk."""
 
-    def __init__(self, log_dir: Optional[str], purge_step: Optional[int] = None):
+    STEP_SUBDIR = 'steps'
+
+    def __init__(self, log_dir: Optional[str]):
         self.log_dir = log_dir if log_dir and is_main_process() else None
-        self.purge_step = purge_step
-        self._writer = None
+        self._purge = {'epoch': None, 'step': None}
+        self._writers = {}
 
-    def resume_at(self, step: int) -> None:
-        """Drop the events at or after ``step`` when the file opens (a resumed run's first step)."""
-        if self._writer is None and step > 0:
-            self.purge_step = int(step)
+    def resume_at(self, epoch: int, steps_per_epoch: int) -> None:
+        """Drop the events of epochs >= ``epoch`` (and of their optimizer steps) when the files open.
+        Also at epoch 0: a run killed before its first checkpoint starts again from scratch."""
+        self._purge = {'epoch': int(epoch), 'step': int(epoch) * int(steps_per_epoch)}
 
-    @property
-    def writer(self):
-        if self._writer is None and self.log_dir:
+    def _writer(self, axis: str):
+        if axis not in self._purge:
+            raise ValueError(f'unknown TensorBoard axis {axis!r} (epoch or step)')
+        if axis not in self._writers and self.log_dir:
             from torch.utils.tensorboard import SummaryWriter
-            os.makedirs(self.log_dir, exist_ok=True)
-            self._writer = SummaryWriter(log_dir=self.log_dir, purge_step=self.purge_step or None)
-        return self._writer
+            d = self.log_dir if axis == 'epoch' else os.path.join(self.log_dir, self.STEP_SUBDIR)
+            os.makedirs(d, exist_ok=True)
+            self._writers[axis] = SummaryWriter(log_dir=d, purge_step=self._purge[axis])
+        return self._writers.get(axis)
 
-    def scalars(self, values: Dict[str, float], step: int, prefix: str = '') -> None:
-        if self.writer is None:
+    def scalars(self, values: Dict[str, float], step: int, prefix: str = '', axis: str = 'epoch') -> None:
+        w = self._writer(axis)
+        if w is None:
             return
         for k, v in values.items():
             if isinstance(v, (int, float)) and math.isfinite(float(v)):
-                self.writer.add_scalar(f'{prefix}{k}', float(v), step)
+                w.add_scalar(f'{prefix}{k}', float(v), step)
 
-    def series(self, tag: str, values: List[float], first_step: int) -> None:
-        if self.writer is None:
+    def series(self, tag: str, values: List[float], first_step: int, axis: str = 'step') -> None:
+        w = self._writer(axis)
+        if w is None:
             return
         for i, v in enumerate(values):
             if math.isfinite(v):
-                self.writer.add_scalar(tag, v, first_step + i)
+                w.add_scalar(tag, v, first_step + i)
 
     def image(self, tag: str, img_chw, step: int) -> None:
-        if self.writer is not None:
-            self.writer.add_image(tag, img_chw, step, dataformats='CHW')
+        w = self._writer('epoch')
+        if w is not None:
+            w.add_image(tag, img_chw, step, dataformats='CHW')
 
     def text(self, tag: str, text: str, step: int = 0) -> None:
-        if self.writer is not None:
-            self.writer.add_text(tag, text, step)
+        w = self._writer('epoch')
+        if w is not None:
+            w.add_text(tag, text, step)
 
     def flush(self) -> None:
-        if self._writer is not None:
-            self._writer.flush()
+        for w in self._writers.values():
+            w.flush()
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        for w in self._writers.values():
+            w.close()
+        self._writers = {}
         self.log_dir = None
 
 
@@ -256,8 +265,9 @@ class JsonlLogger:
 
     def drop_epochs_from(self, epoch: int) -> int:
         """Remove the records a resumed run writes again: those of epochs >= ``epoch`` and the final
-        records of an earlier end. Returns how many were removed (0 when starting afresh)."""
-        if self.path is None or not os.path.isfile(self.path) or epoch <= 0:
+        records of an earlier end (at epoch 0, a run killed before its first checkpoint, all of
+        them). Returns how many were removed."""
+        if self.path is None or not os.path.isfile(self.path):
             return 0
         with open(self.path) as f:
             lines = [ln for ln in f.read().splitlines() if ln.strip()]

@@ -86,9 +86,9 @@ def train_one_epoch(model: torch.nn.Module, loader, stepper: Stepper, epoch: int
                 tb.scalars({'lr': lr, 'grad_norm': stats['grad_norm'],
                             'min_lr': min(g['lr'] for g in stepper.optimizer.param_groups),
                             'weight_decay': max(g['weight_decay'] for g in stepper.optimizer.param_groups)},
-                           it, prefix='train/')
+                           it, prefix='train/', axis='step')
                 if scale is not None:
-                    tb.scalars({'loss_scale': stats['loss_scale']}, it, prefix='train/')
+                    tb.scalars({'loss_scale': stats['loss_scale']}, it, prefix='train/', axis='step')
     if micro < 0:
         raise RuntimeError('the training loader yielded no batch (dataset smaller than one batch?)')
     tracker.check(epoch, total=steps_per_epoch)
@@ -99,8 +99,11 @@ def train_one_epoch(model: torch.nn.Module, loader, stepper: Stepper, epoch: int
     vals = meter.values(reduce=True)
     losses = torch.stack(step_losses).tolist() if step_losses else []
     if tb is not None and losses:
-        # the per-micro-step loss curve of this process (rank 0), written once per epoch
-        tb.series('train/loss_step', losses, start_it * update_freq)
+        # the loss of each optimizer step on this process (rank 0; the mean of its update_freq
+        # micro-batches), written once per epoch on the axis of train/lr
+        per_step = [sum(losses[i:i + update_freq]) / len(losses[i:i + update_freq])
+                    for i in range(0, len(losses), update_freq)]
+        tb.series('train/loss_step', per_step, start_it, axis='step')
         tb.scalars({'loss': vals.get('loss', float('nan')),
                     'grad_norm_epoch': vals.get('grad_norm', float('nan')),
                     'overflow_steps': totals[0]}, epoch, prefix='train_epoch/')

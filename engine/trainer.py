@@ -128,7 +128,7 @@ def fit(args, tr: Training, compute_loss: Callable, tb, jsonl, n_params: int,
     if dropped:
         print(f'| log.jsonl: dropped {dropped} record(s) of epochs >= {args.start_epoch} (they are run again)')
     if tb is not None:
-        tb.resume_at(args.start_epoch * tr.steps_per_epoch * tr.stepper.update_freq)  # micro-steps of train/loss_step
+        tb.resume_at(args.start_epoch, tr.steps_per_epoch)
     if tb is not None and args.start_epoch == 0:
         tb.text('args', '  \n'.join(f'{k}: {v}' for k, v in sorted(vars(args).items())))
     broken = BrokenVideoList(args.output_dir, tr.train_loader.dataset)

@@ -66,8 +66,9 @@ def test_tensorboard_server_shows_loss_lr_val_uar_and_reconstruction(tmp_path):
                 runs = _get_json(port, '/data/runs')
                 tags = _get_json(port, '/data/plugin/scalars/tags')
                 images = _get_json(port, '/data/plugin/images/tags')
-                if ('pretrain/tb' in runs and 'finetune/tb' in runs
+                if ({'pretrain/tb', 'finetune/tb', 'pretrain/tb/steps', 'finetune/tb/steps'} <= set(runs)
                         and 'val/uar' in tags.get('finetune/tb', {})
+                        and 'train/lr' in tags.get('finetune/tb/steps', {})
                         and 'pretrain/reconstruction' in images.get('pretrain/tb', {})):
                     break
             except OSError:
@@ -81,7 +82,7 @@ def test_tensorboard_server_shows_loss_lr_val_uar_and_reconstruction(tmp_path):
             rows = _get_json(port, '/data/plugin/scalars/scalars', run=run, tag=tag)
             return [(step, value) for _, step, value in rows]
 
-        for run in ('pretrain/tb', 'finetune/tb'):
+        for run in ('pretrain/tb/steps', 'finetune/tb/steps'):
             loss = scalars(run, 'train/loss_step')
             lr = scalars(run, 'train/lr')
             assert len(loss) >= 3 and all(v > 0 for _, v in loss), (run, loss)
@@ -104,30 +105,45 @@ def test_tensorboard_server_shows_loss_lr_val_uar_and_reconstruction(tmp_path):
             proc.kill()
 
 
-def test_resumed_run_purges_the_steps_it_runs_again(tmp_path):
-    """Steps 0-9 written, then a resumed run from step 5 writes 5-9 again: TensorBoard reads each
-    step once, with the resumed run's values."""
+def test_resumed_run_purges_the_epochs_and_steps_it_runs_again(tmp_path):
+    """Run A writes epochs 0-1 (5 optimizer steps each) and is killed after epoch 1's events reached
+    disk but before its checkpoint; run B resumes at epoch 1 and writes epochs 1-2. TensorBoard
+    reads every epoch and every step once, with B's values where they overlap, on both axes."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from engine.logger import TensorboardLogger
     d = str(tmp_path / 'tb')
     a = TensorboardLogger(d)
-    a.series('train/loss_step', [float(i) for i in range(10)], 0)
+    for epoch in (0, 1):
+        a.series('train/loss_step', [float(i) for i in range(5 * epoch, 5 * epoch + 5)], 5 * epoch)
+        a.scalars({'loss': float(epoch)}, epoch, prefix='train_epoch/')
+        a.scalars({'lr': 0.5}, 5 * epoch + 4, prefix='train/', axis='step')
     a.close()
     time.sleep(1.1)                 # event files are named by the second they are opened in
     b = TensorboardLogger(d)
-    b.resume_at(5)
-    b.series('train/loss_step', [100.0 + i for i in range(5, 10)], 5)
+    b.resume_at(1, steps_per_epoch=5)
+    for epoch in (1, 2):
+        b.series('train/loss_step', [100.0 + i for i in range(5 * epoch, 5 * epoch + 5)], 5 * epoch)
+        b.scalars({'loss': 100.0 + epoch}, epoch, prefix='train_epoch/')
+        b.scalars({'lr': 0.25}, 5 * epoch + 4, prefix='train/', axis='step')
     b.close()
-    acc = EventAccumulator(d)
-    acc.Reload()
-    events = acc.Scalars('train/loss_step')
-    assert [e.step for e in events] == list(range(10))
-    assert [e.value for e in events] == [0, 1, 2, 3, 4, 105, 106, 107, 108, 109]
+    steps = EventAccumulator(os.path.join(d, 'steps'))
+    steps.Reload()
+    events = steps.Scalars('train/loss_step')
+    assert [e.step for e in events] == list(range(15))
+    assert [e.value for e in events] == [0, 1, 2, 3, 4] + [100.0 + i for i in range(5, 15)]
+    assert [(e.step, e.value) for e in steps.Scalars('train/lr')] == [(4, 0.5), (9, 0.25), (14, 0.25)]
+    epochs = EventAccumulator(d)
+    epochs.Reload()
+    assert [(e.step, e.value) for e in epochs.Scalars('train_epoch/loss')] == [(0, 0.0), (1, 101.0),
+                                                                              (2, 102.0)]
+    assert 'train/loss_step' not in epochs.Tags()['scalars']   # one x-axis per directory
 
 
-def test_kill_and_resume_leaves_every_step_once_in_tensorboard(tmp_path):
-    """kill -9 during epoch 1 of 3: epoch 0's scalars are already on disk (flushed at its end), and
-    after --auto_resume TensorBoard reads every step and epoch once, with no gap."""
+@pytest.mark.parametrize('delay', [0.0, 0.3])
+def test_kill_and_resume_leaves_every_step_once_in_tensorboard(tmp_path, delay):
+    """kill -9 just after epoch 0's record (often before its checkpoint: the rerun starts over) or
+    during epoch 1 of 3 (sometimes between its flush and its checkpoint): epoch 0's scalars are on
+    disk, and after --auto_resume TensorBoard and log.jsonl hold every step and epoch once."""
     import signal
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     data = generate_synthetic_dataset(str(tmp_path / 'data'), num_labeled=35, num_unlabeled=0,
@@ -143,7 +159,7 @@ def test_kill_and_resume_leaves_every_step_once_in_tensorboard(tmp_path):
         if os.path.exists(log) and len(open(log).readlines()) >= 1:
             break
         time.sleep(0.05)
-    time.sleep(0.3)  # into epoch 1
+    time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
 
@@ -159,5 +175,7 @@ def test_kill_and_resume_leaves_every_step_once_in_tensorboard(tmp_path):
     assert [e.step for e in ea.Scalars('val/uar')] == [0, 1, 2]
     records = [r for r in map(json.loads, open(log)) if 'epoch' in r]
     assert [r['epoch'] for r in records] == [0, 1, 2]
-    loss_steps = [e.step for e in ea.Scalars('train/loss_step')]
-    assert loss_steps == list(range(3 * records[0]['train_steps']))  # micro-steps, batch 2, freq 1
+    steps = EventAccumulator(os.path.join(out, 'tb', 'steps'), size_guidance={'scalars': 0})
+    steps.Reload()
+    loss_steps = [e.step for e in steps.Scalars('train/loss_step')]
+    assert loss_steps == list(range(3 * records[0]['train_steps']))  # optimizer steps, each once
