@@ -101,8 +101,8 @@ def train_one_epoch(model: torch.nn.Module, loader, stepper: Stepper, epoch: int
     if tb is not None and losses:
         # the loss of each optimizer step on this process (rank 0; the mean of its update_freq
         # micro-batches), written once per epoch on the axis of train/lr
-        per_step = [sum(losses[i:i + update_freq]) / len(losses[i:i + update_freq])
-                    for i in range(0, len(losses), update_freq)]
+        groups = [losses[i:i + update_freq] for i in range(0, len(losses), update_freq)]
+        per_step = [sum(g) / len(g) for g in groups]
         tb.series('train/loss_step', per_step, start_it, axis='step')
         tb.scalars({'loss': vals.get('loss', float('nan')),
                     'grad_norm_epoch': vals.get('grad_norm', float('nan')),

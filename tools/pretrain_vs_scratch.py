@@ -172,26 +172,22 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     import run_pretrain
     from datasets.synthetic import generate_synthetic_dataset
 
-    data = generate_synthetic_dataset(os.path.join(out, 'data'), **dict(
-        QUICKSTART_DATA, num_labeled=args.num_labeled,
-        num_unlabeled=0 if args.pretrain_style or args.pretrained else args.num_unlabeled),
-        num_folds=5, seed=0, workers=min(4, os.cpu_count() or 1), reuse=True)
+    def render(sub: str, **kw) -> Dict:
+        return generate_synthetic_dataset(os.path.join(out, sub), **dict(QUICKSTART_DATA, **kw),
+                                          seed=0, workers=min(4, os.cpu_count() or 1), reuse=True)
+
+    data = render('data', num_labeled=args.num_labeled, num_unlabeled=0, num_folds=5)
     fold_dir = os.path.dirname(data['folds'][args.fold]['test'])
     data_dir = _train_test_only(fold_dir, os.path.join(out, 'fold_train_test'))
-    unlabeled_csv = data['pretrain']
-    if args.pretrain_style and args.pretrained is None:
-        from tools.make_synthetic import parse_style
-        unl = generate_synthetic_dataset(os.path.join(out, 'data_unlabeled'), **dict(
-            QUICKSTART_DATA, num_labeled=0, num_unlabeled=args.num_unlabeled,
-            style=parse_style(args.pretrain_style, base=QUICKSTART_DATA['style'])),
-            seed=0, workers=min(4, os.cpu_count() or 1), reuse=True)
-        unlabeled_csv = unl['pretrain']
 
     pretrained = args.pretrained
     if pretrained is None:
+        from tools.make_synthetic import parse_style
+        unlabeled = render('data_unlabeled', num_labeled=0, num_unlabeled=args.num_unlabeled,
+                           style=parse_style(args.pretrain_style, base=QUICKSTART_DATA['style']))
         pre_dir = os.path.join(out, 'pretrain')
         run_pretrain.main(['--config', os.path.join(QUICKSTART, 'pretrain_tiny.yaml'),
-                           '--data_path', unlabeled_csv, '--output_dir', pre_dir,
+                           '--data_path', unlabeled['pretrain'], '--output_dir', pre_dir,
                            '--device', args.device]
                           + ([] if args.pretrain_epochs is None
                              else ['--epochs', str(args.pretrain_epochs)]) + args.extra)
