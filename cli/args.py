@@ -13,7 +13,8 @@ import torch
 
 from cli.config import parse_args_with_config
 from datasets.config import DataConfig
-from datasets.transforms import AUG_ORDERS, RESIZE_MODES
+from datasets.sampling import TEMPORAL_SAMPLINGS
+from datasets.transforms import AUG_ORDERS, RESIZE_FILTERS, RESIZE_MODES
 from datasets.video_reader import READERS
 
 D = DataConfig()  # the data flags' defaults live in datasets.config
@@ -106,6 +107,14 @@ def common_parser(description: str) -> argparse.ArgumentParser:
                    help='frames per clip')
     g.add_argument('--sampling_rate', type=int, default=D.sampling_rate,
                    help='temporal stride between sampled frames')
+    g.add_argument('--temporal_sampling', choices=TEMPORAL_SAMPLINGS, default=D.temporal_sampling,
+                   help='published: the frame indices of the published code (fine-tuning clips of '
+                        'strides 4 and 5 ending at a random frame, test clips on the stride grid '
+                        'from frame 0); exact_stride: every clip exactly sampling_rate apart '
+                        '(docs/training.md)')
+    g.add_argument('--resize_filter', choices=RESIZE_FILTERS, default=D.resize_filter,
+                   help="pil: PIL's bilinear, antialiased when shrinking (the published pipeline's "
+                        "pixels); opencv: cv2 INTER_LINEAR squash / INTER_AREA shrink")
     g.add_argument('--input_size', type=int, default=D.input_size,
                    help='side of the square model input (pixels)')
     g.add_argument('--input_crop', type=int, nargs=4, default=None,

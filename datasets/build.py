@@ -89,7 +89,8 @@ def build_finetune_dataset(split_file: str, mode: str, cfg: DataConfig) -> Video
     check_input_crop(entries, spec.input_crop, cfg.reader,
                      cfg.data_set if cfg.input_crop is None else None)
     common = dict(task=task, num_outputs=num_outputs, num_frames=cfg.num_frames,
-                  sampling_rate=cfg.sampling_rate, reader=cfg.reader, seed=cfg.seed)
+                  sampling_rate=cfg.sampling_rate, reader=cfg.reader, seed=cfg.seed,
+                  temporal_sampling=cfg.temporal_sampling)
     listed = len(entries)
     if mode == "train":
         if cfg.train_fraction < 1.0:
@@ -101,7 +102,8 @@ def build_finetune_dataset(split_file: str, mode: str, cfg: DataConfig) -> Video
         transform = FinetuneTrainTransform(
             cfg.input_size, scale=tuple(cfg.train_crop_scale), auto_augment=cfg.aa,
             reprob=cfg.reprob, remode=cfg.remode, recount=cfg.recount, erase_mode=cfg.erase_mode,
-            input_crop=spec.input_crop, order=cfg.aug_order, resize_mode=cfg.resize_mode)
+            input_crop=spec.input_crop, order=cfg.aug_order, resize_mode=cfg.resize_mode,
+            resize_filter=cfg.resize_filter)
         ds = VideoClsDataset(entries, "train", transform=_staged(transform, cfg), num_sample=cfg.num_sample,
                              **common)
         ds.num_listed = listed  # before --train_fraction
@@ -112,7 +114,7 @@ def build_finetune_dataset(split_file: str, mode: str, cfg: DataConfig) -> Video
     else:
         segs, crops = cfg.val_num_segment, cfg.val_num_crop
     transform = EvalTransform(cfg.input_size, cfg.eval_short_side, crops, input_crop=spec.input_crop,
-                              resize_mode=cfg.resize_mode)
+                              resize_mode=cfg.resize_mode, resize_filter=cfg.resize_filter)
     return _cached(VideoClsDataset(entries, mode, transform=transform, num_segments=segs,
                                    num_crops=crops, skip_broken_eval=cfg.skip_broken_eval, **common),
                    cfg)
@@ -143,9 +145,10 @@ def build_pretrain_dataset(split_file: str, cfg: DataConfig) -> VideoPretrainDat
                          f"tubelet {tubelet} / patch {patch}")
     grid = (cfg.num_frames // tubelet, cfg.input_size // patch, cfg.input_size // patch)
     mask_gen = TubeMaskGenerator(grid, cfg.mask_ratio)
-    transform = PretrainTransform(cfg.input_size, scales=tuple(cfg.pretrain_scales), input_crop=crop)
+    transform = PretrainTransform(cfg.input_size, scales=tuple(cfg.pretrain_scales), input_crop=crop,
+                                  resize_filter=cfg.resize_filter)
     ds = VideoPretrainDataset(entries, _staged(transform, cfg), mask_gen, num_frames=cfg.num_frames,
                               sampling_rate=cfg.sampling_rate, reader=cfg.reader, seed=cfg.seed,
-                              num_sample=cfg.num_sample)
+                              num_sample=cfg.num_sample, temporal_sampling=cfg.temporal_sampling)
     ds.batch_augment = transform.batch_stage if cfg.augment_on == "device" else None
     return _cached(ds, cfg)

@@ -22,7 +22,8 @@ class DataConfig:
     data_set: Optional[str] = None            # registry name (task, labels, input_crop)
     data_root: Optional[str] = None           # relative split-file paths are joined to it
     num_frames: int = 16                      # frames per clip (paper Sec. 4.1)
-    sampling_rate: int = 4                    # exact temporal stride
+    sampling_rate: int = 4                    # temporal stride (paper Sec. 4.1)
+    temporal_sampling: str = 'published'      # 'published' | 'exact_stride' (datasets.sampling)
     input_size: int = 160                     # model input side
     short_side_size: Optional[int] = None     # eval: short side resized to this (None: input_size)
     test_num_segment: int = 2                 # test clips per video
@@ -38,6 +39,7 @@ class DataConfig:
     erase_mode: str = 'clip'                  # 'clip' (same box in all frames) | 'frame'
     train_crop_scale: Tuple[float, float] = (0.08, 1.0)   # random resized crop area range
     resize_mode: str = 'squash'               # 'squash' (published: s x s, aspect not kept) | 'short_side'
+    resize_filter: str = 'pil'                # 'pil' (published: PIL bilinear, antialiased) | 'opencv'
     aug_order: str = 'published'              # 'published' (RandAugment on the full frame, fill 128,
                                               # then the crop) | 'crop_first' (crop, then RandAugment)
     num_sample: int = 1                       # repeated sampling: augmented clips per decoded video

@@ -25,8 +25,11 @@ per worker and epoch).
   ``short_side_size``, then one of ``num_crops`` square crops of ``input_size`` spread uniformly
   along the long side (centred along the short side); normalisation.
 
-Resizing uses OpenCV per frame (squash: INTER_LINEAR, as the published ``Resize``; otherwise
-INTER_AREA when shrinking, INTER_LINEAR when enlarging).
+Resizing (``resize_filter``): ``'pil'`` (default) is PIL's bilinear, which the published pipeline
+applies to PIL images everywhere (its ``Resize`` and its multi-scale crop); PIL widens the filter
+when it shrinks (antialiasing). It is computed with torch's uint8 antialiased kernel
+(:func:`pil_bilinear`). ``'opencv'``: OpenCV per frame, INTER_LINEAR for the squash (no
+antialiasing), INTER_AREA when other resizes shrink, INTER_LINEAR when they enlarge.
 """
 from __future__ import annotations
 
@@ -81,24 +84,53 @@ def apply_fixed_crop(frames: np.ndarray, crop: Crop) -> np.ndarray:
     return frames[:, top:bottom, left:right]
 
 
-def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
-    t, h, w, c = frames.shape
-    if (h, w) == (height, width):
-        return np.ascontiguousarray(frames)
-    interp = cv2.INTER_AREA if (height <= h and width <= w) else cv2.INTER_LINEAR
+RESIZE_FILTERS = ("pil", "opencv")
+
+
+def _check_filter(resize_filter: str):
+    if resize_filter not in RESIZE_FILTERS:
+        raise ValueError(f"resize_filter must be one of {RESIZE_FILTERS}, got {resize_filter!r}")
+
+
+def pil_bilinear(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """uint8 (T, H, W, 3) -> (T, height, width, 3) as ``PIL.Image.resize(BILINEAR)`` per frame: the
+    filter widens with the shrink factor (antialiased), half-pixel centres. torch's uint8
+    antialiased kernel computes it (fixed point like PIL; mean difference about 0.02 grey levels,
+    at most 1), 7x faster than PIL (benchmarks/resize_modes.py)."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+    y = torch.nn.functional.interpolate(x, size=(height, width), mode="bilinear",
+                                        align_corners=False, antialias=True)
+    return np.ascontiguousarray(y.permute(0, 2, 3, 1).numpy())
+
+
+def _opencv(frames: np.ndarray, height: int, width: int, interp: int) -> np.ndarray:
+    t, _, _, c = frames.shape
     out = np.empty((t, height, width, c), dtype=frames.dtype)
     for i in range(t):
         out[i] = cv2.resize(np.ascontiguousarray(frames[i]), (width, height), interpolation=interp)
     return out
 
 
-def resize_short_side(frames: np.ndarray, size: int) -> np.ndarray:
+def resize_frames(frames: np.ndarray, height: int, width: int, resize_filter: str = "pil") -> np.ndarray:
+    """Every frame resized to ``height`` x ``width``: ``'pil'`` PIL's bilinear (the published
+    pipeline's); ``'opencv'`` INTER_AREA when shrinking, INTER_LINEAR when enlarging."""
+    _check_filter(resize_filter)
+    _, h, w, _ = frames.shape
+    if (h, w) == (height, width):
+        return np.ascontiguousarray(frames)
+    if resize_filter == "pil":
+        return pil_bilinear(frames, height, width)
+    interp = cv2.INTER_AREA if (height <= h and width <= w) else cv2.INTER_LINEAR
+    return _opencv(frames, height, width, interp)
+
+
+def resize_short_side(frames: np.ndarray, size: int, resize_filter: str = "pil") -> np.ndarray:
     _, h, w, _ = frames.shape
     if h <= w:
         nh, nw = size, max(size, int(round(w * size / h)))
     else:
         nh, nw = max(size, int(round(h * size / w))), size
-    return resize_frames(frames, nh, nw)
+    return resize_frames(frames, nh, nw, resize_filter)
 
 
 _LUTS = {}
@@ -219,7 +251,9 @@ def multi_scale_crop_params(h: int, w: int, input_size: int, scales=PRETRAIN_SCA
 class PretrainTransform:
     def __init__(self, input_size: int = 160, scales: Sequence[float] = PRETRAIN_SCALES,
                  input_crop: Crop = None, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                 max_distort: int = 1, more_fix_crop: bool = True):
+                 max_distort: int = 1, more_fix_crop: bool = True, resize_filter: str = "pil"):
+        _check_filter(resize_filter)
+        self.resize_filter = resize_filter
         self.input_size = int(input_size)
         self.scales = tuple(scales)
         self.input_crop = input_crop
@@ -232,7 +266,7 @@ class PretrainTransform:
         top, left, ch, cw = multi_scale_crop_params(h, w, self.input_size, self.scales,
                                                     self.max_distort, self.more_fix_crop, rng)
         frames = resize_frames(frames[:, top:top + ch, left:left + cw],
-                               self.input_size, self.input_size)
+                               self.input_size, self.input_size, self.resize_filter)
         return to_normalized_tensor(frames, self.mean, self.std)
 
     # ---- --augment_on device
@@ -266,16 +300,24 @@ AUG_ORDERS = ("published", "crop_first")
 PUBLISHED_RA_FILL = 128
 
 
-def squash_frames(frames: np.ndarray, size: int) -> np.ndarray:
-    """Every frame resized to ``size`` x ``size``, aspect not kept (the published ``Resize((s, s))``,
-    bilinear)."""
-    t, h, w, c = frames.shape
+def squash_frames(frames: np.ndarray, size: int, resize_filter: str = "pil") -> np.ndarray:
+    """Every frame resized to ``size`` x ``size``, aspect not kept (the published ``Resize((s, s))``
+    on PIL images: PIL's bilinear). ``'opencv'``: INTER_LINEAR, not antialiased."""
+    _check_filter(resize_filter)
+    _, h, w, _ = frames.shape
     if (h, w) == (size, size):
         return np.ascontiguousarray(frames)
-    out = np.empty((t, size, size, c), dtype=frames.dtype)
-    for i in range(t):
-        out[i] = cv2.resize(np.ascontiguousarray(frames[i]), (size, size), interpolation=cv2.INTER_LINEAR)
-    return out
+    if resize_filter == "pil":
+        return pil_bilinear(frames, size, size)
+    return _opencv(frames, size, size, cv2.INTER_LINEAR)
+
+
+def resize_for_view(frames: np.ndarray, size: int, resize_mode: str, resize_filter: str) -> np.ndarray:
+    """The first resize of the fine-tuning and test paths: squash to ``size`` x ``size`` or short
+    side to ``size``."""
+    if resize_mode == "squash":
+        return squash_frames(frames, size, resize_filter)
+    return resize_short_side(frames, size, resize_filter)
 
 
 def _resize_float_clip(clip: torch.Tensor, top: int, left: int, ch: int, cw: int, size: int) -> torch.Tensor:
@@ -295,7 +337,9 @@ class FinetuneTrainTransform:
                  reprob: float = 0.25, remode: str = "pixel", recount: int = 1,
                  erase_mode: str = "clip", input_crop: Crop = None,
                  mean=IMAGENET_MEAN, std=IMAGENET_STD, order: str = "published",
-                 resize_mode: str = "squash", ra_backend: str = "pil"):
+                 resize_mode: str = "squash", ra_backend: str = "pil", resize_filter: str = "pil"):
+        _check_filter(resize_filter)
+        self.resize_filter = resize_filter
         if erase_mode not in ("clip", "frame"):
             raise ValueError("erase_mode must be 'clip' or 'frame'")
         if order not in AUG_ORDERS:
@@ -328,7 +372,7 @@ class FinetuneTrainTransform:
         """Resize (squash to s x s, or short side s) -> RandAugment on the full frame (fill 128)
         -> normalise -> random resized crop (bilinear, on the normalised clip) -> flip."""
         s = self.input_size
-        frames = squash_frames(frames, s) if self.resize_mode == "squash" else resize_short_side(frames, s)
+        frames = resize_for_view(frames, s, self.resize_mode, self.resize_filter)
         if self.rand_augment is not None:
             frames = self.rand_augment(np.ascontiguousarray(frames), rng)
         return self._crop_flip(to_normalized_tensor(frames, self.mean, self.std), rng)
@@ -350,7 +394,7 @@ class FinetuneTrainTransform:
             raise ValueError("--augment_on device follows the published order (--aug_order published)")
         frames = apply_fixed_crop(frames, self.input_crop)
         s = self.input_size
-        frames = squash_frames(frames, s) if self.resize_mode == "squash" else resize_short_side(frames, s)
+        frames = resize_for_view(frames, s, self.resize_mode, self.resize_filter)
         return torch.from_numpy(np.ascontiguousarray(frames))
 
     def batch_stage(self, x: torch.Tensor) -> torch.Tensor:
@@ -383,7 +427,7 @@ class FinetuneTrainTransform:
         _, h, w, _ = frames.shape
         top, left, ch, cw = random_resized_crop_params(h, w, self.scale, self.ratio, rng)
         frames = resize_frames(frames[:, top:top + ch, left:left + cw],
-                               self.input_size, self.input_size)
+                               self.input_size, self.input_size, self.resize_filter)
         if self.hflip > 0 and rng.random() < self.hflip:
             frames = frames[:, :, ::-1]
         if self.rand_augment is not None:
@@ -417,7 +461,9 @@ class FinetuneTrainTransform:
 class EvalTransform:
     def __init__(self, input_size: int = 160, short_side_size: Optional[int] = None,
                  num_crops: int = 1, input_crop: Crop = None, mean=IMAGENET_MEAN,
-                 std=IMAGENET_STD, resize_mode: str = "squash"):
+                 std=IMAGENET_STD, resize_mode: str = "squash", resize_filter: str = "pil"):
+        _check_filter(resize_filter)
+        self.resize_filter = resize_filter
         if resize_mode not in RESIZE_MODES:
             raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {resize_mode!r}")
         self.resize_mode = resize_mode
@@ -434,10 +480,8 @@ class EvalTransform:
         if not 0 <= crop_index < self.num_crops:
             raise IndexError(f"crop_index {crop_index} not in 0..{self.num_crops - 1}")
         frames = apply_fixed_crop(frames, self.input_crop)
-        if self.resize_mode == "squash":  # the published test view: with short_side == input_size
-            frames = squash_frames(frames, self.short_side_size)  # every "crop" is the whole frame
-        else:
-            frames = resize_short_side(frames, self.short_side_size)
+        # squash (the published test view): with short_side == input_size every "crop" is the whole frame
+        frames = resize_for_view(frames, self.short_side_size, self.resize_mode, self.resize_filter)
         _, h, w, _ = frames.shape
         s = self.input_size
         if w >= h:

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .sampling import eval_clip_indices, sample_train_indices
+from .sampling import TEMPORAL_SAMPLINGS, eval_clip_indices, train_indices
 from .split_file import SplitEntry
 from .video_cache import VideoCache
 from .video_reader import DEFAULT_READER, VideoReadError, open_video, probe_video
@@ -52,11 +52,13 @@ def _open(path: str, reader: str, cache: Optional[VideoCache]):
 
 
 def read_train_frames(path: str, reader: str, num_frames: int, sampling_rate: int,
-                      rng: np.random.Generator, cache: Optional[VideoCache] = None) -> np.ndarray:
-    """One randomly placed training clip of ``path``: uint8 (num_frames, H, W, 3)."""
+                      rng: np.random.Generator, cache: Optional[VideoCache] = None,
+                      sampling: str = "published", purpose: str = "finetune") -> np.ndarray:
+    """One randomly placed training clip of ``path``: uint8 (num_frames, H, W, 3); ``sampling`` and
+    ``purpose`` as :func:`datasets.sampling.train_indices`."""
     v = _open(path, reader, cache)
     try:
-        return v.get(sample_train_indices(v.num_frames, num_frames, sampling_rate, rng))
+        return v.get(train_indices(v.num_frames, num_frames, sampling_rate, rng, sampling, purpose))
     finally:
         v.close()
 
@@ -69,7 +71,12 @@ class _SubstitutingDataset(Dataset):
     """Shared broken-video handling for the training and pre-training datasets."""
 
     def __init__(self, entries: Sequence[SplitEntry], reader: str, seed: int,
-                 max_consecutive_failures: int = 50, num_sample: int = 1):
+                 max_consecutive_failures: int = 50, num_sample: int = 1,
+                 temporal_sampling: str = "published"):
+        if temporal_sampling not in TEMPORAL_SAMPLINGS:
+            raise ValueError(f"temporal_sampling must be one of {TEMPORAL_SAMPLINGS}, "
+                             f"got {temporal_sampling!r}")
+        self.temporal_sampling = temporal_sampling  # datasets.sampling
         if int(num_sample) < 1:
             raise ValueError(f"num_sample must be >= 1, got {num_sample}")
         self.num_sample = int(num_sample)  # augmented clips per decoded video (repeated sampling)
@@ -140,7 +147,8 @@ class VideoClsDataset(_SubstitutingDataset):
                  transform, num_frames: int = 16, sampling_rate: int = 4,
                  num_segments: int = 1, num_crops: int = 1, reader: str = DEFAULT_READER,
                  seed: int = 0, skip_broken_eval: bool = False,
-                 max_consecutive_failures: int = 50, num_sample: int = 1):
+                 max_consecutive_failures: int = 50, num_sample: int = 1,
+                 temporal_sampling: str = "published"):
         if mode not in ("train", "validation", "test"):
             raise ValueError(f"mode must be 'train', 'validation' or 'test', got {mode!r}")
         self.mode = mode
@@ -155,7 +163,7 @@ class VideoClsDataset(_SubstitutingDataset):
         if mode != "train" and skip_broken_eval:
             entries, self.skipped = _probe_entries(entries, reader)
         super().__init__(entries, reader, seed, max_consecutive_failures,
-                         num_sample if mode == "train" else 1)
+                         num_sample if mode == "train" else 1, temporal_sampling)
         self.labels = [e.label for e in self.entries]
 
     # ---- views
@@ -179,7 +187,7 @@ class VideoClsDataset(_SubstitutingDataset):
     # ---- loading
     def _load(self, i: int, rng: np.random.Generator):
         frames = read_train_frames(self.paths[i], self.reader, self.num_frames, self.sampling_rate,
-                                   rng, self.cache)
+                                   rng, self.cache, self.temporal_sampling, "finetune")
         if self.num_sample == 1:
             return self.transform(frames, rng)
         return torch.stack([self.transform(frames, rng) for _ in range(self.num_sample)])
@@ -202,7 +210,7 @@ class VideoClsDataset(_SubstitutingDataset):
             v = _open(path, self.reader, self.cache)
             try:
                 idx = eval_clip_indices(v.num_frames, seg, self.num_frames, self.sampling_rate,
-                                        self.num_segments)
+                                        self.num_segments, self.temporal_sampling)
                 frames = v.get(idx)
             finally:
                 v.close()
@@ -219,15 +227,17 @@ class VideoPretrainDataset(_SubstitutingDataset):
 
     def __init__(self, entries: Sequence[SplitEntry], transform, mask_generator,
                  num_frames: int = 16, sampling_rate: int = 4, reader: str = DEFAULT_READER,
-                 seed: int = 0, max_consecutive_failures: int = 50, num_sample: int = 1):
-        super().__init__(entries, reader, seed, max_consecutive_failures, num_sample)
+                 seed: int = 0, max_consecutive_failures: int = 50, num_sample: int = 1,
+                 temporal_sampling: str = "published"):
+        super().__init__(entries, reader, seed, max_consecutive_failures, num_sample,
+                         temporal_sampling)
         self.transform = transform
         self.mask_generator = mask_generator
         self.num_frames, self.sampling_rate = int(num_frames), int(sampling_rate)
 
     def _load(self, i: int, rng: np.random.Generator):
         frames = read_train_frames(self.paths[i], self.reader, self.num_frames, self.sampling_rate,
-                                   rng, self.cache)
+                                   rng, self.cache, self.temporal_sampling, "pretrain")
         clips, masks = [], []
         for _ in range(self.num_sample):  # one decode, num_sample crops and masks
             clips.append(self.transform(frames, rng))

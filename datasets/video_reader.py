@@ -11,8 +11,10 @@ decode, whatever the indices (strided, unsorted, repeated, up to the last frame)
   streams with B-frames other than H.264 in MP4/MOV/MKV (MPEG-4 part 2 in any container, H.264 in
   AVI, measured in docs/data.md); such files are read with PyAV instead, with one warning.
 * :class:`OpenCVVideo` - OpenCV (``reader='opencv'``): sequential ``grab``/``retrieve``.
-* :class:`FrameFolder` - a folder of ``jpg/jpeg/png/bmp`` images, in natural order (``2.jpg`` before
-  ``10.jpg``), read with OpenCV whatever ``reader`` says.
+* :class:`FrameFolder` - a folder of ``jpg/jpeg/png/bmp`` images in sorted name order, as the
+  published code reads them (``10.jpg`` before ``2.jpg``: one warning per process when the names
+  are not zero-padded, so that sorted and natural order differ), decoded with OpenCV whatever
+  ``reader`` says (the same pixels as PIL's decoder, measured in docs/data.md).
 
 Damaged files: a packet the decoder rejects is skipped, as FFmpeg's sequential decode skips it, and
 ``num_frames`` (the number of video packets; never the header's count) drops to what decodes; an
@@ -100,6 +102,21 @@ def _check_indices(path: str, indices: Sequence[int], n: int) -> np.ndarray:
     return idx
 
 
+_warn_unpadded = True  # one warning per process: the first folder whose order is not natural
+
+
+def _warn_order(path: str, names: List[str]):
+    global _warn_unpadded
+    _warn_unpadded = False
+    natural = sorted(names, key=natural_key)
+    k = next(i for i, (a, b) in enumerate(zip(names, natural)) if a != b)
+    logger.warning("frame folder %s: file names are not zero-padded, so sorted order ('%s' at "
+                   "position %d) is not the frames' natural order ('%s'); frames are read in "
+                   "sorted order, as the published code reads them. Zero-pad the names "
+                   "(00001.jpg) if this is not what the recording holds. Further folders are not "
+                   "reported.", path, names[k], k, natural[k])
+
+
 class FrameFolder:
     kind = "frames"
 
@@ -112,7 +129,10 @@ class FrameFolder:
             raise VideoReadError(path, f"cannot list folder: {e}") from e
         if not names:
             raise VideoReadError(path, "folder holds no jpg/png frames")
-        self.files: List[str] = [os.path.join(path, n) for n in sorted(names, key=natural_key)]
+        names.sort()  # the published order: sorted file names (code points)
+        if _warn_unpadded and names != sorted(names, key=natural_key):
+            _warn_order(path, names)
+        self.files: List[str] = [os.path.join(path, n) for n in names]
         self.num_frames = len(self.files)
 
     def get(self, indices: Sequence[int]) -> np.ndarray:

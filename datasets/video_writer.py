@@ -62,11 +62,12 @@ def write_video(path: str, frames, codec: str = 'libx264', fps: int = 25, gop_si
 
 
 def write_frame_folder(folder: str, frames, ext: str = 'jpg', quality: int = 95, bgr: bool = False) -> str:
-    """uint8 frames (RGB, or BGR with ``bgr``; or grey (H, W)) -> ``folder/1.<ext> .. N.<ext>``."""
+    """uint8 frames (RGB, or BGR with ``bgr``; or grey (H, W)) -> ``folder/00001.<ext> .. N.<ext>``
+    (zero-padded, so sorted and natural order agree, as in DFEW's frame folders)."""
     os.makedirs(folder, exist_ok=True)
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext in ('jpg', 'jpeg') else []
     for i, f in enumerate(frames, start=1):
         img = f if f.ndim == 2 or bgr else f[:, :, ::-1]
-        if not cv2.imwrite(os.path.join(folder, f'{i}.{ext}'), np.ascontiguousarray(img), params):
+        if not cv2.imwrite(os.path.join(folder, f'{i:05d}.{ext}'), np.ascontiguousarray(img), params):
             raise OSError(f'cannot write frame {i} to {folder}')
     return folder

@@ -54,7 +54,7 @@ def data(tmp_path_factory):
 
 
 def test_train_items_exact_stride(data):
-    ds = build_finetune_dataset(data["splits"]["good"], "train", _args())
+    ds = build_finetune_dataset(data["splits"]["good"], "train", _args(temporal_sampling="exact_stride"))
     assert len(ds) == len(data["good"]) and ds.num_views == 1
     torch.manual_seed(0)
     for i in range(len(ds)):
@@ -69,6 +69,30 @@ def test_train_items_exact_stride(data):
             assert (np.diff(idx) == STRIDE).all(), idx
         else:                                            # 12-frame folder: clamped to the end
             assert idx.tolist() == [0, 2, 4, 6, 8, 10, 11, 11]
+
+
+def test_train_items_published_sampling(data):
+    """The default: the published fine-tuning indices, written out here: an end e in [T*s, L),
+    linspace(e - T*s, e, T) clipped to e - 1 and truncated; short videos linspace(0, L, L // s)
+    padded with L, clipped to L - 1."""
+    ds = build_finetune_dataset(data["splits"]["good"], "train", _args())
+    torch.manual_seed(0)
+    ends = set()
+    for rep in range(3):
+        for i in range(len(ds)):
+            clip, _, _, _ = ds[i]
+            frames = (denormalize(clip).clamp(0, 1) * 255).round().permute(1, 2, 3, 0).numpy()
+            idx = pattern_index(frames).tolist()
+            L = ([24 + 4 * k for k in range(6)] + [12, 20])[i]
+            if L > T * STRIDE:
+                e = idx[-1] + 1
+                want = np.clip(np.linspace(e - T * STRIDE, e, T), e - T * STRIDE, e - 1).astype(int)
+                assert T * STRIDE <= e < L and idx == want.tolist(), (L, idx)
+                assert set(np.diff(idx).tolist()) == {2, 3}  # strides s and s + 1
+                ends.add((i, e))
+            else:  # the 12-frame folder
+                assert idx == [0, 2, 4, 7, 9, 11, 11, 11]
+    assert len(ends) > 8  # the end is drawn, not fixed
 
 
 def test_train_items_with_augmentation(data):
@@ -100,7 +124,9 @@ def test_test_views(data):
         assert clip.shape == (3, T, S, S) and target == data["good"][vid][1]
         frames = (denormalize(clip).clamp(0, 1) * 255).round().permute(1, 2, 3, 0).numpy()
         L = 24 + 4 * vid
-        assert pattern_index(frames).tolist() == \
+        grid = list(range(0, L, STRIDE))  # the published test clips, written out
+        start = int((view // 2) * (len(grid) - T) / (2 - 1))
+        assert pattern_index(frames).tolist() == grid[start:start + T] == \
             eval_clip_indices(L, view // 2, T, STRIDE, 2).tolist()
     assert seen == {(v, k) for v in range(2) for k in range(4)}
     val = build_finetune_dataset(data["splits"]["good"], "validation", _args())

@@ -1,4 +1,4 @@
-"""Video readers: decord vs OpenCV on real mp4s, frame folders (natural order), errors."""
+"""Video readers: decord vs OpenCV on real mp4s, frame folders (sorted order), errors."""
 import os
 
 import cv2
@@ -44,19 +44,35 @@ def test_decord_and_opencv_give_the_same_frames(media):
     assert np.abs(fa.astype(int) - frames[idx]).mean() < 8
 
 
-def test_frame_folders_natural_order(media):
+def test_frame_folders_sorted_order(media):
     frames, p = media
     for kind in ("jpg", "png"):
         v = open_video(p[kind])
         assert v.kind == "frames" and v.num_frames == 12
-        assert [os.path.basename(f) for f in v.files][:3] == [f"1.{kind}", f"2.{kind}", f"3.{kind}"]
-        assert os.path.basename(v.files[-1]) == f"12.{kind}"
-        got = v.get([1, 9, 10, 11])  # 2.jpg, 10.jpg, 11.jpg, 12.jpg
+        assert [os.path.basename(f) for f in v.files][:3] == [f"0000{i}.{kind}" for i in (1, 2, 3)]
+        assert os.path.basename(v.files[-1]) == f"00012.{kind}"
+        got = v.get([1, 9, 10, 11])
         assert pattern_index(got).tolist() == [1, 9, 10, 11]
         if kind == "png":
             assert np.array_equal(got, frames[[1, 9, 10, 11]])
     assert sorted(["10.jpg", "2.jpg", "1.jpg", "img_010.png", "img_9.png"], key=natural_key) == \
         ["1.jpg", "2.jpg", "10.jpg", "img_9.png", "img_010.png"]
+
+
+def test_unpadded_frame_names_are_read_sorted_with_one_warning(tmp_path, monkeypatch, caplog):
+    """The published reader sorts file names, so 10.png comes before 2.png: so do we, and say so."""
+    monkeypatch.setattr(vr, "_warn_unpadded", True)
+    d = tmp_path / "unpadded"
+    d.mkdir()
+    for i in range(1, 13):  # grey level 10 * i in frame i.png
+        cv2.imwrite(str(d / f"{i}.png"), np.full((8, 10), 10 * i, np.uint8))
+    with caplog.at_level("WARNING", logger="svfap.data"):
+        v = open_video(str(d))
+        open_video(str(d))  # once per process
+    assert [os.path.basename(f) for f in v.files][:4] == ["1.png", "10.png", "11.png", "12.png"]
+    assert v.get([0, 1, 4])[:, 0, 0, 0].tolist() == [10, 100, 20]
+    warned = [r.getMessage() for r in caplog.records if "zero-pad" in r.getMessage()]
+    assert len(warned) == 1 and str(d) in warned[0] and "'10.png' at position 1" in warned[0]
 
 
 def test_grayscale_frames_become_rgb(tmp_path):

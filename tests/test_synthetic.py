@@ -135,14 +135,14 @@ def test_frames_format(tmp_path):
     rows = _read_split(res["folds"]["1"]["test"]) + _read_split(res["pretrain"])
     for p, _ in rows:
         assert os.path.isdir(p)
-        names = sorted(os.listdir(p), key=lambda n: int(n.split(".")[0]))
-        assert names == [f"{i}.jpg" for i in range(1, 12)]
-        img = cv2.imread(os.path.join(p, "11.jpg"))
+        names = sorted(os.listdir(p))
+        assert names == [f"{i:05d}.jpg" for i in range(1, 12)]
+        img = cv2.imread(os.path.join(p, "00011.jpg"))
         assert img.shape == (48, 48, 3)
-    # frame i.jpg is the i-th frame of the clip (natural order)
+    # frame 0000i.jpg is the i-th frame of the clip (sorted order)
     clip, _ = syn.make_clip(1, 1, 0, -1, 11, 48)
     for i in (1, 6, 11):
-        img = cv2.imread(os.path.join(res["out_dir"], "unlabeled", "talk_00000", f"{i}.jpg"))
+        img = cv2.imread(os.path.join(res["out_dir"], "unlabeled", "talk_00000", f"{i:05d}.jpg"))
         assert np.abs(img.astype(int) - clip[i - 1]).mean() < 8
         others = [np.abs(img.astype(int) - clip[j]).mean() for j in range(11) if j != i - 1]
         assert np.abs(img.astype(int) - clip[i - 1]).mean() <= min(others)
