@@ -1,6 +1,7 @@
 """Pre-training: the masked-tube reconstruction loss and the reconstruction image for TensorBoard.
 
-Loss (Eq. (11), paper Sec. 3.1.4): targets = ``models.mae.patchify_targets(clip)`` - per-tube, per-channel
+Loss: the MSE of Eq. (11) (paper Sec. 3.1.4), on the published code's per-patch normalised targets
+(the paper states pixel space only): targets = ``models.mae.patchify_targets(clip)`` - per-tube, per-channel
 normalised pixels, (B, N, 1536) - gathered at the masked tokens in token order; MSE against the
 decoder's predictions (B, N_masked, 1536).
 """

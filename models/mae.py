@@ -38,7 +38,8 @@ def unpatchify(p: torch.Tensor, shape: Sequence[int], tubelet: int = 2, patch: i
 
 def patch_statistics(tubes: torch.Tensor):
     """Per-tube, per-channel mean and unbiased std (+1e-6) of tubes (B, N, P, C): the target
-    normalisation of pre-training (the targets of Eq. (11), Sec. 3.1.4). Returns ((B, N, 1, C), (B, N, 1, C))."""
+    normalisation of the pre-training targets (the published code's choice; Eq. (11), Sec. 3.1.4, states
+    only an MSE in pixel space). Returns ((B, N, 1, C), (B, N, 1, C))."""
     return tubes.mean(dim=-2, keepdim=True), tubes.var(dim=-2, unbiased=True, keepdim=True).sqrt() + 1e-6
 
 
