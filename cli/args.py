@@ -237,7 +237,13 @@ def pretrain_parser() -> argparse.ArgumentParser:
     g.add_argument('--pretrain_scales', type=float, nargs='+', default=list(D.pretrain_scales),
                    help='multi-scale crop sizes as fractions of the short side (1.0 alone: no crop)')
     g.add_argument('--pretrain_fraction', type=float, default=D.pretrain_fraction,
-                   help='random subset of the pre-training set (deterministic for --seed)')
+                   help='random subset of the pre-training set (deterministic for --seed); the '
+                        'epochs scale by 1 / fraction (paper Table I) unless --no_scale_epochs')
+    g.add_argument('--scale_epochs', type=str2bool, nargs='?', const=True, default=True,
+                   help='with --pretrain_fraction f < 1: epochs, warm-up epochs, save_ckpt_freq and '
+                        'vis_every x 1 / f, the same optimizer steps as the whole set (Table I)')
+    g.add_argument('--no_scale_epochs', action='store_false', dest='scale_epochs',
+                   help='--epochs as given, whatever --pretrain_fraction')
     g.add_argument('--vis_every', type=int, default=5,
                    help='reconstruction image to TensorBoard every N epochs (0: never)')
     g.add_argument('--normalize_target', type=str2bool, nargs='?', const=True, default=True,

@@ -57,7 +57,7 @@ stage_depths num_bottleneck_tokens embed_dim num_heads val_metric best_metric fo
 
 PRETRAIN_KEYS = COMMON_KEYS | frozenset("""
 mask_type mask_ratio decoder_depth decoder_embed_dim decoder_num_heads normlize_target
-normalize_target pretrain_fraction pretrain_scales train_fraction input_crop num_sample augment_on
+normalize_target pretrain_fraction scale_epochs pretrain_scales train_fraction input_crop num_sample augment_on
 temporal_downsample
 spatial_bottleneck stage_depths num_bottleneck_tokens embed_dim num_heads
 """.split())

@@ -158,3 +158,23 @@ def test_num_sample_runs_end_to_end(tmp_path, extra):
         rec = json.loads(open(tmp_path / d / 'log.jsonl').readline())
         assert rec['train_steps'] >= 1 and rec['train_loss'] == rec['train_loss']   # not NaN
     assert 'uar' in res['test']
+
+
+def test_pretrain_fraction_scales_the_epochs_as_table_1(tmp_path, capsys):
+    """--pretrain_fraction 0.5: twice the epochs (the same steps as the whole set), unless
+    --no_scale_epochs; the run says which."""
+    import json
+    import run_pretrain
+    from tests.helpers import make_tiny_dataset, tiny_pretrain_argv
+    data = make_tiny_dataset(str(tmp_path / 'syn'), num_unlabeled=8)
+    for extra, epochs in (([], 2), (['--no_scale_epochs'], 1)):
+        out = tmp_path / f'pt{epochs}'
+        res = run_pretrain.main(tiny_pretrain_argv(data['pretrain'], str(out), extra=[
+            '--epochs', '1', '--warmup_epochs', '1', '--max_steps_per_epoch', '1',
+            '--pretrain_fraction', '0.5', '--vis_every', '0'] + extra))
+        text = capsys.readouterr().out
+        assert len(res['train_history']) == epochs
+        saved = json.load(open(out / 'args.json'))
+        assert saved['epochs'] == epochs and saved['warmup_epochs'] == epochs
+        assert ('epochs 1 -> 2' in text) == (epochs == 2)
+        assert ('WARNING: --pretrain_fraction 0.5 with --no_scale_epochs' in text) == (epochs == 1)
