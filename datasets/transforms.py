@@ -133,29 +133,19 @@ def resize_short_side(frames: np.ndarray, size: int, resize_filter: str = "pil")
     return resize_frames(frames, nh, nw, resize_filter)
 
 
-_LUTS = {}
-
-
-def _norm_lut(mean, std) -> np.ndarray:
-    key = (tuple(float(m) for m in mean), tuple(float(v) for v in std))
-    lut = _LUTS.get(key)
-    if lut is None:
-        v = np.arange(256, dtype=np.float64)[None, :] / 255.0
-        lut = ((v - np.array(key[0])[:, None]) / np.array(key[1])[:, None]).astype(np.float32)
-        _LUTS[key] = lut  # (3, 256)
-    return lut
-
-
 def to_normalized_tensor(frames: np.ndarray, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
-    """uint8 (T, H, W, 3) -> float32 (3, T, H, W), (x / 255 - mean) / std (a lookup table per
-    channel: 3x faster than float arithmetic on the permuted tensor)."""
+    """uint8 (T, H, W, 3) -> float32 (3, T, H, W), ``(x / 255 - mean) / std`` (as ``x * a + b``, equal
+    within 4e-7). The channels are split with OpenCV first, so the arithmetic runs on contiguous
+    planes: 4x faster than indexing the interleaved array (benchmarks/published_pipeline.py)."""
     if frames.dtype != np.uint8:
         raise TypeError(f"frames must be uint8, got {frames.dtype}")
-    lut = _norm_lut(mean, std)
-    chans = np.ascontiguousarray(np.asarray(frames).transpose(3, 0, 1, 2))
-    out = np.empty(chans.shape, np.float32)
+    t, h, w, _ = frames.shape
+    planes = cv2.split(np.ascontiguousarray(frames).reshape(t * h, w, 3))
+    out = np.empty((3, t, h, w), np.float32)
     for c in range(3):
-        np.take(lut[c], chans[c], out=out[c])
+        plane = out[c].reshape(t * h, w)
+        np.multiply(planes[c], np.float32(1.0 / (255.0 * std[c])), out=plane, dtype=np.float32)
+        plane += np.float32(-mean[c] / std[c])
     return torch.from_numpy(out)
 
 
