@@ -111,17 +111,20 @@ def _opencv(frames: np.ndarray, height: int, width: int, interp: int) -> np.ndar
     return out
 
 
-def resize_frames(frames: np.ndarray, height: int, width: int, resize_filter: str = "pil") -> np.ndarray:
+def resize_frames(frames: np.ndarray, height: int, width: int, resize_filter: str = "pil",
+                  opencv_interp: Optional[int] = None) -> np.ndarray:
     """Every frame resized to ``height`` x ``width``: ``'pil'`` PIL's bilinear (the published
-    pipeline's); ``'opencv'`` INTER_AREA when shrinking, INTER_LINEAR when enlarging."""
+    pipeline's); ``'opencv'`` ``opencv_interp``, by default INTER_AREA when shrinking, INTER_LINEAR
+    when enlarging."""
     _check_filter(resize_filter)
     _, h, w, _ = frames.shape
     if (h, w) == (height, width):
         return np.ascontiguousarray(frames)
     if resize_filter == "pil":
         return pil_bilinear(frames, height, width)
-    interp = cv2.INTER_AREA if (height <= h and width <= w) else cv2.INTER_LINEAR
-    return _opencv(frames, height, width, interp)
+    if opencv_interp is None:
+        opencv_interp = cv2.INTER_AREA if (height <= h and width <= w) else cv2.INTER_LINEAR
+    return _opencv(frames, height, width, opencv_interp)
 
 
 def resize_short_side(frames: np.ndarray, size: int, resize_filter: str = "pil") -> np.ndarray:
@@ -293,13 +296,7 @@ PUBLISHED_RA_FILL = 128
 def squash_frames(frames: np.ndarray, size: int, resize_filter: str = "pil") -> np.ndarray:
     """Every frame resized to ``size`` x ``size``, aspect not kept (the published ``Resize((s, s))``
     on PIL images: PIL's bilinear). ``'opencv'``: INTER_LINEAR, not antialiased."""
-    _check_filter(resize_filter)
-    _, h, w, _ = frames.shape
-    if (h, w) == (size, size):
-        return np.ascontiguousarray(frames)
-    if resize_filter == "pil":
-        return pil_bilinear(frames, size, size)
-    return _opencv(frames, size, size, cv2.INTER_LINEAR)
+    return resize_frames(frames, size, size, resize_filter, opencv_interp=cv2.INTER_LINEAR)
 
 
 def resize_for_view(frames: np.ndarray, size: int, resize_mode: str, resize_filter: str) -> np.ndarray:

@@ -1,13 +1,5 @@
 #!/usr/bin/env bash
-# Test the authors' released fine-tuned SVFAP-B checkpoints for mafw on every fold and compare with
-# the per-fold values of their README (tools/eval_released.py).
+# Test the authors' released fine-tuned SVFAP-B checkpoints for mafw against their README's values.
 # Usage: CKPTS=folder-or-files SPLITS=data/splits/mafw OUT=output/released/mafw bash scripts/eval_released/mafw.sh [run_finetune.py flags]
-set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$ROOT"
-if [ -z "${VIRTUAL_ENV:-}" ] && [ -x "$ROOT/.venv/bin/python" ]; then export PATH="$ROOT/.venv/bin:$PATH"; fi
-CKPTS="${CKPTS:-checkpoints/released/mafw}"
-SPLITS="${SPLITS:-data/splits/mafw}"
-OUT="${OUT:-output/released/mafw}"
-# shellcheck disable=SC2086
-python -m tools.eval_released --data_set mafw --checkpoints $CKPTS --data_path "$SPLITS" --output_dir "$OUT" "$@"
+DATASET=mafw
+source "$(dirname "${BASH_SOURCE[0]}")/_run.sh"
