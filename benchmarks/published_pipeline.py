@@ -148,7 +148,7 @@ def check_pixels(mp4: str, folder: str, tolerance: float) -> dict:
     from datasets.transforms import PretrainTransform, to_normalized_tensor, squash_frames
     from datasets.video_reader import open_video
     out = {}
-    ids = list(range(8, 8 + F * STRIDE, STRIDE))
+    ids = list(range(0, F * STRIDE, STRIDE))
     vr = decord.VideoReader(mp4, num_threads=1)
     pub = vr.get_batch(ids).asnumpy()[:, 0:160, 32:192]
     v = open_video(mp4, "pyav")
@@ -185,9 +185,9 @@ def main(argv=None):
             mp4s.append(write_video(os.path.join(tmp, f"v{v}.mp4"), frames, codec="libx264",
                                     gop_size=50, max_b_frames=2))
             faces = np.stack([cv2.resize(f, (256, 256), interpolation=cv2.INTER_CUBIC)
-                              for f in frames[:60 + 30 * v]])   # 60-150 frames
+                              for f in frames[:64 + 30 * v]])   # 64-154 frames
             folders.append(write_frame_folder(os.path.join(tmp, f"dfew{v}"), faces, quality=90))
-        pixels = check_pixels(mp4s[0], folders[-1], args.tolerance)
+        pixels = check_pixels(mp4s[0], folders[0], args.tolerance)
         write_split_file(os.path.join(tmp, "pre.csv"), [(m, 0) for m in mp4s])
         write_split_file(os.path.join(tmp, "ft.csv"), [(f, 0) for f in folders])
         pre = build_pretrain_dataset(os.path.join(tmp, "pre.csv"), DataConfig(data_set="voxceleb2",

@@ -75,3 +75,20 @@ def test_input_pipeline_and_decoding_benchmarks_run(tmp_path):
     kinds = {k for k, _, _ in rates}
     assert kinds == {'mp4', 'jpg'} and all(v[0] > 0 for v in rates.values())
     assert len(rates) == 2 * 2 * 5
+
+
+def test_published_pipeline_benchmark_checks_pixels_and_runs():
+    """The published items written out in the benchmark give the same pixels as ours for the same
+    frames, and both items of both pipelines run (the numbers come from full runs)."""
+    pytest.importorskip('decord')
+    from benchmarks import published_pipeline
+    rates, pixels = published_pipeline.main(['--rounds', '1', '--clips', '1', '--videos', '1'])
+    assert pixels['pre-training'] < 0.01 and pixels['fine-tuning'] < 0.01
+    assert len(rates) == 4 and all(v[0] > 0 for v in rates.values())
+
+
+def test_resize_filters_benchmark_runs(capsys):
+    from benchmarks import resize_filters
+    resize_filters.main(['--rounds', '1'])
+    rows = [ln.split('|') for ln in capsys.readouterr().out.splitlines() if 'torch uint8' in ln]
+    assert len(rows) == 4 and all(float(r[3]) < 0.5 for r in rows)   # PIL's pixels
