@@ -195,6 +195,9 @@ def common_parser(description: str) -> argparse.ArgumentParser:
                    help='resume from output_dir/checkpoint-last.pth when present')
     g.add_argument('--force_resume', action='store_true',
                    help='resume even when the checkpoint was trained with other model, data or input flags')
+    g.add_argument('--force_restart', action='store_true',
+                   help='start from epoch 0 although --output_dir holds checkpoints that cannot be '
+                        'read (set aside as *.unreadable); without it such a folder is refused')
     g.add_argument('--no_auto_resume', action='store_false', dest='auto_resume',
                    help='start afresh even when output_dir holds checkpoint-last.pth')
     g.add_argument('--start_epoch', type=int, default=0,

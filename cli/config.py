@@ -39,7 +39,7 @@ COMMON_KEYS = frozenset("""
 model data_set data_path output_dir log_dir batch_size epochs update_freq save_ckpt_freq
 lr blr min_lr scale_min_lr warmup_lr warmup_epochs warmup_steps opt opt_eps opt_betas clip_grad momentum
 weight_decay weight_decay_end num_frames sampling_rate temporal_sampling resize_filter input_size short_side_size num_workers
-pin_mem seed device resume auto_resume force_resume save_ckpt start_epoch amp reader dist_url world_size
+pin_mem seed device resume auto_resume force_resume force_restart save_ckpt start_epoch amp reader dist_url world_size
 local_rank dist_on_itp drop_path tubelet_size attention_backend use_checkpoint
 """.split())
 

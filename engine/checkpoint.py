@@ -237,9 +237,18 @@ def _move_aside(path: str) -> str:
         return path
 
 
-def _load_newest_readable(output_dir: str):
+def unreadable_checkpoints(output_dir: str) -> List[str]:
+    """Checkpoints an earlier start set aside as unreadable (``*.pth.unreadable[.N]``)."""
+    if not output_dir or not os.path.isdir(output_dir):
+        return []
+    return sorted(glob.glob(os.path.join(output_dir, 'checkpoint*.pth.unreadable*')))
+
+
+def _load_newest_readable(output_dir: str, force_restart: bool = False):
     """(path, checkpoint) of the first readable resume candidate; an unreadable one is reported in
-    one line and the next is tried. (None, None) when there is none."""
+    one line, set aside as ``.unreadable`` and the next is tried. (None, None) when there is none
+    and nothing was ever set aside; a folder whose only checkpoints are unreadable is refused, on
+    this start and every later one, unless ``force_restart``."""
     candidates = resume_candidates(output_dir)
     for i, path in enumerate(candidates):
         try:
@@ -259,16 +268,35 @@ def _load_newest_readable(output_dir: str):
             except CheckpointReadError as e:
                 print(f'| WARNING: {e}', flush=True)
         return path, ckpt
-    if candidates:
-        raise CheckpointReadError(f'none of the {len(candidates)} checkpoints in {output_dir} can be read '
-                                  f'({", ".join(os.path.basename(c) for c in candidates)}); move them away '
-                                  f'to start afresh, or give --resume')
+    aside = unreadable_checkpoints(output_dir)
+    if aside and not force_restart:
+        raise CheckpointReadError(
+            f'{output_dir} holds no readable checkpoint, only {len(aside)} unreadable one(s) set aside '
+            f'({", ".join(os.path.basename(p) for p in aside)}); starting from epoch 0 would replace '
+            f'this run\'s log and checkpoints: --resume a good checkpoint, or pass --force_restart to '
+            f'start afresh (the .unreadable files are kept)')
+    if aside:
+        print(f'| --force_restart: starting from epoch 0; {len(aside)} unreadable checkpoint(s) kept '
+              f'aside in {output_dir}', flush=True)
     return None, None
+
+
+def restore_last(output_dir: str, path: str) -> None:
+    """After an auto-resume from ``path``, make ``checkpoint-last.pth`` that state (main process):
+    a kill during the last epoch's copy leaves the numbered file and no new last, and a run with
+    nothing left to train would never write it again. The old last, if any, becomes prev."""
+    last = os.path.join(output_dir, 'checkpoint-last.pth')
+    if not is_main_process() or os.path.abspath(path) == os.path.abspath(last):
+        return
+    if os.path.isfile(last):
+        os.replace(last, os.path.join(output_dir, 'checkpoint-prev.pth'))
+    atomic_copy(path, last)
+    print(f'| checkpoint-last.pth restored from {os.path.basename(path)}', flush=True)
 
 
 # flags that may differ between a run and its resumption without changing what is trained
 RESUME_NEUTRAL_FLAGS = frozenset("""
-resume auto_resume force_resume start_epoch output_dir log_dir device num_workers pin_mem prefetch_factor log_every
+resume auto_resume force_resume force_restart start_epoch start_step output_dir log_dir device num_workers pin_mem prefetch_factor log_every
 dist_url world_size rank gpu local_rank distributed dist_eval eval eval_batch_size save_ckpt
 save_ckpt_freq vis_every save_predictions config dist_on_itp
 """.split())
@@ -308,7 +336,9 @@ def auto_load(args, model_without_ddp, optimizer=None, scaler=None, model_ema=No
     if path:
         ckpt = load_training_checkpoint(path)
     elif getattr(args, 'auto_resume', False):
-        path, ckpt = _load_newest_readable(args.output_dir)
+        path, ckpt = _load_newest_readable(args.output_dir, getattr(args, 'force_restart', False))
+        if path and not getattr(args, 'eval', False):
+            restore_last(args.output_dir, path)
     if not path:
         return None
     if ckpt.get('format') != CHECKPOINT_FORMAT or 'model' not in ckpt:
@@ -337,5 +367,19 @@ def auto_load(args, model_without_ddp, optimizer=None, scaler=None, model_ema=No
     if model_ema is not None and ckpt.get('model_ema') is not None:
         model_ema.load_state_dict(ckpt['model_ema'])
     set_rng_state(ckpt.get('rng'))
-    args.start_epoch = int(ckpt['epoch']) + 1
+    args.start_epoch, args.start_step = int(ckpt['epoch']) + 1, 0
+    mid = ckpt.get('resume_step')
+    if mid:  # saved on a signal after ``step`` optimizer steps of ``epoch`` (engine.preemption)
+        now = {'batch_size': int(args.batch_size), 'update_freq': int(args.update_freq),
+               'world_size': int(getattr(args, 'world_size', 1) or 1)}
+        differ = {k: (mid.get(k), v) for k, v in now.items() if mid.get(k) != v}
+        args.start_epoch = int(mid['epoch'])
+        if differ:
+            print(f'| WARNING: {path} stopped after step {mid["step"]} of epoch {mid["epoch"]}, but '
+                  + ', '.join(f'{k} {a} -> {b}' for k, (a, b) in differ.items())
+                  + ' changes which samples those steps were: the epoch starts again from its first '
+                    'step (its first steps are trained twice)', flush=True)
+        else:
+            args.start_step = int(mid['step'])
+            print(f'| continuing epoch {args.start_epoch} at step {args.start_step}', flush=True)
     return ckpt

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, S
 
 from datasets.video_dataset import collate_repeated
 from engine.distributed import get_rank, get_world_size
+from engine.run_lock import forget_inherited_locks
 
 __all__ = ['derive_seed', 'EpochTaggedSampler', 'EpochSeededDataset', 'build_train_loader',
            'build_eval_loader', 'seed_everything', 'seed_worker']
@@ -53,6 +54,7 @@ def seed_everything(seed: int) -> None:
 def seed_worker(worker_id: int) -> None:
     """``worker_init_fn``: a distinct base seed per (torch's per-loader seed, worker id). Items are
     re-seeded anyway by :class:`EpochSeededDataset`; this only covers code outside items."""
+    forget_inherited_locks()  # the run folder's lock belongs to the main process (engine.run_lock)
     s = torch.initial_seed() % (2 ** 32)
     random.seed(s + worker_id)
     np.random.seed((s + worker_id) % (2 ** 32))
@@ -64,16 +66,20 @@ class EpochTaggedSampler(Sampler):
     def __init__(self, sampler: Sampler):
         self.sampler = sampler
         self.epoch = 0
+        self.skip = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        """``skip``: leave out the epoch's first ``skip`` indices (an epoch resumed mid-way; the
+        rest come in the same order and with the same augmentation seeds)."""
+        self.epoch, self.skip = int(epoch), int(skip)
         if hasattr(self.sampler, 'set_epoch'):
             self.sampler.set_epoch(epoch)
 
     def __iter__(self) -> Iterator:
-        e = self.epoch
-        for i in self.sampler:
-            yield (int(i), e)
+        e, skip = self.epoch, self.skip
+        for k, i in enumerate(self.sampler):
+            if k >= skip:
+                yield (int(i), e)
 
     def __len__(self) -> int:
         return len(self.sampler)

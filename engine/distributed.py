@@ -15,6 +15,8 @@ from typing import Any, Callable, List, Optional
 import torch
 import torch.distributed as dist
 
+from engine.run_lock import release_run_dirs
+
 __all__ = [
     'init_distributed_mode', 'is_dist_avail_and_initialized', 'get_rank', 'get_world_size',
     'get_local_rank', 'is_main_process', 'barrier', 'all_gather_object', 'all_reduce_max',
@@ -138,9 +140,11 @@ def run_with_process_group(run: Callable, args):
     try:
         result = run(args)
     except BaseException:
+        release_run_dirs()
         if owns_pg:
             destroy_distributed(wait=False)
         raise
+    release_run_dirs()  # the run's folder lock (engine.run_lock), taken by check_output_dirs
     if owns_pg:
         destroy_distributed()
     return result

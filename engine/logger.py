@@ -187,10 +187,11 @@ class TensorboardLogger:
         self._purge = {'epoch': None, 'step': None}
         self._writers = {}
 
-    def resume_at(self, epoch: int, steps_per_epoch: int) -> None:
-        """Drop the events of epochs >= ``epoch`` (and of their optimizer steps) when the files open.
-        Also at epoch 0: a run killed before its first checkpoint starts again from scratch."""
-        self._purge = {'epoch': int(epoch), 'step': int(epoch) * int(steps_per_epoch)}
+    def resume_at(self, epoch: int, steps_per_epoch: int, start_step: int = 0) -> None:
+        """Drop the events of epochs >= ``epoch`` (and of their optimizer steps from ``start_step``
+        of ``epoch`` on: a preempted epoch keeps the steps it did) when the files open. Also at
+        epoch 0: a run killed before its first checkpoint starts again from scratch."""
+        self._purge = {'epoch': int(epoch), 'step': int(epoch) * int(steps_per_epoch) + int(start_step)}
 
     def _writer(self, axis: str):
         if axis not in self._purge:

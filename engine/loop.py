@@ -27,26 +27,32 @@ class EpochResult(dict):
 def train_one_epoch(model: torch.nn.Module, loader, stepper: Stepper, epoch: int,
                     steps_per_epoch: int, compute_loss: Callable, lr_schedule,
                     wd_schedule=None, tb: Optional[TensorboardLogger] = None, log_every: int = 20,
-                    header: Optional[str] = None, on_batch: Optional[Callable] = None) -> EpochResult:
+                    header: Optional[str] = None, on_batch: Optional[Callable] = None,
+                    start_step: int = 0, stop: Optional[Callable[[int], bool]] = None) -> EpochResult:
+    """Optimizer steps ``start_step .. steps_per_epoch - 1`` of ``epoch`` (a resumed epoch starts
+    past 0; the loader then yields the batches from that step on). ``stop(step)`` is asked after
+    every step but the last; when it says so the epoch ends early and the result's ``stopped_after``
+    is the number of the epoch's steps done (``engine.preemption``)."""
     model.train()
     device = stepper.device
     update_freq = stepper.update_freq
-    n_micro = steps_per_epoch * update_freq
+    n_micro = (steps_per_epoch - start_step) * update_freq
+    stopped_after = None
     meter = DeviceMeter(device)
     tracker = NonFiniteTracker(device)
     overflow_count = torch.zeros((), device=device, dtype=torch.float64)
     broken = 0  # counted on the host: the batch's CPU tensor, no device traffic
     step_losses: List[torch.Tensor] = []
     progress = ProgressPrinter(header or f'Epoch: [{epoch}]', steps_per_epoch)
-    start_it = epoch * steps_per_epoch
+    start_it = epoch * steps_per_epoch + start_step
     lr = float('nan')
     window = DeviceMeter(device)  # stats since the last log line
     micro = -1
     for micro, batch in enumerate(loader):
         if micro >= n_micro:
             break
-        step = micro // update_freq
-        it = start_it + step
+        step = start_step + micro // update_freq
+        it = epoch * steps_per_epoch + step
         if micro % update_freq == 0:
             lr = apply_schedules(stepper.optimizer, it, lr_schedule, wd_schedule)
         if on_batch is not None and micro == 0:
@@ -89,6 +95,9 @@ def train_one_epoch(model: torch.nn.Module, loader, stepper: Stepper, epoch: int
                            it, prefix='train/', axis='step')
                 if scale is not None:
                     tb.scalars({'loss_scale': stats['loss_scale']}, it, prefix='train/', axis='step')
+        if stop is not None and not last and stop(step):
+            stopped_after = step + 1
+            break
     if micro < 0:
         raise RuntimeError('the training loader yielded no batch (dataset smaller than one batch?)')
     tracker.check(epoch, total=steps_per_epoch)
@@ -104,12 +113,14 @@ def train_one_epoch(model: torch.nn.Module, loader, stepper: Stepper, epoch: int
         groups = [losses[i:i + update_freq] for i in range(0, len(losses), update_freq)]
         per_step = [sum(g) / len(g) for g in groups]
         tb.series('train/loss_step', per_step, start_it, axis='step')
-        tb.scalars({'loss': vals.get('loss', float('nan')),
-                    'grad_norm_epoch': vals.get('grad_norm', float('nan')),
-                    'overflow_steps': totals[0]}, epoch, prefix='train_epoch/')
+        if stopped_after is None:  # a stopped epoch gets its epoch point when it is finished
+            tb.scalars({'loss': vals.get('loss', float('nan')),
+                        'grad_norm_epoch': vals.get('grad_norm', float('nan')),
+                        'overflow_steps': totals[0]}, epoch, prefix='train_epoch/')
         tb.flush()
     res = EpochResult(loss=vals.get('loss', float('nan')), grad_norm=vals.get('grad_norm', float('nan')),
                       lr=lr, overflow_steps=int(totals[0]), broken_skipped=int(totals[1]),
-                      steps=steps_per_epoch, seconds=seconds)
+                      steps=steps_per_epoch - start_step, seconds=seconds)
     res['step_losses'] = losses
+    res['stopped_after'] = stopped_after
     return res

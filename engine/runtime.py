@@ -9,10 +9,13 @@ from typing import Callable, Dict, Optional
 
 import torch
 
-from engine.checkpoint import CheckpointReadError, ResumeMismatchError, atomic_copy, plain_args, save_checkpoint
+from engine.checkpoint import (CheckpointReadError, ResumeMismatchError, atomic_copy, get_rng_state,
+                               plain_args, save_checkpoint)
 from engine.data import derive_seed, seed_everything
-from engine.distributed import get_rank, is_main_process
+from engine.distributed import all_gather_object, get_rank, is_main_process
 from engine.optim import cosine_scheduler
+from engine.preemption import Preempted
+from engine.run_lock import RunDirBusyError, lock_run_dir
 from engine.step import NonFiniteLossError
 
 __all__ = ['configure_backends', 'seed_epoch', 'build_schedules', 'save_epoch_checkpoints',
@@ -99,6 +102,27 @@ def save_epoch_checkpoints(args, epoch: int, global_step: int, model_without_ddp
     return last
 
 
+def save_preemption_checkpoint(args, epoch: int, step: int, steps_per_epoch: int, model_without_ddp,
+                               optimizer, scaler, model_ema, best: Optional[Dict] = None) -> None:
+    """checkpoint-last.pth after ``step`` optimizer steps of ``epoch`` (the old one becomes
+    checkpoint-prev.pth), with every rank's random state: a resume continues the epoch at that step
+    bit-exactly (``engine.preemption``). Called on every rank (the states are gathered)."""
+    rng = all_gather_object(get_rng_state())
+    if not (args.output_dir and getattr(args, 'save_ckpt', True)) or not is_main_process():
+        return
+    last = os.path.join(args.output_dir, 'checkpoint-last.pth')
+    if os.path.isfile(last):
+        os.replace(last, os.path.join(args.output_dir, 'checkpoint-prev.pth'))
+    save_checkpoint(last, model=model_without_ddp, optimizer=optimizer, scaler=scaler,
+                    model_ema=model_ema, epoch=epoch - 1, global_step=epoch * steps_per_epoch + step,
+                    args=args, best=best,
+                    extra={'resume_step': {'epoch': int(epoch), 'step': int(step),
+                                           'batch_size': int(args.batch_size),
+                                           'update_freq': int(args.update_freq),
+                                           'world_size': int(args.world_size)},
+                           'rng_ranks': rng})
+
+
 def print_run_header(args, model, n_params: int, steps_per_epoch: Optional[int]) -> None:
     if not is_main_process():
         return
@@ -121,7 +145,8 @@ class OutputDirError(OSError):
 
 def check_output_dirs(args) -> None:
     """Create ``--output_dir`` and ``--log_dir`` and write a probe file into each, before anything
-    is built, so a read-only or mistyped path fails at once with one line naming it."""
+    is built, so a read-only or mistyped path fails at once with one line naming it; then take the
+    output folder's lock (main process), so a second run on it is refused in one line."""
     if not is_main_process():
         return
     for flag, d in (('--output_dir', getattr(args, 'output_dir', None)), ('--log_dir', getattr(args, 'log_dir', None))):
@@ -135,6 +160,15 @@ def check_output_dirs(args) -> None:
             os.unlink(probe)
         except OSError as e:
             raise OutputDirError(f'cannot write to {flag} {d}: {e.strerror or e}') from None
+    if getattr(args, 'output_dir', None):
+        # the folder is this run's until it ends (engine.run_lock); a second run is refused
+        evaluating = bool(getattr(args, 'eval', False))
+        try:
+            lock_run_dir(args.output_dir, 'evaluation' if evaluating else 'training')
+        except RunDirBusyError as e:
+            hint = (' (--eval writes its log and predictions to --output_dir: give it a folder of '
+                    'its own)' if evaluating else '')
+            raise RunDirBusyError(f'{e}{hint}') from None
 
 
 def check_input_files(args) -> None:
@@ -184,7 +218,7 @@ def _user_errors():
     from models.checkpoint import CheckpointError
     return (NonFiniteLossError, CheckpointReadError, ResumeMismatchError, OutputDirError,
             CheckpointError, SplitFileError, MissingPathsError, VideoReadError, TooManyBrokenVideos,
-            InputCropError)
+            InputCropError, RunDirBusyError)
 
 
 def cli_main(main: Callable) -> None:
@@ -195,6 +229,9 @@ def cli_main(main: Callable) -> None:
     debug = '--debug' in sys.argv or os.environ.get('SVFAP_DEBUG') == '1'
     try:
         main()
+    except Preempted as e:
+        print(f'| {e}', file=sys.stderr, flush=True)
+        sys.exit(e.exit_code)
     except _user_errors() + (FileNotFoundError,) as e:
         if debug:
             raise

@@ -6,7 +6,9 @@
 ``fit`` runs epochs ``args.start_epoch .. args.epochs - 1``: one :func:`engine.loop.train_one_epoch`
 each, then the entry point's :class:`EpochHooks` (validation and model selection for fine-tuning,
 the reconstruction picture for pre-training), ``checkpoint-last.pth`` (+ ``checkpoint-<N>.pth``),
-one ``log.jsonl`` record and a barrier.
+one ``log.jsonl`` record and a barrier. SIGTERM / SIGUSR1 stop it after the current optimizer
+step with a mid-epoch checkpoint (``engine.preemption``); a resume from that checkpoint starts at
+``args.start_step`` of ``args.start_epoch``.
 """
 from __future__ import annotations
 
@@ -18,12 +20,14 @@ from typing import Callable, Dict, Optional
 import numpy as np
 import torch
 
-from engine.checkpoint import atomic_write, auto_load
+from engine.checkpoint import atomic_write, auto_load, set_rng_state
 from engine.data import EpochSeededDataset, build_train_loader
-from engine.distributed import barrier, check_same_on_all_ranks, is_main_process
+from engine.distributed import barrier, check_same_on_all_ranks, get_rank, is_main_process
 from engine.loop import train_one_epoch
 from engine.optim import build_optimizer
-from engine.runtime import build_schedules, save_epoch_checkpoints, seed_epoch
+from engine.preemption import MARKER, Preempted, Preemption
+from engine.runtime import (build_schedules, save_epoch_checkpoints, save_preemption_checkpoint,
+                            seed_epoch)
 from engine.step import Stepper, make_scaler
 
 __all__ = ['Training', 'EpochHooks', 'build_training', 'fit']
@@ -80,8 +84,9 @@ def build_training(args, model, model_without_ddp, train_ds, layer_decay: Option
     stepper = Stepper(model, model_without_ddp, optimizer, device, args.amp, args.update_freq,
                       args.clip_grad, model_ema, scaler)
     ckpt = auto_load(args, model_without_ddp, optimizer, scaler, model_ema)
-    check_same_on_all_ranks(args.start_epoch, 'the epoch to start from (is --output_dir on a file '
-                            'system that every node sees?)')
+    check_same_on_all_ranks((args.start_epoch, getattr(args, 'start_step', 0)),
+                            'the epoch and step to start from (is --output_dir on a file system that '
+                            'every node sees?)')
     return Training(model, model_without_ddp, optimizer, scaler, model_ema, stepper, train_loader,
                     steps_per_epoch, lr_schedule, wd_schedule, ckpt)
 
@@ -128,32 +133,70 @@ def fit(args, tr: Training, compute_loss: Callable, tb, jsonl, n_params: int,
     if dropped:
         print(f'| log.jsonl: dropped {dropped} record(s) of epochs >= {args.start_epoch} (they are run again)')
     if tb is not None:
-        tb.resume_at(args.start_epoch, tr.steps_per_epoch)
+        tb.resume_at(args.start_epoch, tr.steps_per_epoch, int(getattr(args, 'start_step', 0) or 0))
     if tb is not None and args.start_epoch == 0:
         tb.text('args', '  \n'.join(f'{k}: {v}' for k, v in sorted(vars(args).items())))
     broken = BrokenVideoList(args.output_dir, tr.train_loader.dataset)
+    marker = os.path.join(args.output_dir, MARKER) if args.output_dir else None
+    if marker and is_main_process() and os.path.exists(marker):
+        os.unlink(marker)  # this run continues the preempted one
     t_start = time.time()
-    for epoch in range(args.start_epoch, args.epochs):
-        tr.train_loader.sampler.set_epoch(epoch)
-        seed_epoch(args.seed, epoch)
-        stats = train_one_epoch(tr.model, tr.train_loader, tr.stepper, epoch, tr.steps_per_epoch,
-                                compute_loss, tr.lr_schedule, tr.wd_schedule, tb, args.log_every,
-                                on_batch=hooks.on_batch(epoch))
-        global_step = (epoch + 1) * tr.steps_per_epoch
-        result['step_losses'][epoch] = stats.pop('step_losses')
-        record = {'epoch': epoch, **{f'train_{k}': v for k, v in stats.items()}}
-        record['broken_videos'] = broken.update()
-        if tb is not None:
-            tb.scalars({'broken_skipped': record['train_broken_skipped'],
-                        'broken_videos': record['broken_videos']}, epoch, prefix='train_epoch/')
-        hooks.after_epoch(epoch, global_step, record)
-        record['n_parameters'] = n_params
-        record['time'] = time.time() - t_start
-        # the record before the checkpoint: a crash in between reruns the epoch, whose record is
-        # then replaced (drop_epochs_from below), instead of losing it
-        jsonl.write(record)
-        save_epoch_checkpoints(args, epoch, global_step, tr.model_without_ddp, tr.optimizer, tr.scaler,
-                               tr.model_ema, best=hooks.best)
-        result['train_history'].append(record)
-        barrier()
+    start_step = int(getattr(args, 'start_step', 0) or 0)
+    with Preemption(torch.device(args.device), check_every=args.log_every or 1) as preempt:
+        for epoch in range(args.start_epoch, args.epochs):
+            skip = start_step if epoch == args.start_epoch else 0
+            _run_epoch(args, tr, compute_loss, tb, jsonl, n_params, hooks, broken, result, epoch,
+                       skip, preempt, marker, t_start)
     return result
+
+
+def _run_epoch(args, tr: Training, compute_loss, tb, jsonl, n_params, hooks, broken, result, epoch,
+               skip, preempt, marker, t_start):
+    """One epoch of :func:`fit` from optimizer step ``skip``; raises :class:`Preempted` after a
+    signal, with the checkpoint saved."""
+    tr.train_loader.sampler.set_epoch(epoch, skip=skip * args.batch_size * args.update_freq)
+    seed_epoch(args.seed, epoch)
+    if skip:  # the loop's random state where the preempted run stopped (this rank's)
+        states = (tr.checkpoint or {}).get('rng_ranks') or []
+        set_rng_state(states[get_rank()] if get_rank() < len(states) else None)
+    stats = train_one_epoch(tr.model, tr.train_loader, tr.stepper, epoch, tr.steps_per_epoch,
+                            compute_loss, tr.lr_schedule, tr.wd_schedule, tb, args.log_every,
+                            on_batch=hooks.on_batch(epoch), start_step=skip, stop=preempt.due)
+    if stats['stopped_after'] is not None:
+        _stop(args, tr, hooks, preempt, marker, epoch, stats['stopped_after'])
+    global_step = (epoch + 1) * tr.steps_per_epoch
+    result['step_losses'][epoch] = stats.pop('step_losses')
+    stats.pop('stopped_after')
+    if skip:
+        stats['resumed_at_step'] = skip  # the record covers the steps after the resume
+    record = {'epoch': epoch, **{f'train_{k}': v for k, v in stats.items()}}
+    record['broken_videos'] = broken.update()
+    if tb is not None:
+        tb.scalars({'broken_skipped': record['train_broken_skipped'],
+                    'broken_videos': record['broken_videos']}, epoch, prefix='train_epoch/')
+    hooks.after_epoch(epoch, global_step, record)
+    record['n_parameters'] = n_params
+    record['time'] = time.time() - t_start
+    # the record before the checkpoint: a crash in between reruns the epoch, whose record is
+    # then replaced (drop_epochs_from below), instead of losing it
+    jsonl.write(record)
+    save_epoch_checkpoints(args, epoch, global_step, tr.model_without_ddp, tr.optimizer, tr.scaler,
+                           tr.model_ema, best=hooks.best)
+    result['train_history'].append(record)
+    barrier()
+    if epoch + 1 < args.epochs and preempt.due(-1, every_rank=True):  # a signal at the epoch's end
+        _stop(args, tr, hooks, preempt, marker, epoch + 1, 0, saved=True)
+
+
+def _stop(args, tr: Training, hooks, preempt, marker, epoch: int, step: int, saved: bool = False):
+    """Save the state after ``step`` optimizer steps of ``epoch`` (unless the epoch-end checkpoint
+    already holds it), leave the marker the Slurm script requeues on, and raise :class:`Preempted`."""
+    path = os.path.join(args.output_dir, 'checkpoint-last.pth') if args.output_dir else None
+    if not saved:
+        save_preemption_checkpoint(args, epoch, step, tr.steps_per_epoch, tr.model_without_ddp,
+                                   tr.optimizer, tr.scaler, tr.model_ema, best=hooks.best)
+    if marker and is_main_process():
+        text = f'{{"signal": {preempt.signum}, "epoch": {epoch}, "step": {step}}}\n'.encode()
+        atomic_write(marker, lambda f: f.write(text))
+    barrier()
+    raise Preempted(preempt.signum, epoch, step, path)

@@ -155,7 +155,10 @@ def test_auto_resume_falls_back_to_the_newest_readable_checkpoint(tmp_path, caps
     warn = [ln for ln in out.splitlines() if 'WARNING' in ln]
     assert len(warn) == 1 and str(last) in warn[0] and 'checkpoint-1.pth' in warn[0]
     assert f'resumed model from {tmp_path / "checkpoint-1.pth"}' in out
-    assert not last.exists() and (tmp_path / 'checkpoint-last.pth.unreadable').exists()  # kept, set aside
+    assert (tmp_path / 'checkpoint-last.pth.unreadable').exists()  # kept, set aside
+    # and checkpoint-last.pth is the state resumed from again, the newest readable one
+    assert ck.load_training_checkpoint(str(last))['epoch'] == 1
+    assert 'checkpoint-last.pth restored from checkpoint-1.pth' in out
 
 
 def test_unreadable_checkpoints_name_the_file(tmp_path):
@@ -163,8 +166,23 @@ def test_unreadable_checkpoints_name_the_file(tmp_path):
     bad.write_bytes(b'not a checkpoint')
     with pytest.raises(ck.CheckpointReadError, match=r'checkpoint-last\.pth \(16 bytes\)'):
         ck.auto_load(_resume_args(tmp_path, resume=str(bad)), _model())
-    with pytest.raises(ck.CheckpointReadError, match=r'none of the 1 checkpoints'):
+    with pytest.raises(ck.CheckpointReadError, match=r'no readable checkpoint, only 1 unreadable'):
         ck.auto_load(_resume_args(tmp_path), _model())
+
+
+def test_a_folder_of_unreadable_checkpoints_is_refused_every_time(tmp_path, capsys):
+    """A Slurm requeue repeats the command: the second start must not train from epoch 0 over the
+    run's log just because the first set the unreadable files aside."""
+    (tmp_path / 'checkpoint-last.pth').write_bytes(b'broken')
+    (tmp_path / 'checkpoint-9.pth').write_bytes(b'')
+    for _ in range(3):
+        with pytest.raises(ck.CheckpointReadError, match=r'--force_restart'):
+            ck.auto_load(_resume_args(tmp_path), _model())
+    assert sorted(os.listdir(tmp_path)) == ['checkpoint-9.pth.unreadable', 'checkpoint-last.pth.unreadable']
+    args = _resume_args(tmp_path)
+    args.force_restart = True
+    assert ck.auto_load(args, _model()) is None and args.start_epoch == 0
+    assert 'kept aside' in capsys.readouterr().out
 
 
 def test_stale_temp_files_are_removed_on_start(tmp_path, capsys):
