@@ -72,8 +72,11 @@ def _read_yaml(path: str) -> Dict[str, Any]:
             data = yaml.safe_load(f)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    except yaml.YAMLError as e:  # one line: file:line:column and the problem
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else path
+        what = " ".join(str(getattr(e, "problem", None) or e).split())
+        raise ConfigError(f"{where}: invalid YAML: {what}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -148,9 +151,59 @@ def parser_keys(parser: argparse.ArgumentParser) -> set:
     return {a.dest for a in parser._actions if a.dest not in ("help", "config", argparse.SUPPRESS)}
 
 
+def _checked_value(action: argparse.Action, key: str, value: Any, where: str) -> Any:
+    """``value`` of ``key`` as the flag's own parsing would give it, or a ConfigError naming the
+    file and the key (parser defaults skip argparse's type conversion, so it is done here)."""
+    def bad(expected: str):
+        raise ConfigError(f"{where}: key {key!r}: expected {expected}, got {value!r}")
+
+    def one(v):
+        t = action.type
+        if v is None:
+            return None
+        if t is int:
+            if isinstance(v, bool) or not isinstance(v, int):
+                bad("an integer")
+        elif t is float:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                bad("a number")
+            v = float(v)
+        elif t is not None and t is not str and isinstance(v, str):
+            try:
+                v = t(v)
+            except (TypeError, ValueError, argparse.ArgumentTypeError):
+                bad(f"a value {getattr(t, '__name__', 'of the flag')} accepts")
+        elif t is str and not isinstance(v, (str, int, float)):
+            bad("a string")
+        if action.choices is not None and v not in action.choices:
+            bad(f"one of {', '.join(map(str, action.choices))}")
+        return v
+
+    if action.nargs == 0:  # store_true / store_false
+        if not isinstance(value, bool):
+            bad("true or false")
+        return value
+    if action.nargs in ("+", "*") or isinstance(action.nargs, int):
+        if value is None:
+            return None
+        if not isinstance(value, (list, tuple)):
+            bad(f"a list ({action.nargs if isinstance(action.nargs, int) else 'one or more'} values)")
+        if isinstance(action.nargs, int) and len(value) != action.nargs:
+            bad(f"a list of {action.nargs} values")
+        if action.nargs == "+" and not value:
+            bad("at least one value")
+        return [one(v) for v in value]
+    return one(value)
+
+
 def apply_config(parser: argparse.ArgumentParser, path: str) -> Dict[str, Any]:
-    """Validate ``path`` against the parser's flags and install its values as parser defaults."""
+    """Validate ``path`` against the parser's flags (names and values: type, count, choices) and
+    install its values as parser defaults."""
     cfg = load_config(path, allowed=parser_keys(parser))
+    actions = {}
+    for a in parser._actions:  # the first action of a dest (``--x``, not its ``--no_x``) says its type
+        actions.setdefault(a.dest, a)
+    cfg = {k: _checked_value(actions[k], k, v, _defining_file(path, k)) for k, v in cfg.items()}
     parser.set_defaults(**cfg)
     return cfg
 
@@ -164,10 +217,16 @@ def parse_args_with_config(parser: argparse.ArgumentParser,
     if not any(a.dest == "config" for a in parser._actions):
         parser.add_argument("--config", default=None, type=str,
                             help="YAML recipe (keys = flag names); command-line flags override it")
+    from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config", default=None)
     known, _ = pre.parse_known_args(argv)
     if known.config:
-        apply_config(parser, known.config)
+        try:
+            apply_config(parser, known.config)
+        except ConfigError as e:
+            if not from_command_line:
+                raise
+            parser.exit(2, f"{parser.prog}: error: {e}\n")  # one line, as argparse's own errors
     return parser.parse_args(argv)

@@ -20,10 +20,12 @@ used as given (relative to the working directory).
 Errors are reported so that a user can fix the file in one go:
 
 * every malformed line (too few fields, a label that is not a number, a classification label out
-  of ``[0, num_classes)``, the wrong number of regression values) is named as ``file:line``; all
-  of them are collected and raised together as one :class:`SplitFileError`;
-* every missing path is collected and raised together, at start-up, as one
+  of ``[0, num_classes)``, the wrong number of values, an extra numeric column) is named as
+  ``file:line``; all of them are collected and raised together as one :class:`SplitFileError`,
+  which also lists the missing paths of the other lines, so one round of fixes covers both;
+* without malformed lines, every missing path is collected and raised together, at start-up, as one
   :class:`MissingPathsError` (with the count and the first 20), never one at a time in an epoch.
+* A UTF-8 byte-order mark at the start of the file is ignored.
 """
 from __future__ import annotations
 
@@ -39,15 +41,25 @@ Label = Union[int, Tuple[float, ...], None]
 
 
 class SplitFileError(ValueError):
-    """A split file has malformed lines. ``errors`` holds ``(line_number, message)`` pairs."""
+    """A split file has malformed lines. ``errors`` holds ``(line_number, message)`` pairs;
+    ``missing`` the ``(line_number, path)`` of the well-formed lines whose path does not exist, so
+    that one round of fixes covers both."""
 
-    def __init__(self, path: str, errors: Sequence[Tuple[int, str]]):
+    def __init__(self, path: str, errors: Sequence[Tuple[int, str]],
+                 missing: Sequence[Tuple[int, str]] = ()):
         self.path = path
         self.errors = list(errors)
+        self.missing = list(missing)
         shown = "\n".join(f"  {path}:{ln}: {msg}" for ln, msg in self.errors[:MAX_LISTED])
         more = len(self.errors) - MAX_LISTED
         tail = f"\n  ... and {more} more" if more > 0 else ""
-        super().__init__(f"split file {path}: {len(self.errors)} malformed line(s):\n{shown}{tail}")
+        text = f"split file {path}: {len(self.errors)} malformed line(s):\n{shown}{tail}"
+        if self.missing:
+            text += f"\nand {len(self.missing)} path(s) that do not exist:\n" + "\n".join(
+                f"  {path}:{ln}: {p}" for ln, p in self.missing[:MAX_LISTED])
+            if len(self.missing) > MAX_LISTED:
+                text += f"\n  ... and {len(self.missing) - MAX_LISTED} more"
+        super().__init__(text)
 
 
 class MissingPathsError(FileNotFoundError):
@@ -122,7 +134,7 @@ def read_split_file(split_file: str, task: str = "classification", num_outputs: 
 
     entries: List[SplitEntry] = []
     errors: List[Tuple[int, str]] = []
-    with open(split_file, "r", encoding="utf-8") as f:
+    with open(split_file, "r", encoding="utf-8-sig") as f:  # -sig: a leading BOM is not part of a path
         for ln, line in enumerate(f, start=1):
             line = line.strip()
             if not line:
@@ -148,9 +160,12 @@ def read_split_file(split_file: str, task: str = "classification", num_outputs: 
                                        f"value(s) after the path: {line!r}"))
                     continue
                 raw = " ".join(toks[:-n_labels])
-                if trailing > n_labels and task == "regression" and check_paths \
+                if trailing > n_labels and check_paths \
                         and not os.path.exists(resolve_path(raw, data_root)):
-                    errors.append((ln, f"expected {n_labels} values, found {trailing}: {line!r}"))
+                    # 'clip.mp4 0 3': an extra column, unless the path really ends in a number
+                    errors.append((ln, f"expected {n_labels} numeric value(s) after the path, found "
+                                       f"{trailing} (and {raw!r} does not exist): an extra column? "
+                                       f"{line!r}"))
                     continue
                 lab_toks = toks[-n_labels:]
                 if task == "classification":
@@ -165,14 +180,13 @@ def read_split_file(split_file: str, task: str = "classification", num_outputs: 
                 else:
                     label = tuple(float(t) for t in lab_toks)
             entries.append(SplitEntry(resolve_path(raw, data_root), label, ln, raw))
+    missing = [(e.line, e.path) for e in entries if not os.path.exists(e.path)] if check_paths else []
     if errors:
-        raise SplitFileError(split_file, errors)
+        raise SplitFileError(split_file, errors, missing)
     if not entries:
         raise SplitFileError(split_file, [(0, "the split file has no samples")])
-    if check_paths:
-        missing = [(e.line, e.path) for e in entries if not os.path.exists(e.path)]
-        if missing:
-            raise MissingPathsError(split_file, missing, data_root)
+    if missing:
+        raise MissingPathsError(split_file, missing, data_root)
     return entries
 
 

@@ -178,6 +178,19 @@ class VideoClsDataset(_SubstitutingDataset):
     def __len__(self):
         return self.num_videos * self.num_views
 
+    def check_readable(self) -> None:
+        """Probe every video of an evaluation set now (a run calls it at start-up), so that a broken
+        test video is reported before training, not after its last epoch: one VideoReadError
+        listing them all."""
+        _, skipped = _probe_entries(self.entries, self.reader, quiet=True)
+        if skipped:
+            listed = "; ".join(f"{p} ({r})" for p, r in skipped[:5])
+            raise VideoReadError(skipped[0][0], f"{len(skipped)} of the {len(self.entries)} {self.mode} "
+                                                f"videos cannot be read: {listed}"
+                                                f"{' ...' if len(skipped) > 5 else ''}; fix or remove them "
+                                                f"from the split file, or pass --skip_broken_eval to "
+                                                f"leave them out (evaluation never substitutes videos)")
+
     def target(self, i: int):
         lab = self.entries[i].label
         if self.task == "regression":
@@ -216,8 +229,8 @@ class VideoClsDataset(_SubstitutingDataset):
                 v.close()
         except VideoReadError as e:
             raise VideoReadError(path, f"{e.reason} (evaluation never substitutes videos: fix or "
-                                       f"remove it from the split file, or pass "
-                                       f"skip_broken_eval=True to leave unreadable videos out)"
+                                       f"remove it from the split file, or pass --skip_broken_eval "
+                                       f"to leave unreadable videos out)"
                                  ) from e
         return self.transform(frames, crop), self.target(vid), vid, view
 
@@ -264,7 +277,7 @@ def collate_repeated(batch):
     return out
 
 
-def _probe_entries(entries: List[SplitEntry], reader: str):
+def _probe_entries(entries: List[SplitEntry], reader: str, quiet: bool = False):
     kept, skipped = [], []
     for e in entries:
         try:
@@ -272,12 +285,12 @@ def _probe_entries(entries: List[SplitEntry], reader: str):
             kept.append(e)
         except VideoReadError as err:
             skipped.append((e.path, err.reason))
-    if skipped:
+    if skipped and not quiet:
         logger.warning("skip_broken_eval: leaving out %d unreadable video(s) of %d: %s%s",
                        len(skipped), len(entries),
                        "; ".join(f"{p} ({r})" for p, r in skipped[:20]),
                        " ..." if len(skipped) > 20 else "")
-    if not kept:
+    if not kept and not quiet:
         raise VideoReadError(entries[0].path if entries else "?",
                              f"all {len(entries)} videos of the evaluation set are unreadable")
     return kept, skipped

@@ -304,7 +304,8 @@ save_ckpt_freq vis_every save_predictions config dist_on_itp
 
 # flags whose change makes a resumed run another experiment (shapes or data): refused on resume
 RESUME_REFUSED_FLAGS = frozenset("""
-model data_set nb_classes task num_frames sampling_rate input_size tubelet_size
+model data_set data_path train_fraction pretrain_fraction fraction_seed temporal_sampling resize_filter
+resize_mode input_crop nb_classes task num_frames sampling_rate input_size tubelet_size
 stage_depths num_bottleneck_tokens temporal_downsample spatial_bottleneck embed_dim num_heads
 decoder_depth decoder_embed_dim decoder_num_heads mask_ratio
 """.split())

@@ -45,3 +45,24 @@ def test_user_errors_are_one_message(tmp_path):
 
     rc, err = _run(common + ['--resume', trunc, '--debug'], tmp_path)  # --debug: the traceback
     assert rc == 1 and 'Traceback (most recent call last)' in err and 'CheckpointReadError' in err
+
+
+def test_bad_recipes_are_one_line_naming_file_and_key(tmp_path):
+    """Invalid YAML, an unknown key and values of the wrong type or count: exit 2, one line on
+    stderr naming the file (the including one for a key set there) and the key."""
+    base = tmp_path / 'base.yaml'
+    base.write_text('opt_betas: 0.9\n')
+    cases = {'invalid.yaml': ('epochs: [1\n', None),
+             'unknown.yaml': ('epochs: 2\nbatch_sise: 8\n', "'batch_sise'"),
+             'betas.yaml': ('_base_: base.yaml\n', "'opt_betas': expected a list"),
+             'batch.yaml': ('batch_size: 16.5\n', "'batch_size': expected an integer"),
+             'epochs.yaml': ('epochs: ten\n', "'epochs': expected an integer"),
+             'choice.yaml': ('resize_mode: stretch\n', "'resize_mode': expected one of")}
+    for name, (text, needle) in cases.items():
+        cfg = tmp_path / name
+        cfg.write_text(text)
+        rc, err = _run(['--config', str(cfg)], str(tmp_path))
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert rc == 2 and len(lines) == 1 and 'Traceback' not in err, (name, err)
+        where = base if name == 'betas.yaml' else cfg
+        assert str(where) in lines[0] and (needle is None or needle in lines[0]), (name, lines[0])

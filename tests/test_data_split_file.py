@@ -136,3 +136,21 @@ def test_writer_round_trip_and_deterministic(tmp_path):
     assert es[0].label == (0.1, 1 / 3, 2.0) and es[1].label == (0.0, -1.5, 1e-7)
     with pytest.raises(ValueError):
         write_split_file(str(tmp_path / "x.txt"), [("a\nb", 0)])
+
+
+def test_bom_extra_column_and_missing_paths_in_one_report(tmp_path):
+    """A BOM is not part of the first path; 'clip.mp4 0 3' is an extra column, not a missing path
+    'clip.mp4 0'; malformed lines and missing paths come in one error."""
+    clip = tmp_path / 'clip.mp4'
+    clip.write_bytes(b'x')
+    f = tmp_path / 'bom.csv'
+    f.write_bytes('\ufeff'.encode('utf-8') + f'{clip} 2\n'.encode())
+    assert [e.path for e in read_split_file(str(f), num_classes=7)] == [str(clip)]
+    g = tmp_path / 'bad.csv'
+    g.write_text(f'{clip} 0 3\n{tmp_path}/gone.mp4 1\n{clip} x\n')
+    with pytest.raises(SplitFileError) as e:
+        read_split_file(str(g), num_classes=7)
+    msg = str(e.value)
+    assert f'{g}:1: expected 1 numeric value(s) after the path, found 2' in msg and 'extra column' in msg
+    assert f'{g}:3:' in msg and f'{g}:2: {tmp_path}/gone.mp4' in msg   # both kinds, one round
+    assert e.value.missing == [(2, f'{tmp_path}/gone.mp4')]

@@ -230,3 +230,36 @@ def test_slurm_script_checkpoints_on_its_time_limit_signal_and_requeues(data, tm
     assert 'time limit near' in text and 'stopped by SIGTERM after step' in text, text[-3000:]
     assert open(tmp_path / 'scontrol.log').read().split() == ['requeue', '4242']
     assert load_training_checkpoint(os.path.join(out, 'checkpoint-last.pth'))['resume_step']['epoch'] == 0
+
+
+def test_a_broken_test_video_is_reported_before_training(data, tmp_path):
+    """Probed at start-up: one line naming the file and --skip_broken_eval, no epoch trained."""
+    from datasets.split_file import read_split_file, write_split_file
+    from tests.helpers import pattern_frames, write_truncated_mp4
+    fold = tmp_path / 'fold'
+    fold.mkdir()
+    src = os.path.dirname(data['folds']['1']['test'])
+    for name in ('train', 'test'):
+        rows = [(e.path, e.label) for e in read_split_file(os.path.join(src, f'{name}.csv'), num_classes=7)]
+        if name == 'test':
+            rows.append((write_truncated_mp4(str(tmp_path / 'broken.mp4'), pattern_frames(40, 32, 32), 0.3), 1))
+        write_split_file(str(fold / f'{name}.csv'), rows)
+    rc, text = _run('run_finetune.py', tiny_finetune_argv(str(fold), str(tmp_path / 'ft'), extra=['--epochs', '3']))
+    err = [ln for ln in text.splitlines() if ln.startswith('ERROR')]
+    assert rc == 1 and len(err) == 1, text[-3000:]
+    assert 'broken.mp4' in err[0] and '--skip_broken_eval' in err[0] and 'Epoch: [0]' not in text
+    rc, text = _run('run_finetune.py', tiny_finetune_argv(str(fold), str(tmp_path / 'ft'), extra=[
+        '--epochs', '1', '--max_steps_per_epoch', '1', '--skip_broken_eval']))
+    assert rc == 0, text[-3000:]
+
+
+def test_another_data_path_on_resume_is_refused(data, tmp_path):
+    from engine.checkpoint import ResumeMismatchError
+    out = str(tmp_path / 'ft')
+    folds = [os.path.dirname(data['folds'][k]['test']) for k in ('1', '2')]
+    extra = ['--epochs', '2', '--max_steps_per_epoch', '1']
+    run_finetune.main(tiny_finetune_argv(folds[0], out, extra=['--epochs', '1', '--max_steps_per_epoch', '1']))
+    with pytest.raises(ResumeMismatchError, match=r"data_path .*fold_1.*now .*fold_2"):
+        run_finetune.main(tiny_finetune_argv(folds[1], out, extra=extra))
+    res = run_finetune.main(tiny_finetune_argv(folds[1], out, extra=extra + ['--force_resume']))
+    assert [r['epoch'] for r in res['train_history']] == [1]
