@@ -14,7 +14,10 @@ video, PIL holds every frame, PIL resizes):
   (p 0.25, one box, per-frame noise).
 
 This project's items are the defaults of ``datasets.build`` (``--temporal_sampling published
---resize_filter pil``, the PyAV reader). Before timing, the deterministic part of each pipeline is
+--resize_filter pil``, the PyAV reader), then with repeated sampling (``--num_sample n``: one decode,
+n augmented clips; items are clips) and with ``--augment_on device`` (what the loader workers still
+do per clip when the training device augments the batch: decode, fixed crop, resize; the device's
+share is not timed here). Before timing, the deterministic part of each pipeline is
 compared: the same frames through both (same indices, same crop) must give the same clip, within
 ``--tolerance`` mean absolute difference in normalised units. One core: torch, OpenCV and decord
 use one thread; rounds are interleaved, the median round is reported.
@@ -175,6 +178,8 @@ def main(argv=None):
     p.add_argument("--clips", type=int, default=16, help="clips per pipeline and round")
     p.add_argument("--videos", type=int, default=4, help="files of each kind")
     p.add_argument("--tolerance", type=float, default=0.01, help="pixel check, normalised units")
+    p.add_argument("--num_sample", type=int, nargs="*", default=[2, 4],
+                   help="repeated-sampling rows (one decode, n augmented clips; changes the recipe)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
@@ -190,26 +195,30 @@ def main(argv=None):
         pixels = check_pixels(mp4s[0], folders[0], args.tolerance)
         write_split_file(os.path.join(tmp, "pre.csv"), [(m, 0) for m in mp4s])
         write_split_file(os.path.join(tmp, "ft.csv"), [(f, 0) for f in folders])
-        pre = build_pretrain_dataset(os.path.join(tmp, "pre.csv"), DataConfig(data_set="voxceleb2",
-                                                                             mask_ratio=0.9))
-        ft = build_finetune_dataset(os.path.join(tmp, "ft.csv"), "train", DataConfig(data_set="dfew"))
         ra, eraser = PublishedRandAugment(), RandomErasing(0.25, mode="pixel", device="cpu")
-        items = {
-            ("pre-training", "published (decord + PIL)"):
-                lambda i, rng: published_pretrain_item(mp4s[i], rng),
-            ("pre-training", "ours, default"): lambda i, rng: pre[i],
-            ("fine-tuning", "published (PIL)"):
-                lambda i, rng: published_finetune_item(folders[i], rng, ra, eraser),
-            ("fine-tuning", "ours, default"): lambda i, rng: ft[i],
-        }
+        items = {("pre-training", "published (decord + PIL)"):
+                 lambda i, rng: (published_pretrain_item(mp4s[i], rng), 1)[1],
+                 ("fine-tuning", "published (PIL)"):
+                 lambda i, rng: (published_finetune_item(folders[i], rng, ra, eraser), 1)[1]}
+        for n in [1] + list(args.num_sample):
+            for where in ("workers", "device"):
+                name = "ours, default" if (n, where) == (1, "workers") else "ours" + \
+                    (f", --num_sample {n}" if n > 1 else "") + (", --augment_on device (workers' share)" if where == "device" else "")
+                cfg = dict(num_sample=n, augment_on=where)
+                pre = build_pretrain_dataset(os.path.join(tmp, "pre.csv"),
+                                             DataConfig(data_set="voxceleb2", mask_ratio=0.9, **cfg))
+                ft = build_finetune_dataset(os.path.join(tmp, "ft.csv"), "train", DataConfig(data_set="dfew", **cfg))
+                items[("pre-training", name)] = lambda i, rng, ds=pre, n=n: (ds[i], n)[1]
+                items[("fine-tuning", name)] = lambda i, rng, ds=ft, n=n: (ds[i], n)[1]
+        items = dict(sorted(items.items(), key=lambda kv: kv[0][0], reverse=True))  # pre-training first
         rates = {}
         rng = np.random.default_rng(0)
         for _ in range(args.rounds):
             for key, item in items.items():
-                t0 = time.perf_counter()
-                for _ in range(args.clips):
-                    item(int(rng.integers(args.videos)), rng)
-                rates.setdefault(key, []).append(args.clips / (time.perf_counter() - t0))
+                t0, clips = time.perf_counter(), 0
+                while clips < args.clips:
+                    clips += item(int(rng.integers(args.videos)), rng)
+                rates.setdefault(key, []).append(clips / (time.perf_counter() - t0))
     print(f"pixel check (mean abs difference, normalised units): "
           + ", ".join(f"{k} {v:.4f}" for k, v in pixels.items()))
     lines = ["| item | pipeline | clips/s per core (median of rounds) | x published |", "|---|---|---|---|"]

@@ -10,7 +10,7 @@ file; the including file's keys override the base's. Includes may nest; cycles a
 Precedence at run time: argparse defaults < config file < flags given on the command line.
 Typical use in an entry point::
 
-    parser = get_args_parser()
+    parser = finetune_parser()                     # cli.args (or pretrain_parser())
     args = parse_args_with_config(parser)          # reads --config, validates keys, applies CLI
 
 Unknown keys raise ``ConfigError`` naming the file and the key, so a typo never silently falls back

@@ -120,7 +120,10 @@ class RateProgress:
         eta = (self.total - self.done) / rate if rate > 0 else float('nan')
         w = len(str(self.total))
         eta_s = format_seconds(eta) if eta == eta else '?'
-        return (f'{self.header} [{self.done:>{w}}/{self.total} {self.unit}]  {rate:.1f} {self.unit}/s  '
+        # below one item a second, seconds per item ('0.0 views/s' says nothing)
+        speed = f'{rate:.1f} {self.unit}/s' if rate >= 1 else \
+            (f'{1 / rate:.1f} s/{self.unit.rstrip("s")}' if rate > 0 else f'- {self.unit}/s')
+        return (f'{self.header} [{self.done:>{w}}/{self.total} {self.unit}]  {speed}  '
                 f'eta {eta_s}  elapsed {format_seconds(elapsed)}')
 
     def update(self, n: int) -> None:

@@ -449,8 +449,9 @@ def main(argv=None):
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--input", required=True, help="a video, or a folder searched recursively")
     p.add_argument("--output", required=True, help="output folder (mirrors the input layout)")
-    p.add_argument("--format", choices=("frames", "mp4", "avi"), default="frames")
-    p.add_argument("--size", type=int, default=224)
+    p.add_argument("--format", choices=("frames", "mp4", "avi"), default="frames",
+                   help="output per clip: a folder of 00001.jpg ... frames, or a video")
+    p.add_argument("--size", type=int, default=224, help="side of the square output frames (pixels)")
     p.add_argument("--every", type=int, default=5, help="detect on every k-th frame")
     p.add_argument("--margin", type=float, default=0.25, help="added on each side, x face size")
     p.add_argument("--min_face", type=float, default=0.1, help="smallest face, x shorter frame side")
@@ -462,7 +463,7 @@ def main(argv=None):
                    help="what to do when no face is found: fail (listed) or crop the centre")
     p.add_argument("--ext", default="mp4,avi,flv,mkv,mov,webm,mpg,m4v",
                    help="comma-separated video extensions to process")
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--workers", type=int, default=1, help="clips cropped in parallel (processes)")
     p.add_argument("--overwrite", action="store_true", help="redo clips whose output exists")
     args = p.parse_args(argv)
     exts = tuple("." + e.strip().lstrip(".").lower() for e in args.ext.split(",") if e.strip())

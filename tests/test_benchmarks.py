@@ -59,22 +59,12 @@ def test_matmul_peak_positive(dtype):
     assert peaks[dtype] > 0
 
 
-def test_input_pipeline_and_decoding_benchmarks_run(tmp_path):
-    """Both data benchmarks run end to end at a tiny size (the numbers come from full runs)."""
-    import subprocess
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+def test_decoding_benchmark_runs(tmp_path):
+    """The decoding benchmark runs end to end at a tiny size (the numbers come from full runs)."""
     from benchmarks import decoding
     rows = decoding.main(['--rounds', '1', '--seconds', '3', '--size', '64'])
     assert rows and all(ex == 1.0 for _, res in rows for r, (ms, ex, kind) in res.items()
                         if r != 'decord (raw)')                                  # frame-exact
-    if subprocess.run(['git', '-C', root, 'cat-file', '-e', 'ade756a^{commit}'],
-                      capture_output=True).returncode != 0:
-        pytest.skip('the baseline commit ade756a is not in this clone (shallow?)')
-    from benchmarks import input_pipeline
-    rates = input_pipeline.main(['--rounds', '1', '--clips', '1', '--videos', '1', '--num_sample', '2'])
-    kinds = {k for k, _, _ in rates}
-    assert kinds == {'mp4', 'jpg'} and all(v[0] > 0 for v in rates.values())
-    assert len(rates) == 2 * 2 * 5
 
 
 def test_published_pipeline_benchmark_checks_pixels_and_runs():
@@ -82,9 +72,10 @@ def test_published_pipeline_benchmark_checks_pixels_and_runs():
     frames, and both items of both pipelines run (the numbers come from full runs)."""
     pytest.importorskip('decord')
     from benchmarks import published_pipeline
-    rates, pixels = published_pipeline.main(['--rounds', '1', '--clips', '1', '--videos', '1'])
+    rates, pixels = published_pipeline.main(['--rounds', '1', '--clips', '1', '--videos', '1',
+                                             '--num_sample', '2'])
     assert pixels['pre-training'] < 0.01 and pixels['fine-tuning'] < 0.01
-    assert len(rates) == 4 and all(v[0] > 0 for v in rates.values())
+    assert len(rates) == 2 * (1 + 2 * 2) and all(v[0] > 0 for v in rates.values())
 
 
 def test_resize_filters_benchmark_runs(capsys):

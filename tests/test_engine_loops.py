@@ -308,3 +308,14 @@ def test_progress_outside_a_terminal_is_plain_lines(capsys, monkeypatch):
     assert lines[-1].startswith('decoding [5/5 clips]') and len(lines) == 5
     assert list(lg.progress_iter(range(3), 3, 'x', 'y', enabled=False)) == [0, 1, 2]
     assert capsys.readouterr().err == ''
+
+
+def test_slow_progress_shows_seconds_per_item(monkeypatch):
+    """Below one item a second the line gives seconds per item, not '0.0 views/s'."""
+    from engine.logger import RateProgress
+    bar = RateProgress('test', 100, unit='views', interval_s=1e9)
+    bar.start -= 40.0     # 2 views in 40 s
+    bar.done = 2
+    assert '20.0 s/view' in bar.line() and 'views/s' not in bar.line()
+    bar.done = 80         # 2 views a second
+    assert '2.0 views/s' in bar.line()

@@ -1,5 +1,6 @@
 """The one-way flow of the layers (docs/architecture.md): models <- datasets-free; datasets <-
-models-free; engine <- models, datasets; tools and the entry points on top. Every import in every
+models-free; engine <- models, datasets; cli (flags, recipes) <- models, datasets; tools and the
+entry points on top. Every import in every
 file counts, at the top or inside a function."""
 import ast
 import os
@@ -9,9 +10,12 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENTRY_POINTS = {'run_pretrain', 'run_finetune'}
 FORBIDDEN = {
-    'models': {'datasets', 'engine', 'tools', 'benchmarks', 'preprocess'} | ENTRY_POINTS,
-    'datasets': {'models', 'engine', 'tools', 'benchmarks'} | ENTRY_POINTS,
-    'engine': {'tools', 'benchmarks', 'preprocess'} | ENTRY_POINTS,
+    'models': {'datasets', 'engine', 'cli', 'tools', 'benchmarks', 'preprocess'} | ENTRY_POINTS,
+    'datasets': {'models', 'engine', 'cli', 'tools', 'benchmarks'} | ENTRY_POINTS,
+    'engine': {'cli', 'tools', 'benchmarks', 'preprocess'} | ENTRY_POINTS,
+    # the flags and the recipe loader: they name the models and the data defaults, the engine
+    # reads what they produce
+    'cli': {'engine', 'tools', 'benchmarks', 'preprocess'} | ENTRY_POINTS,
 }
 
 

@@ -43,7 +43,7 @@ PRETRAIN_STYLE = ['placement=0.5', 'pose=0.5']
 # Twice the quickstart's labelled clips: 1008 training clips in fold 1, so 10 % of the labels is
 # 14-15 clips per class. With the quickstart's 700 (7 per class at 10 %) the subset's draw decides
 # more than the initialisation: pre-training gained only +3.9 UAR at 10 %, inside the seed
-# spread; with 1400 +18.1 (docs/experiments/learning_diagnostics.md, Session 18).
+# spread; with 1400 +18.1 (docs/experiments/learning_diagnostics.md).
 NUM_LABELED = 2 * QUICKSTART_DATA['num_labeled']
 # 7 epochs x 63 steps on the 1008 clips (10 %: 70 epochs x 6): about 420-440 optimizer steps per
 # arm, the budget the tool had with 700 clips and 15 epochs

@@ -26,8 +26,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # unpredictable reconstruction targets); the face's place and size jitter per clip as a face
 # detector's crops do, and the head turns further (placement and pose 1.0, the renderer's
 # defaults), which no per-pixel template averages away: linear baselines on raw pixels and on
-# frame differences stay below the fine-tuned model (docs/experiments/learning_diagnostics.md,
-# Session 12: style v8 = v7 with placement and pose 1.0).
+# frame differences stay below the fine-tuned model (docs/experiments/learning_diagnostics.md:
+# style v8 = v7 with placement and pose 1.0).
 QUICKSTART_STYLE = dict(face_scale=0.62, au_gain=1.6, max_sensor_noise=2.0, sensor_noise=0.0,
                         background_noise_blur=2.0, pose=1.0, placement=1.0)
 
