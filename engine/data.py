@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import random
-from typing import Iterator, Optional, Sized
+from typing import Iterator, Optional
 
 import numpy as np
 import torch
@@ -161,6 +161,3 @@ def build_eval_loader(dataset: Dataset, args, device_is_cuda: bool, distributed:
     kw['persistent_workers'] = False  # evaluated a few times only; free the workers after
     return DataLoader(dataset, sampler=sampler, batch_size=bs, drop_last=False, **kw)
 
-
-def dataset_len(ds: Sized) -> int:
-    return len(ds)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import os
 import subprocess
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List
 
 import torch
 import torch.distributed as dist
@@ -19,8 +19,8 @@ from engine.run_lock import release_run_dirs
 
 __all__ = [
     'init_distributed_mode', 'is_dist_avail_and_initialized', 'get_rank', 'get_world_size',
-    'get_local_rank', 'is_main_process', 'barrier', 'all_gather_object', 'all_reduce_max',
-    'all_reduce_sum', 'destroy_distributed', 'setup_for_distributed_print', 'check_same_on_all_ranks',
+    'is_main_process', 'barrier', 'all_gather_object', 'all_reduce_max', 'all_reduce_sum',
+    'destroy_distributed', 'setup_for_distributed_print', 'check_same_on_all_ranks',
 ]
 
 
@@ -34,10 +34,6 @@ def get_world_size() -> int:
 
 def get_rank() -> int:
     return dist.get_rank() if is_dist_avail_and_initialized() else 0
-
-
-def get_local_rank() -> int:
-    return int(os.environ.get('LOCAL_RANK', os.environ.get('SLURM_LOCALID', 0)))
 
 
 def is_main_process() -> bool:
@@ -217,10 +213,3 @@ def restore_print() -> None:
         builtins.print = _builtin_print
         _builtin_print = None
 
-
-def device_of(args) -> torch.device:
-    return torch.device(getattr(args, 'device', 'cpu'))
-
-
-def optional_int(x: Optional[str]) -> Optional[int]:
-    return None if x is None else int(x)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -26,7 +25,7 @@ from engine.metrics import compute_metrics
 from engine.step import autocast_context
 
 __all__ = ['evaluate', 'gather_predictions', 'aggregate_views', 'write_prediction_csvs', 'compute_eval_metrics',
-           'video_group_keys', 'group_videos', 'metrics_summary', 'main_metric_name', 'split_summary']
+           'video_group_keys', 'group_videos', 'metrics_summary', 'main_metric_name']
 
 
 @torch.no_grad()
@@ -241,11 +240,3 @@ def main_metric_name(info, metrics: Dict, requested: Optional[str] = None) -> Op
             return f'{first}_mean'
     return next(iter(metrics))
 
-
-def split_summary(stats: Dict, prefix: str) -> 'OrderedDict[str, float]':
-    out = OrderedDict()
-    out[f'{prefix}_loss'] = stats['loss']
-    for k, v in stats['metrics'].items():
-        out[f'{prefix}_{k}'] = v
-    out[f'{prefix}_num_videos'] = stats['num_videos']
-    return out

@@ -26,7 +26,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 __all__ = ["war", "uar", "weighted_f1", "macro_f1", "confusion_matrix", "ccc", "pcc", "acc",
-           "per_class_recall", "compute_metrics", "format_confusion_matrix", "format_metrics",
+           "per_class_recall", "compute_metrics", "format_confusion_matrix",
            "to_labels", "CLASSIFICATION_METRICS", "REGRESSION_METRICS"]
 
 
@@ -249,11 +249,6 @@ def compute_metrics(dataset_info_or_name, preds, targets,
             out[f"{m}_mean"] = float(np.mean(vals))
         return out
     raise ValueError(f"dataset {info.name!r} has task {info.task!r}: no evaluation metrics")
-
-
-def format_metrics(metrics: Dict[str, float], digits: int = 4) -> str:
-    """One line: ``uar 62.8300  war 74.2700``."""
-    return "  ".join(f"{k} {v:.{digits}f}" for k, v in metrics.items())
 
 
 def format_confusion_matrix(cm, label_names: Optional[Sequence[str]] = None,

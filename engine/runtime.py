@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from typing import Callable, Dict, Optional
 
 import torch
@@ -199,15 +198,6 @@ def build_ema(args, model_without_ddp):
     ema = ModelEmaV3(model_without_ddp, decay=args.model_ema_decay)
     print(f'| EMA of the weights, decay {args.model_ema_decay}')
     return ema
-
-
-def now() -> float:
-    return time.time()
-
-
-def cuda_sync_if(device: torch.device) -> None:
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
 
 
 def _user_errors():

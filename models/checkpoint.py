@@ -38,10 +38,6 @@ class LoadReport:
     skipped: Dict[str, str] = field(default_factory=dict)
     initialised: List[str] = field(default_factory=list)
 
-    @property
-    def missing(self) -> List[str]:
-        return self.initialised
-
     def summary(self) -> str:
         lines = [f'loaded {len(self.loaded)} tensors from {self.source}']
         if self.skipped:

@@ -62,10 +62,6 @@ def check_video(path: str, full: bool = False, reader: str = DEFAULT_READER):
         return path, f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
 
 
-def _check_star(a):
-    return check_video(*a)
-
-
 def check_all(paths, workers: int, full: bool = False, reader: str = DEFAULT_READER,
               stall_timeout: float = 300.0, progress: bool = True):
     """Decode every path in a multiprocessing Pool; -> {path: reason} of the failures. A task whose

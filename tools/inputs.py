@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import warnings
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
@@ -324,6 +323,3 @@ def load_input_clip(lm: 'LoadedModel', path: str, reader: str, start: Optional[i
         raise InputError(path, e.reason) from e
     return lm.eval_transform(1)(frames, 0).unsqueeze(0), idx, info
 
-
-def quiet_warnings():
-    warnings.filterwarnings('ignore', category=UserWarning, module='torch')
