@@ -246,7 +246,7 @@ def run(args) -> Dict:
     data_cfg = DataConfig.from_args(args)
     test_ds = build_finetune_dataset(splits['test'], 'test', data_cfg)
     val_ds = build_finetune_dataset(splits['val'], 'validation', data_cfg) if use_val else None
-    if not args.skip_broken_eval and is_main_process():  # now, not after the last epoch
+    if not (args.skip_broken_eval or args.eval) and is_main_process():  # now, not after the last epoch
         for ds in (test_ds, val_ds):
             if ds is not None:
                 ds.check_readable()

@@ -38,7 +38,7 @@ TEMPORAL_SAMPLINGS = ("published", "exact_stride")
 PURPOSES = ("finetune", "pretrain")
 
 
-def _check_sampling(sampling: str):
+def check_temporal_sampling(sampling: str):
     if sampling not in TEMPORAL_SAMPLINGS:
         raise ValueError(f"temporal_sampling must be one of {TEMPORAL_SAMPLINGS}, got {sampling!r}")
 
@@ -136,7 +136,7 @@ def published_eval_start(grid_len: int, segment: int, num_frames: int, num_segme
 def train_indices(video_len: int, num_frames: int, stride: int, rng: np.random.Generator,
                   sampling: str = "published", purpose: str = "finetune") -> np.ndarray:
     """A training clip's indices for ``purpose`` 'finetune' | 'pretrain' under ``sampling``."""
-    _check_sampling(sampling)
+    check_temporal_sampling(sampling)
     if purpose not in PURPOSES:
         raise ValueError(f"purpose must be one of {PURPOSES}, got {purpose!r}")
     if sampling == "exact_stride":
@@ -149,7 +149,7 @@ def train_indices(video_len: int, num_frames: int, stride: int, rng: np.random.G
 def eval_clip_indices(video_len: int, segment: int, num_frames: int = 16, stride: int = 4,
                       num_segments: int = 2, sampling: str = "published") -> np.ndarray:
     """Indices of test clip ``segment`` of ``num_segments`` (deterministic)."""
-    _check_sampling(sampling)
+    check_temporal_sampling(sampling)
     if not 0 <= segment < num_segments:
         raise IndexError(f"segment {segment} not in 0..{num_segments - 1}")
     if sampling == "exact_stride":

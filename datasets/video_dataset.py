@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .sampling import TEMPORAL_SAMPLINGS, eval_clip_indices, train_indices
+from .sampling import check_temporal_sampling, eval_clip_indices, train_indices
 from .split_file import SplitEntry
 from .video_cache import VideoCache
 from .video_reader import DEFAULT_READER, VideoReadError, open_video, probe_video
@@ -73,9 +73,7 @@ class _SubstitutingDataset(Dataset):
     def __init__(self, entries: Sequence[SplitEntry], reader: str, seed: int,
                  max_consecutive_failures: int = 50, num_sample: int = 1,
                  temporal_sampling: str = "published"):
-        if temporal_sampling not in TEMPORAL_SAMPLINGS:
-            raise ValueError(f"temporal_sampling must be one of {TEMPORAL_SAMPLINGS}, "
-                             f"got {temporal_sampling!r}")
+        check_temporal_sampling(temporal_sampling)
         self.temporal_sampling = temporal_sampling  # datasets.sampling
         if int(num_sample) < 1:
             raise ValueError(f"num_sample must be >= 1, got {num_sample}")

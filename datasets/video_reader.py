@@ -132,7 +132,10 @@ class FrameFolder:
         if not names:
             raise VideoReadError(path, "folder holds no jpg/png frames")
         names.sort()  # the published order: sorted file names (code points)
-        if _warn_unpadded and names != sorted(names, key=natural_key):
+        # names of one length (zero-padded) sort naturally: the natural sort, on every open of a
+        # training item, only where lengths differ
+        if _warn_unpadded and len({len(n) for n in names}) > 1 \
+                and names != sorted(names, key=natural_key):
             _warn_order(path, names)
         self.files: List[str] = [os.path.join(path, n) for n in names]
         self.num_frames = len(self.files)

@@ -281,16 +281,23 @@ def _load_newest_readable(output_dir: str, force_restart: bool = False):
     return None, None
 
 
+def rotate_last(output_dir: str) -> str:
+    """Rename ``checkpoint-last.pth`` (if any) to ``checkpoint-prev.pth`` before a new last is
+    written, so that an unreadable new one costs one epoch, not ``--save_ckpt_freq``; returns the
+    path of the last checkpoint."""
+    last = os.path.join(output_dir, 'checkpoint-last.pth')
+    if os.path.isfile(last):
+        os.replace(last, os.path.join(output_dir, 'checkpoint-prev.pth'))
+    return last
+
+
 def restore_last(output_dir: str, path: str) -> None:
     """After an auto-resume from ``path``, make ``checkpoint-last.pth`` that state (main process):
     a kill during the last epoch's copy leaves the numbered file and no new last, and a run with
     nothing left to train would never write it again. The old last, if any, becomes prev."""
-    last = os.path.join(output_dir, 'checkpoint-last.pth')
-    if not is_main_process() or os.path.abspath(path) == os.path.abspath(last):
+    if not is_main_process() or os.path.basename(path) == 'checkpoint-last.pth':
         return
-    if os.path.isfile(last):
-        os.replace(last, os.path.join(output_dir, 'checkpoint-prev.pth'))
-    atomic_copy(path, last)
+    atomic_copy(path, rotate_last(output_dir))
     print(f'| checkpoint-last.pth restored from {os.path.basename(path)}', flush=True)
 
 
@@ -371,9 +378,10 @@ def auto_load(args, model_without_ddp, optimizer=None, scaler=None, model_ema=No
     args.start_epoch, args.start_step = int(ckpt['epoch']) + 1, 0
     mid = ckpt.get('resume_step')
     if mid:  # saved on a signal after ``step`` optimizer steps of ``epoch`` (engine.preemption)
-        now = {'batch_size': int(args.batch_size), 'update_freq': int(args.update_freq),
-               'world_size': int(getattr(args, 'world_size', 1) or 1)}
-        differ = {k: (mid.get(k), v) for k, v in now.items() if mid.get(k) != v}
+        saved = ckpt.get('args') or {}
+        now = plain_args(args)
+        differ = {k: (saved.get(k), now.get(k)) for k in ('batch_size', 'update_freq', 'world_size')
+                  if saved.get(k) != now.get(k)}
         args.start_epoch = int(mid['epoch'])
         if differ:
             print(f'| WARNING: {path} stopped after step {mid["step"]} of epoch {mid["epoch"]}, but '

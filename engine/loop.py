@@ -120,7 +120,7 @@ def train_one_epoch(model: torch.nn.Module, loader, stepper: Stepper, epoch: int
         tb.flush()
     res = EpochResult(loss=vals.get('loss', float('nan')), grad_norm=vals.get('grad_norm', float('nan')),
                       lr=lr, overflow_steps=int(totals[0]), broken_skipped=int(totals[1]),
-                      steps=steps_per_epoch - start_step, seconds=seconds)
+                      steps=(stopped_after or steps_per_epoch) - start_step, seconds=seconds)
     res['step_losses'] = losses
     res['stopped_after'] = stopped_after
     return res

@@ -75,8 +75,11 @@ class RunDirLock:
         h = holder_info(self.output_dir)
         who = (f"pid {h.get('pid', '?')} on {h.get('host', '?')}, {h.get('what', 'a run')} started "
                f"{h.get('started', '?')}") if h else 'another process'
+        hint = (' (--eval writes its log and predictions to --output_dir: give it a folder of its own)'
+                if self.what == 'evaluation' else '')
         return (f'{self.output_dir} is in use by a live run ({who}); two runs on one folder overwrite '
-                f'each other\'s checkpoints and logs: wait for it to end, or give another --output_dir')
+                f'each other\'s checkpoints and logs: wait for it to end, or give another --output_dir'
+                f'{hint}')
 
     def release(self) -> None:
         if self.fd is not None:

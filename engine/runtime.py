@@ -9,7 +9,7 @@ from typing import Callable, Dict, Optional
 import torch
 
 from engine.checkpoint import (CheckpointReadError, ResumeMismatchError, atomic_copy, get_rng_state,
-                               plain_args, save_checkpoint)
+                               plain_args, rotate_last, save_checkpoint)
 from engine.data import derive_seed, seed_everything
 from engine.distributed import all_gather_object, get_rank, is_main_process
 from engine.optim import cosine_scheduler
@@ -86,9 +86,7 @@ def save_epoch_checkpoints(args, epoch: int, global_step: int, model_without_ddp
     resuming falls back one epoch, not --save_ckpt_freq epochs. Main process only; atomic."""
     if not (args.output_dir and getattr(args, 'save_ckpt', True)) or not is_main_process():
         return None
-    last = os.path.join(args.output_dir, 'checkpoint-last.pth')
-    if os.path.isfile(last):
-        os.replace(last, os.path.join(args.output_dir, 'checkpoint-prev.pth'))
+    last = rotate_last(args.output_dir)
     freq = max(int(args.save_ckpt_freq or 0), 0)
     state = dict(model=model_without_ddp, optimizer=optimizer, scaler=scaler, model_ema=model_ema,
                  epoch=epoch, global_step=global_step, args=args, best=best)
@@ -109,17 +107,10 @@ def save_preemption_checkpoint(args, epoch: int, step: int, steps_per_epoch: int
     rng = all_gather_object(get_rng_state())
     if not (args.output_dir and getattr(args, 'save_ckpt', True)) or not is_main_process():
         return
-    last = os.path.join(args.output_dir, 'checkpoint-last.pth')
-    if os.path.isfile(last):
-        os.replace(last, os.path.join(args.output_dir, 'checkpoint-prev.pth'))
-    save_checkpoint(last, model=model_without_ddp, optimizer=optimizer, scaler=scaler,
-                    model_ema=model_ema, epoch=epoch - 1, global_step=epoch * steps_per_epoch + step,
-                    args=args, best=best,
-                    extra={'resume_step': {'epoch': int(epoch), 'step': int(step),
-                                           'batch_size': int(args.batch_size),
-                                           'update_freq': int(args.update_freq),
-                                           'world_size': int(args.world_size)},
-                           'rng_ranks': rng})
+    save_checkpoint(rotate_last(args.output_dir), model=model_without_ddp, optimizer=optimizer,
+                    scaler=scaler, model_ema=model_ema, epoch=epoch - 1,
+                    global_step=epoch * steps_per_epoch + step, args=args, best=best,
+                    extra={'resume_step': {'epoch': int(epoch), 'step': int(step)}, 'rng_ranks': rng})
 
 
 def print_run_header(args, model, n_params: int, steps_per_epoch: Optional[int]) -> None:
@@ -161,13 +152,7 @@ def check_output_dirs(args) -> None:
             raise OutputDirError(f'cannot write to {flag} {d}: {e.strerror or e}') from None
     if getattr(args, 'output_dir', None):
         # the folder is this run's until it ends (engine.run_lock); a second run is refused
-        evaluating = bool(getattr(args, 'eval', False))
-        try:
-            lock_run_dir(args.output_dir, 'evaluation' if evaluating else 'training')
-        except RunDirBusyError as e:
-            hint = (' (--eval writes its log and predictions to --output_dir: give it a folder of '
-                    'its own)' if evaluating else '')
-            raise RunDirBusyError(f'{e}{hint}') from None
+        lock_run_dir(args.output_dir, 'evaluation' if getattr(args, 'eval', False) else 'training')
 
 
 def check_input_files(args) -> None:

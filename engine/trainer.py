@@ -12,6 +12,7 @@ step with a mid-epoch checkpoint (``engine.preemption``); a resume from that che
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -139,64 +140,57 @@ def fit(args, tr: Training, compute_loss: Callable, tb, jsonl, n_params: int,
     broken = BrokenVideoList(args.output_dir, tr.train_loader.dataset)
     marker = os.path.join(args.output_dir, MARKER) if args.output_dir else None
     if marker and is_main_process() and os.path.exists(marker):
-        os.unlink(marker)  # this run continues the preempted one
+        os.unlink(marker)  # this run continues the preempted one (engine.preemption)
     t_start = time.time()
     start_step = int(getattr(args, 'start_step', 0) or 0)
-    with Preemption(torch.device(args.device), check_every=args.log_every or 1) as preempt:
+    # the ranks agree on a signal at log lines, where the loop reads the device anyway (never per step)
+    with Preemption(torch.device(args.device), check_every=args.log_every or 20) as preempt:
         for epoch in range(args.start_epoch, args.epochs):
             skip = start_step if epoch == args.start_epoch else 0
-            _run_epoch(args, tr, compute_loss, tb, jsonl, n_params, hooks, broken, result, epoch,
-                       skip, preempt, marker, t_start)
+            tr.train_loader.sampler.set_epoch(epoch, skip=skip * args.batch_size * args.update_freq)
+            seed_epoch(args.seed, epoch)
+            if skip:  # the loop's random state where the preempted run stopped (this rank's)
+                states = (tr.checkpoint or {}).get('rng_ranks') or []
+                set_rng_state(states[get_rank()] if get_rank() < len(states) else None)
+            stats = train_one_epoch(tr.model, tr.train_loader, tr.stepper, epoch, tr.steps_per_epoch,
+                                    compute_loss, tr.lr_schedule, tr.wd_schedule, tb, args.log_every,
+                                    on_batch=hooks.on_batch(epoch), start_step=skip, stop=preempt.due)
+            stopped_after = stats.pop('stopped_after')
+            if stopped_after is not None:
+                _stop(args, tr, hooks, preempt, epoch, stopped_after)
+            global_step = (epoch + 1) * tr.steps_per_epoch
+            result['step_losses'][epoch] = stats.pop('step_losses')
+            if skip:
+                stats['resumed_at_step'] = skip  # the record covers the steps after the resume
+            record = {'epoch': epoch, **{f'train_{k}': v for k, v in stats.items()}}
+            record['broken_videos'] = broken.update()
+            if tb is not None:
+                tb.scalars({'broken_skipped': record['train_broken_skipped'],
+                            'broken_videos': record['broken_videos']}, epoch, prefix='train_epoch/')
+            hooks.after_epoch(epoch, global_step, record)
+            record['n_parameters'] = n_params
+            record['time'] = time.time() - t_start
+            # the record before the checkpoint: a crash in between reruns the epoch, whose record
+            # is then replaced (drop_epochs_from below), instead of losing it
+            jsonl.write(record)
+            save_epoch_checkpoints(args, epoch, global_step, tr.model_without_ddp, tr.optimizer,
+                                   tr.scaler, tr.model_ema, best=hooks.best)
+            result['train_history'].append(record)
+            barrier()
+            if epoch + 1 < args.epochs and preempt.due(-1, every_rank=True):  # a signal at the end
+                _stop(args, tr, hooks, preempt, epoch + 1, 0, saved=True)
     return result
 
 
-def _run_epoch(args, tr: Training, compute_loss, tb, jsonl, n_params, hooks, broken, result, epoch,
-               skip, preempt, marker, t_start):
-    """One epoch of :func:`fit` from optimizer step ``skip``; raises :class:`Preempted` after a
-    signal, with the checkpoint saved."""
-    tr.train_loader.sampler.set_epoch(epoch, skip=skip * args.batch_size * args.update_freq)
-    seed_epoch(args.seed, epoch)
-    if skip:  # the loop's random state where the preempted run stopped (this rank's)
-        states = (tr.checkpoint or {}).get('rng_ranks') or []
-        set_rng_state(states[get_rank()] if get_rank() < len(states) else None)
-    stats = train_one_epoch(tr.model, tr.train_loader, tr.stepper, epoch, tr.steps_per_epoch,
-                            compute_loss, tr.lr_schedule, tr.wd_schedule, tb, args.log_every,
-                            on_batch=hooks.on_batch(epoch), start_step=skip, stop=preempt.due)
-    if stats['stopped_after'] is not None:
-        _stop(args, tr, hooks, preempt, marker, epoch, stats['stopped_after'])
-    global_step = (epoch + 1) * tr.steps_per_epoch
-    result['step_losses'][epoch] = stats.pop('step_losses')
-    stats.pop('stopped_after')
-    if skip:
-        stats['resumed_at_step'] = skip  # the record covers the steps after the resume
-    record = {'epoch': epoch, **{f'train_{k}': v for k, v in stats.items()}}
-    record['broken_videos'] = broken.update()
-    if tb is not None:
-        tb.scalars({'broken_skipped': record['train_broken_skipped'],
-                    'broken_videos': record['broken_videos']}, epoch, prefix='train_epoch/')
-    hooks.after_epoch(epoch, global_step, record)
-    record['n_parameters'] = n_params
-    record['time'] = time.time() - t_start
-    # the record before the checkpoint: a crash in between reruns the epoch, whose record is
-    # then replaced (drop_epochs_from below), instead of losing it
-    jsonl.write(record)
-    save_epoch_checkpoints(args, epoch, global_step, tr.model_without_ddp, tr.optimizer, tr.scaler,
-                           tr.model_ema, best=hooks.best)
-    result['train_history'].append(record)
-    barrier()
-    if epoch + 1 < args.epochs and preempt.due(-1, every_rank=True):  # a signal at the epoch's end
-        _stop(args, tr, hooks, preempt, marker, epoch + 1, 0, saved=True)
-
-
-def _stop(args, tr: Training, hooks, preempt, marker, epoch: int, step: int, saved: bool = False):
+def _stop(args, tr: Training, hooks, preempt, epoch: int, step: int, saved: bool = False):
     """Save the state after ``step`` optimizer steps of ``epoch`` (unless the epoch-end checkpoint
     already holds it), leave the marker the Slurm script requeues on, and raise :class:`Preempted`."""
     path = os.path.join(args.output_dir, 'checkpoint-last.pth') if args.output_dir else None
     if not saved:
         save_preemption_checkpoint(args, epoch, step, tr.steps_per_epoch, tr.model_without_ddp,
                                    tr.optimizer, tr.scaler, tr.model_ema, best=hooks.best)
-    if marker and is_main_process():
-        text = f'{{"signal": {preempt.signum}, "epoch": {epoch}, "step": {step}}}\n'.encode()
-        atomic_write(marker, lambda f: f.write(text))
+    if args.output_dir and is_main_process():
+        text = json.dumps({'signal': preempt.signum, 'epoch': epoch, 'step': step}).encode() + b'\n'
+        atomic_write(os.path.join(args.output_dir, MARKER), lambda f: f.write(text))
     barrier()
     raise Preempted(preempt.signum, epoch, step, path)

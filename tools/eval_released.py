@@ -110,7 +110,7 @@ def comparison_table(info, rows: Dict[str, Dict[str, float]], published: Dict[st
         pub_mean = pool_folds.mean_of_folds(pub) if len(pub) == len(rows) else {}
         table.append(['mean of folds*'] + [c for m in metrics for c in (
             _fmt(mean[m], pct), _fmt(pub_mean.get(m), pct), _diff(mean[m], pub_mean.get(m), pct))])
-    lines = pool_folds._table(head, table)
+    lines = pool_folds.format_table(head, table)
     if len(rows) > 1:
         lines.append("* the authors' README \"Total (Reproduced)\" is this mean of the per-fold numbers")
     if pooled is not None:

@@ -343,7 +343,7 @@ def format_report(info, files, folds, pooled, per_fold, targets, outputs, expect
         mean = mean_of_folds(per_fold)
         rows.append(["mean of folds*", str(sum(len(f.targets) for f in folds))]
                     + [_fmt(mean[k], pct) for k in keys])
-    lines += _table(head, rows)
+    lines += format_table(head, rows)
     if len(folds) > 1:
         lines.append("* the mean of the per-fold numbers: what the authors' README reports as "
                      "\"Total\" for their released checkpoints; the paper pools all folds' "
@@ -359,7 +359,7 @@ def format_report(info, files, folds, pooled, per_fold, targets, outputs, expect
     for k, v in info.paper_results.items():
         if k not in pooled:
             rows.append([k, "-", _fmt(v, pct), "-"])
-    lines += _table(["metric", "ours", "paper (SVFAP-B)", "ours - paper"], rows)
+    lines += format_table(["metric", "ours", "paper (SVFAP-B)", "ours - paper"], rows)
     if info.is_classification:
         cm = M.confusion_matrix(targets, outputs, num_classes=outputs.shape[1])
         lines.append("")
@@ -368,7 +368,7 @@ def format_report(info, files, folds, pooled, per_fold, targets, outputs, expect
     return "\n".join(lines)
 
 
-def _table(head, rows) -> List[str]:
+def format_table(head, rows) -> List[str]:
     widths = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
     out = ["  ".join(str(h).ljust(w) if i == 0 else str(h).rjust(w)
                      for i, (h, w) in enumerate(zip(head, widths)))]
