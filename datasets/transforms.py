@@ -58,6 +58,7 @@ DEFAULT_AA = "rand-m7-n4-mstd0.5-inc1"
 RA_BACKENDS = ("pil", "tensor")   # timm's PIL ops frame by frame | the same decisions on the clip tensor
 
 Crop = Optional[Tuple[int, int, int, int]]
+Box = Tuple[int, int, int, int]   # (top, left, height, width)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -158,12 +159,91 @@ def denormalize(clip: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> tor
     return clip * s + m
 
 
+# timm RandAugment ops by how far a pixel's result reaches: pointwise ops need only that pixel,
+# the sharpness filter its 3x3 neighbourhood; the others (statistics of the frame, geometry) more.
+POINTWISE_OPS = frozenset({'Invert', 'Posterize', 'PosterizeIncreasing', 'PosterizeOriginal',
+                           'Solarize', 'SolarizeIncreasing', 'SolarizeAdd', 'Color', 'ColorIncreasing',
+                           'Brightness', 'BrightnessIncreasing'})
+NEIGHBOURHOOD_OPS = frozenset({'Sharpness', 'SharpnessIncreasing'})
+
+
+def _pil_affine(fn, size, args, kwargs):
+    """``(matrix, resample, fillcolor)`` that timm's op ``fn`` hands to PIL's ``Image.transform``
+    for an image of ``size`` (PIL's own rotate arithmetic included); None when the op does not end
+    in exactly one AFFINE transform (e.g. a rotation by 0, which PIL copies)."""
+    from PIL import Image
+    probe = Image.new('RGB', size)
+    calls = []
+
+    def record(size_, method, data=None, resample=0, fill=1, fillcolor=None):
+        calls.append((method, tuple(data), resample, fillcolor))
+        return probe
+    probe.transform = record
+    fn(probe, *args, **dict(kwargs))
+    if len(calls) != 1 or calls[0][0] != Image.Transform.AFFINE:
+        return None
+    return calls[0][1:]
+
+
+# Pointwise ops that are one lookup table for every channel: run once on the whole clip.
+CHANNEL_LUT_OPS = frozenset({'Invert', 'Posterize', 'PosterizeIncreasing', 'PosterizeOriginal', 'Solarize',
+                             'SolarizeIncreasing', 'SolarizeAdd', 'Brightness', 'BrightnessIncreasing'})
+
+
+def _channel_lut(fn, args, kwargs) -> np.ndarray:
+    """The (256,) uint8 table of a :data:`CHANNEL_LUT_OPS` op: timm's op run on a grey ramp."""
+    from PIL import Image
+    ramp = np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2)
+    return np.ascontiguousarray(np.asarray(fn(Image.fromarray(ramp), *args, **kwargs))[0, :, 0])
+
+
+class _FrameStack:
+    """A clip held as one uint8 (T, H, W, 3) array or as PIL images, converted when an op needs the
+    other: lookup-table ops run once on the array, the others frame by frame on PIL images."""
+
+    def __init__(self, frames: np.ndarray):
+        self._array, self._images = frames, None
+
+    def images(self) -> list:
+        if self._images is None:
+            from PIL import Image
+            self._images, self._array = [Image.fromarray(np.ascontiguousarray(f)) for f in self._array], None
+        return self._images
+
+    def set_images(self, images: list) -> None:
+        self._images, self._array = images, None
+
+    def array(self) -> np.ndarray:
+        if self._array is None:
+            self._array, self._images = np.stack([np.asarray(im) for im in self._images]), None
+        return self._array
+
+    def crop(self, box: Box) -> None:
+        top, left, ch, cw = box
+        if self._images is not None:
+            self._images = [im.crop((left, top, left + cw, top + ch)) for im in self._images]
+        else:
+            self._array = self._array[:, top:top + ch, left:left + cw]
+
+    def apply(self, fn, name: str, args, kwargs) -> None:
+        if name in CHANNEL_LUT_OPS:
+            a = np.ascontiguousarray(self.array())
+            t, h, w, c = a.shape
+            self._array = cv2.LUT(a.reshape(t * h, w, c), _channel_lut(fn, args, kwargs)).reshape(t, h, w, c)
+        else:
+            self.set_images([fn(im, *args, **kwargs) for im in self.images()])
+
+
 class ClipRandAugment:
     """timm RandAugment applied with the same ops and magnitudes to every frame of a clip.
 
     timm's ``RandAugment`` draws its ops with ``np.random`` and probabilities/magnitudes with
-    ``random``; we seed both from the clip's generator and reset them to that state before each
-    frame, so each frame replays exactly the same random decisions.
+    ``random``; a clip's seed replays those draws (``tensor_augment.timm_plan``), and the plan's
+    ops, timm's own PIL functions, run on every frame. With ``box`` only that region of the result
+    is made: the ops after the last one that looks beyond a pixel's neighbourhood run on the box
+    alone, and a last geometric op samples only the box's pixels (PIL's transform with the matrix
+    moved to the box), so the published order's random resized crop pays for the pixels it keeps.
+    The region equals the full result's (``tests/test_data_transforms.py``).
     """
 
     def __init__(self, config_str: str = DEFAULT_AA, input_size: int = 160, mean=IMAGENET_MEAN,
@@ -176,21 +256,72 @@ class ClipRandAugment:
                        interpolation=str_to_pil_interp(interpolation))
         self.config_str = config_str
         self.ra = rand_augment_transform(config_str, hparams)
+        self._fns = {op.name: op.aug_fn for op in self.ra.ops}
+        # timm draws a random interpolation inside the op when it is given several: only replaying
+        # every frame through timm's RandAugment follows those draws.
+        self._replay = any(isinstance(op.kwargs.get('resample'), (list, tuple)) for op in self.ra.ops)
 
-    def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        from PIL import Image
-        seed = int(rng.integers(0, 2 ** 63 - 1))
+    @staticmethod
+    def draw_seed(rng: np.random.Generator) -> int:
+        return int(rng.integers(0, 2 ** 63 - 1))
+
+    def __call__(self, frames: np.ndarray, rng: np.random.Generator, box: Optional[Box] = None) -> np.ndarray:
+        """uint8 (T, H, W, 3) -> the augmented clip, or its ``box`` = (top, left, h, w) region."""
+        return self.apply(frames, self.draw_seed(rng), box)
+
+    def apply(self, frames: np.ndarray, seed: int, box: Optional[Box] = None) -> np.ndarray:
+        t, h, w, _ = frames.shape
+        top, left, ch, cw = box if box is not None else (0, 0, h, w)
         if self.backend == "tensor":  # timm's decisions for this seed, applied to the whole clip
             from .tensor_augment import apply_plan, timm_plan
             x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
             y = apply_plan(x.contiguous(), timm_plan(self.ra, seed))
-            return np.ascontiguousarray(y.permute(0, 2, 3, 1).numpy())
+            return np.ascontiguousarray(y.permute(0, 2, 3, 1)[:, top:top + ch, left:left + cw].numpy())
+        if self._replay:
+            return self._replayed(frames, seed)[:, top:top + ch, left:left + cw]
+        return self._planned(frames, seed, (top, left, ch, cw))
+
+    def _replayed(self, frames: np.ndarray, seed: int) -> np.ndarray:
+        from PIL import Image
         out = np.empty_like(frames)
         with replay_global_rng(seed) as reset:
             for i in range(frames.shape[0]):
                 reset()
                 out[i] = np.asarray(self.ra(Image.fromarray(frames[i])))
         return out
+
+    def _planned(self, frames: np.ndarray, seed: int, box: Box) -> np.ndarray:
+        from PIL import Image
+        from .tensor_augment import timm_plan
+        plan = timm_plan(self.ra, seed)
+        _, h, w, _ = frames.shape
+        top, left, ch, cw = box
+        reach = [i for i, (name, _, _) in enumerate(plan) if name not in POINTWISE_OPS]
+        last = reach[-1] if reach else -1       # ops after it run on the box alone
+        clip = _FrameStack(frames)
+        for name, args, kwargs in plan[:max(last, 0)]:
+            clip.apply(self._fns[name], name, args, kwargs)
+        region = (left, top, left + cw, top + ch)
+        if last < 0:
+            clip.crop(box)
+        else:
+            name, args, kwargs = plan[last]
+            fn = self._fns[name]
+            affine = None if name in NEIGHBOURHOOD_OPS else _pil_affine(fn, (w, h), args, kwargs)
+            if affine is not None:   # sample the box's output pixels only
+                (a, b, c, d, e, f), resample, fill = affine
+                moved = (a, b, c + a * left + b * top, d, e, f + d * left + e * top)
+                clip.set_images([im.transform((cw, ch), Image.Transform.AFFINE, moved, resample, fillcolor=fill)
+                                 for im in clip.images()])
+            elif name in NEIGHBOURHOOD_OPS:   # the box and a 1-pixel margin (PIL keeps frame borders)
+                outer = (max(left - 1, 0), max(top - 1, 0), min(left + cw + 1, w), min(top + ch + 1, h))
+                inner = (left - outer[0], top - outer[1], left - outer[0] + cw, top - outer[1] + ch)
+                clip.set_images([fn(im.crop(outer), *args, **kwargs).crop(inner) for im in clip.images()])
+            else:
+                clip.set_images([fn(im, *args, **kwargs).crop(region) for im in clip.images()])
+        for name, args, kwargs in plan[last + 1:]:
+            clip.apply(self._fns[name], name, args, kwargs)
+        return clip.array()
 
     def __repr__(self):
         return f"ClipRandAugment({self.config_str!r})"
@@ -357,18 +488,28 @@ class FinetuneTrainTransform:
 
     def _published(self, frames: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         """Resize (squash to s x s, or short side s) -> RandAugment on the full frame (fill 128)
-        -> normalise -> random resized crop (bilinear, on the normalised clip) -> flip."""
+        -> normalise -> random resized crop (bilinear, on the normalised clip) -> flip. The crop is
+        drawn before RandAugment runs (the draws keep their order: RandAugment's seed, the crop,
+        the flip), so only its pixels are augmented and normalised."""
         s = self.input_size
         frames = resize_for_view(frames, s, self.resize_mode, self.resize_filter)
-        if self.rand_augment is not None:
-            frames = self.rand_augment(np.ascontiguousarray(frames), rng)
-        return self._crop_flip(to_normalized_tensor(frames, self.mean, self.std), rng)
+        seed = self.rand_augment.draw_seed(rng) if self.rand_augment is not None else None
+        _, h, w, _ = frames.shape
+        top, left, ch, cw = random_resized_crop_params(h, w, self.scale, self.ratio, rng)
+        if seed is None:
+            crop = frames[:, top:top + ch, left:left + cw]
+        else:
+            crop = self.rand_augment.apply(np.ascontiguousarray(frames), seed, (top, left, ch, cw))
+        clip = _resize_float_clip(to_normalized_tensor(crop, self.mean, self.std), 0, 0, ch, cw, s)
+        return self._flip(clip, rng)
 
     def _crop_flip(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         """Normalised (3, T, h, w) -> random resized crop to (3, T, s, s), bilinear -> flip."""
         h, w = clip.shape[2:]
         top, left, ch, cw = random_resized_crop_params(h, w, self.scale, self.ratio, rng)
-        clip = _resize_float_clip(clip, top, left, ch, cw, self.input_size)
+        return self._flip(_resize_float_clip(clip, top, left, ch, cw, self.input_size), rng)
+
+    def _flip(self, clip: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         if self.hflip > 0 and rng.random() < self.hflip:
             clip = clip.flip(-1)
         return clip.contiguous()

@@ -157,8 +157,8 @@ def test_published_views_squash_the_frame():
 
 
 def test_published_order_randaugment_sees_the_full_frame_with_fill_128():
-    """RandAugment runs on the squashed full frame before the crop (published), or on the crop
-    (crop_first); its fill is 128 (published) or the ImageNet mean."""
+    """RandAugment runs on the squashed full frame before the crop (published; it is asked only for
+    the crop's region), or on the crop (crop_first); its fill is 128 (published) or the ImageNet mean."""
     from datasets.transforms import squash_frames
     frames = _same_frames(h=72, w=96)
     seen = {}
@@ -167,14 +167,51 @@ def test_published_order_randaugment_sees_the_full_frame_with_fill_128():
         fills = {op.kwargs.get("fillcolor") for op in tf.rand_augment.ra.ops if "fillcolor" in op.kwargs}
         assert fills == ({(128, 128, 128)} if order == "published" else {(124, 116, 104)})
 
-        def record(f, rng, order=order):
-            seen[order] = f.copy()
-            return f
-        tf.rand_augment = record
+        class Record(type(tf.rand_augment)):
+            def apply(self, f, seed, box=None, order=order):
+                seen[order] = (f.copy(), box)
+                return super().apply(f, seed, box)
+        tf.rand_augment.__class__ = Record
         tf(frames, np.random.default_rng(0))
-    assert np.array_equal(seen["published"], squash_frames(frames, S))        # the whole frame
-    assert seen["crop_first"].shape == (8, S, S, 3) and not np.array_equal(
-        seen["crop_first"], squash_frames(frames, S))                          # a 30 % crop
+    full, box = seen["published"]
+    assert np.array_equal(full, squash_frames(frames, S))              # the whole frame
+    assert box[2:] == (35, 35)                                          # asked for a 30 % crop
+    crop_first, box = seen["crop_first"]
+    assert box is None and crop_first.shape == (8, S, S, 3)
+    assert not np.array_equal(crop_first, squash_frames(frames, S))     # a 30 % crop, resized
+
+
+def test_randaugment_of_a_region_equals_the_region_of_the_full_result():
+    """Asked for a box, ClipRandAugment augments only what the box needs (pointwise ops on the box,
+    a last geometric op sampling the box, sharpness with a 1-pixel margin): the result equals the
+    box cut from the per-frame timm RandAugment of the full frame, replayed frame by frame
+    (written out here), for every kind of op that can come last."""
+    from PIL import Image
+    from datasets.global_rng import replay_global_rng
+    from datasets.tensor_augment import timm_plan
+    from datasets.transforms import NEIGHBOURHOOD_OPS, POINTWISE_OPS, ClipRandAugment
+    frames = np.stack([pattern_frames(1, 48, 56, seed=t)[0] for t in range(3)])
+    ra = ClipRandAugment(input_size=48, fill=128)
+    last_kinds = set()
+    for s in range(60):
+        rng = np.random.default_rng(s)
+        top, left = int(rng.integers(0, 20)), int(rng.integers(0, 20))
+        box = (top, left, int(rng.integers(8, 48 - top)), int(rng.integers(8, 56 - left)))
+        seed = 1000 + s
+        expect = np.empty_like(frames)
+        with replay_global_rng(seed) as reset:
+            for i, f in enumerate(frames):
+                reset()
+                expect[i] = np.asarray(ra.ra(Image.fromarray(f)))
+        t, l, h, w = box
+        got = ra.apply(frames, seed, box)
+        assert np.array_equal(got, expect[:, t:t + h, l:l + w]), (s, box)
+        assert np.array_equal(ra.apply(frames, seed), expect)
+        reach = [n for n, _, _ in timm_plan(ra.ra, seed) if n not in POINTWISE_OPS]
+        last_kinds.add("none" if not reach else "sharpness" if reach[-1] in NEIGHBOURHOOD_OPS
+                       else "geometric" if reach[-1] in {"Rotate", "ShearX", "ShearY", "TranslateXRel",
+                                                          "TranslateYRel"} else "statistics")
+    assert last_kinds == {"none", "sharpness", "geometric", "statistics"}
 
 
 def test_published_crop_is_bilinear_on_the_normalised_clip():
