@@ -28,7 +28,7 @@ import logging
 import os
 import re
 import threading
-from typing import List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 
@@ -318,7 +318,8 @@ class PyAVVideo:
     with B-frames, missing timestamps, a frame that does not decode, a seek that lands elsewhere - reads by a
     sequential decode from the first frame, which is the definition of the frame order.
 
-    ``num_frames`` is the number of video packets. A file holding fewer packets than its header
+    ``num_frames`` is the number of displayed video packets (an MP4 edit list can hide coded frames,
+    which FFmpeg decodes as references and never outputs). A file holding fewer packets than its header
     lists (truncated) raises :class:`VideoReadError` at open; if decoding yields fewer frames than
     packets (a damaged stream) the missing indices raise and ``num_frames`` drops to what decodes.
     """
@@ -336,18 +337,20 @@ class PyAVVideo:
         self.pix_fmt = cc.pix_fmt or ""
         self.has_b_frames = bool(cc.has_b_frames)
         self.header_frames = int(s.frames or 0)
-        pts, keys = [], []
+        pts, keys, packets = [], [], 0
         try:
             for p in self._c.demux(s):
                 if p.size:
-                    pts.append(p.pts)
-                    keys.append(p.is_keyframe)
+                    packets += 1
+                    if not p.is_discard:   # an edit list hides it: decoded, never displayed
+                        pts.append(p.pts)
+                        keys.append(p.is_keyframe)
         except av.FFmpegError as e:  # truncated or corrupt container: keep what demuxed
-            logger.debug("%s: demuxing stopped after %d packets (%s)", path, len(pts), _short(e))
-        if self.header_frames > len(pts):
+            logger.debug("%s: demuxing stopped after %d packets (%s)", path, packets, _short(e))
+        if self.header_frames > packets:
             self._c.close()
             raise VideoReadError(path, f"truncated: its header lists {self.header_frames} frames, "
-                                       f"the file holds {len(pts)}")
+                                       f"the file holds {packets}")
         if not pts:
             self._c.close()
             raise VideoReadError(path, "FFmpeg finds no video frames in it")
@@ -361,13 +364,17 @@ class PyAVVideo:
             self._by_seek = bool(self._key_pts) and self._key_pts[0] == self._order[0]
 
     def _open(self):
+        return self._open_path(self.path)
+
+    @staticmethod
+    def _open_path(path: str):
         try:
-            c = av.open(self.path)
+            c = av.open(path)
         except Exception as e:
-            raise VideoReadError(self.path, f"FFmpeg cannot open it: {_short(e)}") from e
+            raise VideoReadError(path, f"FFmpeg cannot open it: {_short(e)}") from e
         if not c.streams.video:
             c.close()
-            raise VideoReadError(self.path, "it has no video stream")
+            raise VideoReadError(path, "it has no video stream")
         c.streams.video[0].thread_count = 1  # one core per loader worker
         return c
 
@@ -517,6 +524,29 @@ def read_frames(path: str, indices: Sequence[int], reader: str = DEFAULT_READER)
         return v.get(indices)
     finally:
         v.close()
+
+
+def iter_frames(path: str, reader: str = DEFAULT_READER) -> Iterator[np.ndarray]:
+    """Every displayed frame of a video file or frame folder, in order, as uint8 RGB (H, W, 3), one
+    at a time: the frames ``open_video(path).get(range(n))`` returns, without holding them all.
+    A file that cannot be opened raises :class:`VideoReadError`; frames that do not decode are
+    skipped (as the readers skip them)."""
+    if os.path.isdir(path) or reader != "pyav" or av is None:
+        v = open_video(path, reader)
+        try:
+            for start in range(0, v.num_frames, 32):
+                yield from v.get(range(start, min(start + 32, v.num_frames)))
+        finally:
+            v.close()
+        return
+    if not os.path.exists(path):
+        raise VideoReadError(path, "no such file or folder")
+    c = PyAVVideo._open_path(path)
+    try:
+        for f in _decode_tolerant(c, c.streams.video[0]):
+            yield to_rgb(f)
+    finally:
+        c.close()
 
 
 def probe_video(path: str, reader: str = DEFAULT_READER) -> int:

@@ -40,11 +40,18 @@ def write_mp4(path: str, frames, fps: float = 25.0, bgr: bool = False) -> str:
 def write_video(path: str, frames, codec: str = 'libx264', fps: int = 25, gop_size: int = 48,
                 max_b_frames: int = 2, pix_fmt: Optional[str] = None, options: Optional[dict] = None,
                 container_options: Optional[dict] = None) -> str:
-    """uint8 RGB frames (N, H, W, 3) -> ``path`` with PyAV. The container follows the extension;
-    ``max_b_frames`` is ignored by codecs without B-frames (mjpeg, flv, vp8). Even sizes only.
-    ``options``: codec options; ``container_options``: muxer options (``{'movflags': 'faststart'}``)."""
+    """uint8 RGB frames (N, H, W, 3), or any iterable of (H, W, 3) frames of one size (written as
+    they come) -> ``path`` with PyAV. The container follows the extension; ``max_b_frames`` is
+    ignored by codecs without B-frames (mjpeg, flv, vp8). Even sizes only. ``options``: codec
+    options; ``container_options``: muxer options (``{'movflags': 'faststart'}``)."""
+    import itertools
     import av
-    h, w = frames[0].shape[:2]
+    it = iter(frames)
+    first = next(it, None)
+    if first is None:
+        raise ValueError(f'no frames to write to {path}')
+    frames = itertools.chain([first], it)
+    h, w = first.shape[:2]
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with av.open(path, 'w', options=container_options or {}) as c:
         s = c.add_stream(codec, rate=fps, options=options or {})

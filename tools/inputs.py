@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
@@ -271,33 +270,49 @@ def centre_clip_indices(video_len: int, num_frames: int, sampling_rate: int, sta
 
 
 # ----------------------------------------------------------------------------------------------
-# face crop (predict --face_crop)
+# faces (predict --face_crop)
 
-class FaceCropper:
-    """Crops each input's face into a temporary mp4 (``preprocess.face_crop``); ``fallback='center'``
-    uses a centred square when no face is found, otherwise that file is reported and skipped."""
+class FaceWindows:
+    """``predict --face_crop``: each input's face track (``preprocess.face_track``) and its windows
+    cropped to the followed face. A window has a face when at least ``min_fraction`` of its frames
+    do; its frames without the face take the box of the window's nearest frame with it. A video
+    without any face raises :class:`InputError`, or with ``fallback='center'`` every window is
+    cropped to the centred square (and says it has no face)."""
 
-    def __init__(self, size: int, fallback: Optional[str] = None, min_face: float = 0.1, detect_every: int = 5):
-        self.size, self.fallback, self.min_face, self.detect_every = size, fallback, min_face, detect_every
-        self._tmp = tempfile.TemporaryDirectory(prefix='svfap_face_')
-        self._n = 0
+    def __init__(self, size: int, fallback: Optional[str] = None, min_face: float = 0.1,
+                 detector: str = 'auto', margin: float = 0.25, min_fraction: float = 0.5):
+        from preprocess.face_track import TrackSettings
+        self.size, self.fallback, self.detector = size, fallback, detector
+        self.margin, self.min_fraction = margin, min_fraction
+        self.settings = TrackSettings(min_face=min_face)
 
-    def __call__(self, path: str) -> Tuple[str, str]:
-        """Returns ``(cropped video path, message)``; raises InputError when no face is found."""
-        from preprocess.face_crop import NoFaceError, crop_face_video
-        self._n += 1
-        out = os.path.join(self._tmp.name, f'{self._n:06d}.mp4')
+    def track(self, path: str):
+        from preprocess.face_track import DetectorUnavailable, track_for
         try:
-            info = crop_face_video(path, out, size=self.size, detect_every=self.detect_every,
-                                   fallback=self.fallback, min_face=self.min_face)
-        except NoFaceError:
+            track, _, _ = track_for(path, None, self.detector, self.settings)
+        except DetectorUnavailable as e:
+            raise InputError(path, str(e)) from e
+        except VideoReadError as e:
+            raise InputError(path, e.reason) from e
+        if not track.num_detected and self.fallback is None:
             raise InputError(path, 'no face found (use --face_fallback center to use a centre crop instead)')
-        except Exception as e:  # noqa: BLE001
-            raise InputError(path, f'face crop failed: {e}')
-        return out, info['message']
+        return track
 
-    def cleanup(self):
-        self._tmp.cleanup()
+    def boxes(self, track, indices: Sequence[int]) -> Tuple[bool, list]:
+        """``(face present, one crop box per index)`` of one window."""
+        from preprocess.face_track import center_box
+        if not track.num_detected:
+            return False, [center_box(*track.frame_size)] * len(indices)
+        idx = [min(int(i), track.num_frames - 1) for i in indices]
+        with_face = [i for i in idx if track.faces[i] is not None]
+        if len(with_face) < self.min_fraction * len(idx):
+            return False, []
+        return True, [track.crop_box(i if track.faces[i] is not None else
+                                     min(with_face, key=lambda j: abs(j - i)), self.margin) for i in idx]
+
+    def crop(self, frames: np.ndarray, boxes: list) -> np.ndarray:
+        from preprocess.face_track import crop_resize
+        return np.stack([crop_resize(f, b, self.size) for f, b in zip(frames, boxes)])
 
 
 # ----------------------------------------------------------------------------------------------
