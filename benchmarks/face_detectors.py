@@ -1,11 +1,11 @@
-"""Detection rate of the face detectors of ``preprocess.face_crop`` on real photos.
+"""Detection rate of the face detectors of ``preprocess.face_track`` on real photos.
 
 Photos: matplotlib's ``grace_hopper.jpg`` (a portrait with uniform, shoulders and a flag), and
 scikit-image's ``astronaut`` when scikit-image is installed. Each is placed, at a random scale
 (face 8-45 % of the frame's short side), position, brightness, contrast, blur, JPEG quality,
 in-plane rotation (up to 15 degrees) and mirror, on a 640x480 frame of textured background; the
 face's true box moves with it. A variant counts as found when the face ``face_crop`` would choose
-(:func:`preprocess.face_crop.choose_face_track`) overlaps the true box with IoU >= 0.4. Also
+(the detection with the largest :func:`preprocess.face_track.face_score`) overlaps the true box with IoU >= 0.4. Also
 reported: how often any detection hits the face, false detections per frame, ms per frame.
 All detectors see the same variants, in turn (one run, side by side).
 
@@ -26,18 +26,17 @@ if ROOT not in sys.path:
 
 import cv2  # noqa: E402
 
-from preprocess import face_crop as fc  # noqa: E402
+from preprocess import face_track as fc  # noqa: E402
 
 
 def photos():
-    """[(name, BGR image, face box (x0, y0, x1, y1))]; boxes checked by eye."""
+    """[(name, RGB image, face box (x0, y0, x1, y1))]; boxes checked by eye."""
     import matplotlib.cbook
-    out = [("grace_hopper", cv2.imread(str(matplotlib.cbook.get_sample_data(
-        "grace_hopper.jpg", asfileobj=False))), (175, 120, 355, 340))]
+    out = [("grace_hopper", cv2.cvtColor(cv2.imread(str(matplotlib.cbook.get_sample_data(
+        "grace_hopper.jpg", asfileobj=False))), cv2.COLOR_BGR2RGB), (175, 120, 355, 340))]
     try:
         import skimage.data
-        out.append(("astronaut", np.ascontiguousarray(skimage.data.astronaut()[:, :, ::-1]),
-                    (180, 62, 268, 172)))
+        out.append(("astronaut", np.ascontiguousarray(skimage.data.astronaut()), (180, 62, 268, 172)))
     except Exception:  # noqa: BLE001 - optional
         pass
     return out
@@ -109,9 +108,9 @@ def main(argv=None):
                 stats[k][3] += time.perf_counter() - t0
                 boxes = [(d[0], d[1], d[0] + d[2], d[1] + d[3]) for d in found]
                 hits = [iou(b, gt) >= 0.4 for b in boxes]
-                track = fc.choose_face_track([found], frame.shape[1], frame.shape[0])
-                if track:
-                    x, y, w, h = track[0]
+                if found:   # the detection the track would weigh most
+                    x, y, w, h, _ = max(found, key=lambda d: fc.face_score(
+                        fc.face_of(d), d[4], frame.shape[1], frame.shape[0]))
                     stats[k][0] += iou((x, y, x + w, y + h), gt) >= 0.4
                 stats[k][1] += any(hits)
                 stats[k][2] += len(hits) - sum(hits)

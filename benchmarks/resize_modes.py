@@ -51,17 +51,17 @@ def main():
     print(f"| grace_hopper.jpg 512x600 | 100 % | height x {512 / 600:.2f} | {100 * 512 / 600:.0f} % of the "
           f"height | {diffs[0]:.3f} / {diffs[1]:.3f} |")
     try:
-        from preprocess.face_crop import MTCNNDetector
+        from preprocess.face_track import MTCNNDetector
         det = MTCNNDetector(min_face=0.05)
     except Exception as e:  # noqa: BLE001
         print(f"(MTCNN not available: {e})")
         return
     def face_aspect(img):
-        bgr = np.ascontiguousarray((img * 255).astype(np.uint8)[:, :, ::-1])
-        bgr = cv2.resize(bgr, (480, 480), interpolation=cv2.INTER_LINEAR)
-        found = sorted(det(bgr), key=lambda d: -d[2] * d[3])
+        rgb = np.ascontiguousarray((img * 255).astype(np.uint8))
+        rgb = cv2.resize(rgb, (480, 480), interpolation=cv2.INTER_LINEAR)
+        found = sorted(det(rgb), key=lambda d: -d[2] * d[3])
         return found[0][2] / found[0][3] if found else float("nan")
-    full = det(np.ascontiguousarray(photo[:, :, ::-1]))
+    full = det(np.ascontiguousarray(photo))
     base = max(full, key=lambda d: d[2] * d[3])
     base_aspect = base[2] / base[3]
     print(f"\nface box width/height, relative to the photo's own ({base_aspect:.3f}): squash view "

@@ -195,6 +195,15 @@ def face_of(d: Sequence[float]) -> Face:
     return x + w / 2, y + h / 2, max(w, h)
 
 
+def face_score(face: Face, conf: float, frame_w: int, frame_h: int) -> float:
+    """One detection's weight in choosing the person: face side (x the shorter frame side) x
+    centrality (1 at the centre, 0.5 at a corner) x detector confidence."""
+    cx, cy, side = face
+    half_diag = 0.5 * float(np.hypot(frame_w, frame_h))
+    centrality = 1.0 - 0.5 * min(1.0, float(np.hypot(cx - frame_w / 2, cy - frame_h / 2)) / half_diag)
+    return side / min(frame_w, frame_h) * centrality * conf
+
+
 def same_face(a: Face, b: Face) -> bool:
     """Two boxes of one face on nearby frames: centres within half a face size, sizes within 1.5x."""
     dist = float(np.hypot(a[0] - b[0], a[1] - b[1]))
@@ -352,13 +361,8 @@ class _Tracklet:
         return np.mean(self.looks, axis=0).astype(np.float32)
 
     def score(self, frame_w: int, frame_h: int) -> float:
-        """Sum over its detections of face size (x shorter frame side) x centrality x confidence."""
-        short, half_diag = min(frame_w, frame_h), 0.5 * float(np.hypot(frame_w, frame_h))
-        total = 0.0
-        for (cx, cy, side), conf in self.checks.values():
-            centrality = 1.0 - 0.5 * min(1.0, np.hypot(cx - frame_w / 2, cy - frame_h / 2) / half_diag)
-            total += (side / short) * centrality * conf
-        return total
+        """Sum of :func:`face_score` over its detections."""
+        return sum(face_score(face, conf, frame_w, frame_h) for face, conf in self.checks.values())
 
 
 class _Tracker:
@@ -469,13 +473,14 @@ def _people(tracklets: List[_Tracklet], same_person: float) -> List[List[_Trackl
 
 
 def _smooth(values: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian smoothing along axis 0, edges repeated."""
-    if sigma <= 0 or len(values) < 2:
+    """Gaussian smoothing along axis 0; the ends are extended by point reflection, so a face moving
+    steadily is not pulled back at the start and end of its span."""
+    r = min(int(3 * sigma + 0.5), len(values) - 1)
+    if sigma <= 0 or r < 1:
         return values
-    r = int(3 * sigma + 0.5)
     k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
     k /= k.sum()
-    padded = np.concatenate([np.repeat(values[:1], r, 0), values, np.repeat(values[-1:], r, 0)])
+    padded = np.concatenate([2 * values[:1] - values[r:0:-1], values, 2 * values[-1:] - values[-2:-r - 2:-1]])
     return np.stack([np.convolve(padded[:, c], k, mode="valid") for c in range(values.shape[1])], axis=1)
 
 

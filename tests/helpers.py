@@ -150,3 +150,33 @@ def free_port() -> int:
 
 def repo_root() -> str:
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_checkpoints(d: str, NF: int = 8, RATE: int = 2, SIZE: int = 32) -> Dict[str, str]:
+    """Tiny checkpoints in ``d`` (svfap_tiny, DFEW's 7 classes, ``NF`` frames at stride ``RATE``,
+    ``SIZE`` px): ours fine-tuned (``ft``), the authors' layout (``authors``), ours pre-trained
+    (``pt``). The head's weights are drawn large, so predictions are not all ~1/7."""
+    import argparse
+    import timm
+    import torch
+    import models  # noqa: F401
+    torch.manual_seed(0)
+    ft = timm.create_model('svfap_tiny_patch16_160', img_size=SIZE, all_frames=NF, num_classes=7)
+    with torch.no_grad():  # a head that actually discriminates, so predictions are not all ~1/7
+        ft.head.weight.normal_(0, 1.0)
+    args = dict(model='svfap_tiny_patch16_160', data_set='dfew', nb_classes=7, input_size=SIZE,
+                num_frames=NF, sampling_rate=RATE)
+    paths = dict(ft=os.path.join(d, 'ft.pth'), authors=os.path.join(d, 'authors_ft.pth'),
+                 pt=os.path.join(d, 'pt.pth'))
+    torch.save({'model': ft.state_dict(), 'args': args, 'epoch': 1}, paths['ft'])
+    # authors' layout: the fine-tuning model's keys under 'model', argparse Namespace args naming
+    # another model (their args use e.g. 'vit_base_patch16_160'), data_set in their spelling
+    ns = argparse.Namespace(model='vit_base_patch16_160', nb_classes=7, data_set='DFEW', input_size=SIZE,
+                            num_frames=NF, sampling_rate=RATE)
+    torch.save({'model': ft.state_dict(), 'optimizer': {}, 'epoch': 99, 'scaler': {}, 'args': ns},
+               paths['authors'])
+    pt = timm.create_model('pretrain_svfap_tiny_patch16_160', img_size=SIZE, all_frames=NF)
+    torch.save({'model': pt.state_dict(), 'args': dict(model='pretrain_svfap_tiny_patch16_160', input_size=SIZE,
+                                                       num_frames=NF, sampling_rate=RATE, mask_ratio=0.75)},
+               paths['pt'])
+    return paths

@@ -9,42 +9,16 @@ import pytest
 import torch
 
 from datasets.registry import get_dataset_info
-from tests.helpers import pattern_frames, write_mp4
+from tests.helpers import pattern_frames, tiny_checkpoints, write_mp4
 
 NF, RATE, SIZE = 8, 2, 32          # tiny clips: 8 frames, stride 2 -> span 15 frames, 32 px input
 SPAN = (NF - 1) * RATE + 1
 
 
-def _tiny_checkpoints(d):
-    """Our fine-tuned / pre-training checkpoints and an authors'-layout fine-tuned one."""
-    import timm
-    import models  # noqa: F401
-    torch.manual_seed(0)
-    ft = timm.create_model('svfap_tiny_patch16_160', img_size=SIZE, all_frames=NF, num_classes=7)
-    with torch.no_grad():  # a head that actually discriminates, so predictions are not all ~1/7
-        ft.head.weight.normal_(0, 1.0)
-    args = dict(model='svfap_tiny_patch16_160', data_set='dfew', nb_classes=7, input_size=SIZE,
-                num_frames=NF, sampling_rate=RATE)
-    paths = dict(ft=os.path.join(d, 'ft.pth'), authors=os.path.join(d, 'authors_ft.pth'),
-                 pt=os.path.join(d, 'pt.pth'))
-    torch.save({'model': ft.state_dict(), 'args': args, 'epoch': 1}, paths['ft'])
-    # authors' layout: the fine-tuning model's keys under 'model', argparse Namespace args naming
-    # another model (their args use e.g. 'vit_base_patch16_160'), data_set in their spelling
-    ns = argparse.Namespace(model='vit_base_patch16_160', nb_classes=7, data_set='DFEW', input_size=SIZE,
-                            num_frames=NF, sampling_rate=RATE)
-    torch.save({'model': ft.state_dict(), 'optimizer': {}, 'epoch': 99, 'scaler': {}, 'args': ns},
-               paths['authors'])
-    pt = timm.create_model('pretrain_svfap_tiny_patch16_160', img_size=SIZE, all_frames=NF)
-    torch.save({'model': pt.state_dict(), 'args': dict(model='pretrain_svfap_tiny_patch16_160', input_size=SIZE,
-                                                       num_frames=NF, sampling_rate=RATE, mask_ratio=0.75)},
-               paths['pt'])
-    return paths
-
-
 @pytest.fixture(scope='module')
 def env(tmp_path_factory):
     d = str(tmp_path_factory.mktemp('predict'))
-    e = _tiny_checkpoints(d)
+    e = tiny_checkpoints(d, NF, RATE, SIZE)
     e['dir'] = d
     e['short'] = write_mp4(os.path.join(d, 'short.mp4'), pattern_frames(10, 40, 48))
     e['long'] = write_mp4(os.path.join(d, 'long.mp4'), pattern_frames(100, 48, 64, seed=1))
