@@ -4,14 +4,14 @@ import os
 import numpy as np
 import pytest
 
-from tests.helpers import pattern_frames, write_mp4
-from test_predict import _tiny_checkpoints
+from tests.helpers import pattern_frames, tiny_checkpoints, write_mp4
+
 
 
 @pytest.fixture(scope='module')
 def env(tmp_path_factory):
     d = str(tmp_path_factory.mktemp('features'))
-    e = _tiny_checkpoints(d)
+    e = tiny_checkpoints(d)
     vids = os.path.join(d, 'videos', 'sub')
     os.makedirs(vids)
     e['videos'] = [write_mp4(os.path.join(vids, f'v{i}.mp4'), pattern_frames(n, 40, 56, seed=i))

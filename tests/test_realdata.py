@@ -160,3 +160,23 @@ def test_predict_timeline_render_and_plot(tmp_path, mtcnn):
     assert not ((last[:360, :640, 1] > 180) & (last[:360, :640, 0] < 120) & (last[:360, :640, 2] < 120)).sum() > 500
     plot = cv2.imread(str(tmp_path / 'p.png'))
     assert plot is not None and plot.shape[1] > 1000 and plot.shape[0] > 400
+
+
+def test_extract_features_follows_the_face(tmp_path, mtcnn, capsys):
+    """extract_features --face_crop: the face video's features come from its face crops (not the
+    full frames), the video without a face is reported and left out, or centre-cropped on request."""
+    from tools.extract_features import main
+    ck = tiny_checkpoints(str(tmp_path), 8, 4, 32)
+    base = ['--checkpoint', ck['ft'], SINGLE, NO_FACE_EDIT_LIST, '--no_progress', '--num_workers', '0']
+    assert main(base + ['--face_crop', '--output', str(tmp_path / 'f.npz')]) == 0
+    assert f'{NO_FACE_EDIT_LIST}: no face found' in capsys.readouterr().err
+    faces = np.load(tmp_path / 'f.npz')
+    assert list(faces['paths']) == [SINGLE] and list(faces['skipped_paths']) == [NO_FACE_EDIT_LIST]
+    assert main(base + ['--output', str(tmp_path / 'full.npz')]) == 0
+    full = np.load(tmp_path / 'full.npz')
+    assert list(full['paths']) == [SINGLE, NO_FACE_EDIT_LIST]
+    assert not np.allclose(full['video_features'][0], faces['video_features'][0], atol=1e-3)
+    assert main(base + ['--face_crop', '--face_fallback', 'center', '--output', str(tmp_path / 'c.npz')]) == 0
+    centre = np.load(tmp_path / 'c.npz')
+    assert list(centre['paths']) == [SINGLE, NO_FACE_EDIT_LIST]
+    np.testing.assert_allclose(centre['video_features'][0], faces['video_features'][0], atol=1e-5)

@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 
 from tests.helpers import pattern_frames, write_mp4
-from test_predict import NF, SIZE, _tiny_checkpoints
+from test_predict import NF, SIZE
+from tests.helpers import tiny_checkpoints
 
 
 @pytest.fixture(scope='module')
 def env(tmp_path_factory):
     d = str(tmp_path_factory.mktemp('visualize'))
-    e = _tiny_checkpoints(d)
+    e = tiny_checkpoints(d)
     e['video'] = write_mp4(os.path.join(d, 'v.mp4'), pattern_frames(40, 48, 64))
     return e
 

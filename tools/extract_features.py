@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import os
 import sys
+import tempfile
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -39,7 +41,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from tools.inputs import InputError, collect_inputs, inspect_video, report  # noqa: E402
+from cli.args import HelpFormatter  # noqa: E402
+from tools.inputs import InputError, add_face_args, collect_inputs, inspect_video, report  # noqa: E402
 from tools.loading import CheckpointError, add_model_args, load_model, resolve_device  # noqa: E402
 from datasets.registry import CLASSIFICATION, REGRESSION, get_dataset_info  # noqa: E402
 from datasets.split_file import SplitEntry, SplitFileError, read_split_file  # noqa: E402
@@ -48,8 +51,7 @@ from engine.logger import progress_iter  # noqa: E402
 
 
 def get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
     p.add_argument('inputs', nargs='*', help='videos, frame folders or folders of them (instead of --split_file)')
     p.add_argument('--split_file', default=None, help='a split file (labels are kept)')
     p.add_argument('--data_root', default=None, help='joined to relative split-file paths')
@@ -61,7 +63,27 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument('--output', default=None, help='.npz file with everything')
     g.add_argument('--output_dir', default=None, help='instead: one .npy (clips, C) per video + index.csv')
     g.add_argument('--no_progress', action='store_true', help='no progress display')
+    add_face_args(p.add_argument_group('faces'))
     return p
+
+
+def _face_cropper(args, lm, tmp: str):
+    """``--face_crop``: ``entry -> frame folder of its face`` (``preprocess.face_crop``: the frames
+    of the followed face's spans, ``short_side_size`` px), raising InputError without a face."""
+    from preprocess.face_crop import NoFaceError, crop_face_video
+
+    def crop(e: SplitEntry, k: int) -> str:
+        out = os.path.join(tmp, f'{k:07d}')
+        try:
+            crop_face_video(e.path, out, size=lm.short_side_size, margin=args.face_margin,
+                            min_face=args.face_min_size, detector=args.face_detector, out_format='frames',
+                            fallback=None if args.face_fallback == 'none' else 'center')
+        except NoFaceError:
+            raise InputError(e.path, 'no face found (use --face_fallback center to use a centre crop instead)')
+        except Exception as err:  # noqa: BLE001 - reported, the other inputs go on
+            raise InputError(e.path, f'face crop failed: {err}')
+        return out
+    return crop
 
 
 def _read_entries(args, data_set: Optional[str]) -> List[SplitEntry]:
@@ -207,6 +229,7 @@ def main(argv=None) -> int:
     dist.init_distributed_mode(dargs)
     rank, world = dargs.rank, dargs.world_size
     device = torch.device(dargs.device)
+    face_dir = tempfile.TemporaryDirectory(prefix='svfap_faces_') if args.face_crop else None
     try:
         try:
             lm = load_model(args, 'features', device, verbose=rank == 0)
@@ -223,7 +246,8 @@ def main(argv=None) -> int:
         else:
             candidates = [(SplitEntry(p, None, i + 1, p), err) for i, (p, err) in enumerate(collect_inputs(args.inputs))]
         # every rank checks its own share of the inputs; the bad ones are reported once, by that rank
-        good_local, skipped_local = [], []
+        good_local, skipped_local, read_from = [], [], {}
+        crop = _face_cropper(args, lm, face_dir.name) if face_dir is not None else None
         for gi, (e, err) in enumerate(candidates):
             if gi % world != rank:
                 continue
@@ -233,12 +257,15 @@ def main(argv=None) -> int:
                 info = inspect_video(e.path, args.reader, lm.input_size)
                 for n in info.notes:
                     report(e.path, n)
+                if crop is not None:
+                    read_from[gi] = crop(e, gi)
                 good_local.append(gi)
             except InputError as ie:
                 report(ie.path, ie.reason)
                 skipped_local.append((e.path, ie.reason))
         entries_all = [e for e, _ in candidates]
-        shard = [entries_all[gi] for gi in good_local]
+        shard = [dataclasses.replace(entries_all[gi], path=read_from.get(gi, entries_all[gi].path))
+                 for gi in good_local]
         part = _run_shard(lm, shard, args, device, show_progress=rank == 0 and not args.no_progress)
         part['vid'] = np.asarray(good_local, np.int64)[part['vid']] if len(part['vid']) else part['vid']
         if world > 1:
@@ -274,6 +301,8 @@ def main(argv=None) -> int:
               + (f'; {len(skipped)} inputs skipped' if skipped else ''))
         return 0
     finally:
+        if face_dir is not None:
+            face_dir.cleanup()
         dist.destroy_distributed()
 
 

@@ -272,6 +272,19 @@ def centre_clip_indices(video_len: int, num_frames: int, sampling_rate: int, sta
 # ----------------------------------------------------------------------------------------------
 # faces (predict --face_crop)
 
+def add_face_args(g) -> None:
+    """The face flags of the commands that run a model on raw videos (predict, extract_features)."""
+    g.add_argument('--face_crop', action='store_true',
+                   help='follow one face through each video (preprocess.face_track) and crop to it; '
+                        'frames without the face are not used')
+    g.add_argument('--face_fallback', choices=['none', 'center'], default='none',
+                   help='a video without any face: skip it (none) or use centred square crops (center)')
+    g.add_argument('--face_min_size', type=float, default=0.1, help='smallest face, x shorter frame side')
+    g.add_argument('--face_margin', type=float, default=0.25, help='added to the face on each side, x its size')
+    g.add_argument('--face_detector', choices=['auto', 'mtcnn', 'haar'], default='auto',
+                   help='face detector (auto: MTCNN when facenet-pytorch is installed, else OpenCV Haar)')
+
+
 class FaceWindows:
     """``predict --face_crop``: each input's face track (``preprocess.face_track``) and its windows
     cropped to the followed face. A window has a face when at least ``min_fraction`` of its frames

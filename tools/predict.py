@@ -44,7 +44,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from cli.args import HelpFormatter  # noqa: E402
-from tools.inputs import (FaceWindows, InputError, collect_inputs,  # noqa: E402
+from tools.inputs import (FaceWindows, InputError, add_face_args, collect_inputs,  # noqa: E402
                           inspect_video, read_windows, report, window_starts)
 from tools.loading import CheckpointError, add_model_args, load_model, resolve_device  # noqa: E402
 from datasets.sampling import clip_indices  # noqa: E402
@@ -60,15 +60,7 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument('--window_stride', type=int, default=None,
                    help='frames between window starts (default num_frames * sampling_rate: no overlap)')
     g.add_argument('--num_crops', type=int, default=1, help='test crops along the long side per window')
-    g.add_argument('--face_crop', action='store_true',
-                   help='follow one face through each video (MTCNN, else OpenCV Haar) and crop every '
-                        'window to it; windows without the face are reported, not predicted')
-    g.add_argument('--face_fallback', choices=['none', 'center'], default='none',
-                   help='a video without any face: skip it (none) or predict on centred square crops (center)')
-    g.add_argument('--face_min_size', type=float, default=0.1, help='smallest face, x shorter frame side')
-    g.add_argument('--face_margin', type=float, default=0.25, help='added to the face on each side, x its size')
-    g.add_argument('--face_detector', choices=['auto', 'mtcnn', 'haar'], default='auto',
-                   help='face detector (auto: MTCNN when facenet-pytorch is installed)')
+    add_face_args(g)
     g.add_argument('--render', default=None, metavar='OUT.mp4',
                    help='write the video with the face box and a live bar of the probabilities')
     g.add_argument('--plot', default=None, metavar='OUT.png', help='draw the probabilities over time')
