@@ -34,7 +34,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 
-from datasets.video_reader import VideoReadError, iter_frames
+from cli.args import HelpFormatter
+from datasets.video_reader import iter_frames
 from engine.logger import progress_iter
 from preprocess.face_track import (DETECTORS, SHOT_THRESHOLD, DetectorUnavailable, TrackSettings,
                                    center_box, crop_resize, make_detector, track_for)
@@ -184,10 +185,10 @@ def _job(a):
                 "message": f"{type(e).__name__}: {e}"}
 
 
-def main(argv=None):
+def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Crop faces from videos: one followed face per video, frames "
                                             "without it left out, a .face.json sidecar per clip.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--input", required=True, help="a video, or a folder searched recursively")
     p.add_argument("--output", required=True, help="output folder (mirrors the input layout)")
     p.add_argument("--format", choices=("frames", "mp4", "avi"), default="frames",
@@ -214,7 +215,11 @@ def main(argv=None):
                    help="detect again even where a clip's .face.json sidecar matches")
     p.add_argument("--workers", type=int, default=1, help="clips cropped in parallel (processes)")
     p.add_argument("--overwrite", action="store_true", help="redo clips whose output exists")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
     exts = tuple("." + e.strip().lstrip(".").lower() for e in args.ext.split(",") if e.strip())
     if not os.path.exists(args.input):
         raise SystemExit(f"face_crop: --input {args.input}: no such file or folder")

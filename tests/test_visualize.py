@@ -5,9 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.helpers import pattern_frames, write_mp4
+from tests.helpers import pattern_frames, tiny_checkpoints, write_mp4
 from test_predict import NF, SIZE
-from tests.helpers import tiny_checkpoints
 
 
 @pytest.fixture(scope='module')

@@ -54,7 +54,8 @@ def add_model_args(p: argparse.ArgumentParser, data: bool = True) -> None:
                    help='fixed crop before resizing, e.g. 0 160 32 192 for VoxCeleb2 frames (default: none)')
     g.add_argument('--device', default='auto', help='auto | cpu | cuda | cuda:N')
     if data:
-        g.add_argument('--reader', default=DEFAULT_READER, choices=READERS)
+        g.add_argument('--reader', default=DEFAULT_READER, choices=READERS,
+                       help='video reader (pyav: frame-exact; decord, opencv)')
         g.add_argument('--batch_size', type=int, default=8, help='clips per forward pass')
 
 
