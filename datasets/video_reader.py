@@ -549,6 +549,26 @@ def iter_frames(path: str, reader: str = DEFAULT_READER) -> Iterator[np.ndarray]
         c.close()
 
 
+def frame_times(path: str) -> Optional[np.ndarray]:
+    """Presentation time in seconds of every displayed frame of a video file, from the first one
+    (variable frame rates, as phones record, included): the packets' timestamps, sorted. None for a
+    frame folder, without PyAV, or where timestamps are missing or repeated (then frame / fps is
+    the best estimate)."""
+    if av is None or os.path.isdir(path):
+        return None
+    try:
+        with av.open(path) as c:
+            s = c.streams.video[0]
+            pts = [p.pts for p in c.demux(s) if p.size and not p.is_discard]
+            base = s.time_base
+    except Exception:  # noqa: BLE001 - no times is an answer
+        return None
+    if not pts or None in pts or len(set(pts)) != len(pts) or base is None:
+        return None
+    t = np.sort(np.asarray(pts, np.float64)) * float(base)
+    return t - t[0]
+
+
 def probe_video(path: str, reader: str = DEFAULT_READER) -> int:
     """Check that a video is readable; returns its frame count, raises VideoReadError if not.
 

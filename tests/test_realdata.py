@@ -138,7 +138,11 @@ def test_predict_timeline_render_and_plot(tmp_path, mtcnn):
                  '--output', str(out), '--render', str(tmp_path / 'r.mp4'), '--plot', str(tmp_path / 'p.png')]) == 0
     video, = json.load(open(out))['videos']
     wins = video['windows']
-    assert wins[0]['start_s'] == 0 and all(w['end_s'] > w['start_s'] for w in wins)
+    from datasets.video_reader import frame_times
+    times = frame_times(FACE_THEN_CARTOON)      # variable frame rate (30 and 24 fps): the stream's times
+    assert len(times) == 169 and np.ptp(np.diff(times)) > 0.005
+    assert all(w['start_s'] == pytest.approx(times[w['start_frame']]) for w in wins)
+    assert all(w['end_s'] == pytest.approx(times[w['end_frame'] + 1]) for w in wins[:-1])
     black = next(i for i, f in enumerate(sequential_decode(FACE_THEN_CARTOON)) if f.mean() < 10)
     for w in wins:   # 8 frames at stride 4: a face when at least half of them come before the cut
         sampled = [min(w['start_frame'] + 4 * k, 168) for k in range(8)]

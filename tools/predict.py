@@ -49,7 +49,7 @@ from tools.inputs import (FaceWindows, InputError, add_face_args, collect_inputs
 from tools.loading import CheckpointError, add_model_args, load_model, resolve_device  # noqa: E402
 from datasets.sampling import clip_indices  # noqa: E402
 from engine.logger import progress_iter  # noqa: E402
-from datasets.video_reader import VideoReadError  # noqa: E402
+from datasets.video_reader import VideoReadError, frame_times  # noqa: E402
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -133,13 +133,14 @@ def _predict_video(path: str, args, lm, predictor: Predictor, faces: Optional[Fa
     starts = window_starts(n, lm.num_frames, lm.sampling_rate, stride)
     scores = predictor.video(path, args.reader, n, starts, info.height * info.width * 3, prepare)
     fps = info.fps
+    times = frame_seconds(path, n, fps)
     windows = []
     for w, s in enumerate(starts):
         idx = clip_indices(s, lm.num_frames, lm.sampling_rate, n)
         first, last = int(idx[0]), int(idx[-1])
         windows.append(dict(path=path, window=w, start_frame=first, end_frame=last,
-                            start_s=None if not fps else first / fps,
-                            end_s=None if not fps else (last + 1) / fps,
+                            start_s=None if times is None else float(times[first]),
+                            end_s=None if times is None else float(times[last + 1]),
                             face=present.get(w) if faces is not None else None,
                             scores=None if np.isnan(scores[w]).any() else scores[w]))
     done = [r['scores'] for r in windows if r['scores'] is not None]
@@ -149,7 +150,18 @@ def _predict_video(path: str, args, lm, predictor: Predictor, faces: Optional[Fa
                scores=np.mean(done, axis=0) if done else None)
     if not done:
         row['message'] = 'no window has the face' + (f'; {row["message"]}' if row['message'] else '')
+    row['times'] = times
     return row, windows, track
+
+
+def frame_seconds(path: str, n: int, fps: Optional[float]) -> Optional[np.ndarray]:
+    """(n + 1,) start time of every frame and the end of the last, in seconds: the stream's
+    timestamps (variable frame rates as recorded), else frame / fps; None without either."""
+    t = frame_times(path)
+    if t is not None and len(t) >= n:
+        step = float(np.median(np.diff(t[:n]))) if n > 1 else (1.0 / fps if fps else 0.04)
+        return np.append(t[:n], t[n] if len(t) > n else t[n - 1] + step)
+    return None if not fps else np.arange(n + 1) / fps
 
 
 def predict(args) -> Dict:
@@ -251,7 +263,7 @@ def to_json(result: Dict) -> Dict:
         by_path.setdefault(r['path'], []).append(e)
     vids = []
     for v in result['videos']:
-        e = {k: val for k, val in v.items() if k != 'scores'}
+        e = {k: val for k, val in v.items() if k not in ('scores', 'times')}
         if v['status'] != 'error':
             e.update(scores(v['scores']))
             e['windows'] = by_path.get(v['path'], [])

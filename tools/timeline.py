@@ -99,6 +99,7 @@ def render_video(path: str, video: Dict, windows: List[Dict], names: Sequence[st
     valid = scores[~np.isnan(scores).any(axis=1)]
     lo, hi = (0.0, 1.0) if not len(valid) else (min(0.0, float(valid.min())), max(1.0, float(valid.max())))
     fps = video.get('fps') or 25.0
+    times = video.get('times')
     title = os.path.basename(os.path.normpath(path))
 
     def frames():
@@ -118,7 +119,8 @@ def render_video(path: str, video: Dict, windows: List[Dict], names: Sequence[st
                 else:
                     cv2.putText(view, "no face", (12, 30), FONT, 0.8, (255, 255, 255), 2, cv2.LINE_AA)
             s = None if np.isnan(scores[i]).any() else scores[i]
-            top = np.concatenate([view, _panel(s, names, i / fps, title, lo, hi)], axis=1)
+            t = float(times[i]) if times is not None else i / fps
+            top = np.concatenate([view, _panel(s, names, t, title, lo, hi)], axis=1)
             if strip is None:
                 strip = _strip(scores, top.shape[1])
             bar = strip.copy()
@@ -137,10 +139,10 @@ def plot_timeline(path: str, video: Dict, windows: List[Dict], names: Sequence[s
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fps = video.get('fps')
-    unit = (lambda f: f / fps) if fps else (lambda f: f)
+    times = video.get('times')      # (num_frames + 1,) seconds, or None: frames on the axis
+    unit = (lambda f: float(times[int(f)])) if times is not None else (lambda f: f)
     fig, ax = plt.subplots(figsize=(10, 3.6))
-    xs = [unit((w['start_frame'] + w['end_frame'] + 1) / 2) for w in windows]
+    xs = [(unit(w['start_frame']) + unit(w['end_frame'] + 1)) / 2 for w in windows]
     for k, name in enumerate(names):
         ys = [np.nan if w['scores'] is None else w['scores'][k] for w in windows]
         ax.plot(xs, ys, marker='o', ms=3, lw=1.6, color=np.asarray(_colour(k)) / 255, label=name)
@@ -152,7 +154,7 @@ def plot_timeline(path: str, video: Dict, windows: List[Dict], names: Sequence[s
     ax.set_xlim(0, end)
     if all(0 <= v <= 1 for w in windows if w['scores'] is not None for v in w['scores']):
         ax.set_ylim(0, 1)
-    ax.set_xlabel('time (s)' if fps else 'frame')
+    ax.set_xlabel('time (s)' if times is not None else 'frame')
     ax.set_ylabel('probability' if task == 'classification' else 'output')
     title = os.path.basename(os.path.normpath(path))
     if video.get('scores') is not None:
