@@ -26,7 +26,7 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   "$VENV/bin/python" -m pip install -q -r "$REQS"
   "$VENV/bin/python" -m pip install -q --no-deps -r "$ROOT/requirements-nodeps.txt"
   # pip check: clean but for two known, harmless reports, each printed with its reason
-  "$VENV/bin/python" -m pip check 2>&1 | while IFS= read -r line; do
+  { "$VENV/bin/python" -m pip check 2>&1 || true; } | while IFS= read -r line; do
     case "$line" in
       "facenet-pytorch "*) echo "[setup] pip check: $line (expected: its metadata pins 2024 releases;" \
                                 "installed with --no-deps, its MTCNN runs on these, docs/preprocess.md)" ;;
