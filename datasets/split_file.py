@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
+
+from .atomic_file import atomic_write_text
 
 MAX_LISTED = 20
 
@@ -228,16 +229,5 @@ def write_split_file(path: str, rows: Iterable[Tuple[str, object]]) -> int:
         if not p or "\n" in p or "\r" in p or p != p.strip():
             raise ValueError(f"unsupported path for a split file: {p!r}")
         lines.append(" ".join([p] + _format_label(label)))
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".split_", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            for line in lines:
-                f.write(line + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
     return len(lines)

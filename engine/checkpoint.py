@@ -22,59 +22,21 @@ import os
 import random
 import re
 import shutil
-import tempfile
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
 
+from datasets.atomic_file import atomic_write
 from engine.distributed import is_main_process
 from models.checkpoint import describe_load_error
 
-__all__ = ['atomic_write', 'atomic_torch_save', 'atomic_copy', 'save_checkpoint', 'load_training_checkpoint', 'CheckpointReadError',
+__all__ = ['atomic_torch_save', 'atomic_copy', 'save_checkpoint', 'load_training_checkpoint', 'CheckpointReadError',
            'resume_candidates', 'find_resume_checkpoint', 'remove_stale_temp_files',
            'get_rng_state', 'set_rng_state', 'plain_args', 'auto_load', 'CHECKPOINT_FORMAT',
            'ResumeMismatchError', 'changed_flags']
 
 CHECKPOINT_FORMAT = 'svfap-train-v1'
-
-
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: str, write: Callable[[Any], None]) -> None:
-    """``write(f)`` into a temporary file in the target's folder (usual file mode, not mkstemp's
-    0600), flush + fsync, ``os.replace`` it over ``path``, fsync the folder: a crash mid-write
-    leaves any previous file at ``path`` intact, and a finished one survives a power loss."""
-    directory = os.path.dirname(os.path.abspath(path)) or '.'
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=directory)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, 'wb') as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(directory)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def atomic_torch_save(obj: Any, path: str) -> None:

@@ -15,6 +15,7 @@ from typing import Dict, List, Optional
 
 import torch
 
+from datasets.atomic_file import atomic_write_text
 from engine.distributed import all_reduce_sum, is_main_process
 
 __all__ = ['RateProgress', 'make_progress', 'progress_iter', 'DeviceMeter', 'ProgressPrinter', 'TensorboardLogger', 'JsonlLogger', 'format_seconds']
@@ -286,10 +287,5 @@ class JsonlLogger:
                 keep.append(ln)
         if len(keep) == len(lines):
             return 0
-        tmp = self.path + '.tmp'
-        with open(tmp, 'w') as f:
-            f.write(''.join(ln + '\n' for ln in keep))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, ''.join(ln + '\n' for ln in keep))
         return len(lines) - len(keep)

@@ -21,7 +21,8 @@ from typing import Callable, Dict, Optional
 import numpy as np
 import torch
 
-from engine.checkpoint import atomic_write, auto_load, set_rng_state
+from datasets.atomic_file import atomic_write
+from engine.checkpoint import auto_load, set_rng_state
 from engine.data import EpochSeededDataset, build_train_loader
 from engine.distributed import barrier, check_same_on_all_ranks, get_rank, is_main_process
 from engine.loop import train_one_epoch

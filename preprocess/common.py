@@ -24,6 +24,7 @@ import sys
 from collections import Counter, OrderedDict
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
+from datasets.split_file import write_split_file
 from datasets.video_reader import natural_key  # noqa: F401  (the one sort order of names)
 
 Label = Union[int, Sequence[float]]
@@ -140,42 +141,10 @@ def index_videos(root: str, exts: Iterable[str] = VIDEO_EXTS) -> Dict[str, str]:
 # ----------------------------------------------------------------------------------------------
 # writing
 
-def _format_label(label: Label) -> str:
-    if isinstance(label, (list, tuple)):
-        return " ".join(repr(float(v)) for v in label)
-    if isinstance(label, bool) or not isinstance(label, int):
-        try:
-            import numpy as np  # numpy ints are fine
-            if isinstance(label, np.integer):
-                return str(int(label))
-            if isinstance(label, np.ndarray):
-                return " ".join(repr(float(v)) for v in label.tolist())
-        except ImportError:  # pragma: no cover
-            pass
-        raise TypeError(f"label must be an int or a sequence of floats, got {label!r}")
-    return str(label)
-
-
 def write_split(path: str, rows: Sequence[Row]) -> None:
-    """Write one split file (docs/data.md, "Split files"). Paths may contain spaces but no line breaks.
-
-    Uses ``datasets.split_file.write_split_file`` (the reader's own counterpart) when available.
-    """
-    try:
-        from datasets.split_file import write_split_file
-    except ImportError:
-        write_split_file = None
-    if write_split_file is not None:
-        write_split_file(path, rows)
-        return
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        for p, label in rows:
-            if "\n" in p or "\r" in p:
-                raise ValueError(f"path with a line break cannot go into a split file: {p!r}")
-            f.write(f"{p} {_format_label(label)}\n")
-    os.replace(tmp, path)
+    """Write one split file (docs/data.md, "Split files"): ``datasets.split_file.write_split_file``,
+    the reader's own counterpart. Paths may contain spaces but no line breaks."""
+    write_split_file(path, rows)
 
 
 def read_split(path: str, num_values: int = 1) -> List[Tuple[str, List[str]]]:

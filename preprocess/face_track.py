@@ -41,6 +41,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from datasets.atomic_file import atomic_write_text
 from datasets.video_reader import VideoReadError, iter_frames, probe_fps
 
 Box = Tuple[int, int, int, int]              # x0, y0, x1, y1 (exclusive), pixel coordinates
@@ -291,11 +292,7 @@ class FaceTrack:
         doc["version"] = SIDECAR_VERSION
         doc["faces"] = [None if f is None else [round(v, 2) for v in f] for f in self.faces]
         doc["spans"] = [{"start": s, "end": e, "face": bool(p)} for s, e, p in self.spans()]
-        tmp = path + ".tmp"
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=None, separators=(",", ":"))
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(doc, indent=None, separators=(",", ":")))
         return path
 
 

@@ -124,8 +124,9 @@ def test_atomic_copy_matches_the_saved_file(tmp_path, monkeypatch):
     last = str(tmp_path / 'checkpoint-last.pth')
     _save(last, _model(), 2)
     synced = []
-    real = ck._fsync_dir
-    monkeypatch.setattr(ck, '_fsync_dir', lambda d: (synced.append(d), real(d)))
+    from datasets import atomic_file
+    real = atomic_file.fsync_dir
+    monkeypatch.setattr(atomic_file, 'fsync_dir', lambda d: (synced.append(d), real(d)))
     copy = str(tmp_path / 'checkpoint-2.pth')
     ck.atomic_copy(last, copy)
     with open(last, 'rb') as a, open(copy, 'rb') as b:
