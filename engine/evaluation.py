@@ -25,7 +25,7 @@ from engine.metrics import compute_metrics
 from engine.step import autocast_context
 
 __all__ = ['evaluate', 'gather_predictions', 'aggregate_views', 'write_prediction_csvs', 'compute_eval_metrics',
-           'video_group_keys', 'group_videos', 'metrics_summary', 'main_metric_name']
+           'avcaffe_key', 'read_groups_file', 'group_key', 'video_group_keys', 'group_videos', 'metrics_summary', 'main_metric_name']
 
 
 @torch.no_grad()
@@ -89,28 +89,46 @@ def aggregate_views(views: Dict[str, np.ndarray], task: str) -> Dict[str, np.nda
 _AVC_KEY_RE = re.compile(r'(aiim\d+)[/\\_\-]+task_?(\d+)', re.IGNORECASE)
 
 
-def video_group_keys(paths: Sequence[str], groups_file: Optional[str] = None) -> List[str]:
-    """AVCAffe-style grouping of clips into videos (registry ``video_level_key``): the key of each
-    clip from ``groups_file`` (``<clip path> <key>`` lines, preprocess.avcaffe's
-    ``video_groups.txt``), else from the path (``aiimNNN`` ... ``task_N`` -> ``aiimNNN_task_N``),
-    else the clip's own path."""
+def avcaffe_key(path: str) -> Optional[str]:
+    """AVCAffe's video of a clip from its path: ``.../aiim001/task_3/...`` -> ``aiim001_task_3``
+    (participant x task; any of ``/ \\ _ -`` between them, task numbers without leading zeros);
+    None when the path names neither."""
+    m = _AVC_KEY_RE.search(path)
+    return f'{m.group(1).lower()}_task_{int(m.group(2))}' if m else None
+
+
+def read_groups_file(path: str) -> Dict[str, str]:
+    """``video_groups.txt`` of preprocess.avcaffe: ``<clip path> <key>`` a line (the path may hold
+    spaces; the key is the last field) -> {clip path: key}, each path also under its normalised
+    form. A line without two fields raises ValueError naming the file and line."""
     table: Dict[str, str] = {}
-    if groups_file and os.path.isfile(groups_file):
-        with open(groups_file, encoding='utf-8') as f:
-            for line in f:
-                line = line.strip()
-                if line:
-                    path, key = line.rsplit(None, 1)
-                    table[path] = key
-                    table[os.path.normpath(path)] = key
-    keys = []
-    for p in paths:
-        k = table.get(p) or table.get(os.path.normpath(p))
-        if k is None:
-            m = _AVC_KEY_RE.search(p)
-            k = f'{m.group(1).lower()}_task_{int(m.group(2))}' if m else p
-        keys.append(k)
-    return keys
+    with open(path, encoding='utf-8') as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            parts = line.rsplit(None, 1)
+            if len(parts) != 2:
+                raise ValueError(f"{path}:{n}: expected '<clip path> <key>'")
+            table[parts[0]] = table[os.path.normpath(parts[0])] = parts[1]
+    return table
+
+
+def group_key(path: str, groups: Optional[Dict[str, str]] = None) -> Optional[str]:
+    """The group of one clip: from ``groups`` (:func:`read_groups_file`), else its path's
+    :func:`avcaffe_key`, else None."""
+    if groups:
+        k = groups.get(path) or groups.get(os.path.normpath(path))
+        if k is not None:
+            return k
+    return avcaffe_key(path)
+
+
+def video_group_keys(paths: Sequence[str], groups_file: Optional[str] = None) -> List[str]:
+    """AVCAffe-style grouping of clips into videos (registry ``video_level_key``): each clip's
+    :func:`group_key` (``groups_file`` when it exists, else the path), else the clip's own path."""
+    groups = read_groups_file(groups_file) if groups_file and os.path.isfile(groups_file) else None
+    return [group_key(p, groups) or p for p in paths]
 
 
 def group_videos(video: Dict[str, np.ndarray], keys: Sequence[str]) -> Dict[str, np.ndarray]:

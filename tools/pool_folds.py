@@ -34,7 +34,6 @@ import argparse
 import glob as globlib
 import json
 import os
-import re
 import sys
 import warnings
 from collections import OrderedDict
@@ -46,12 +45,12 @@ import numpy as np
 from datasets.registry import get_dataset_info
 from datasets.video_reader import natural_key
 from engine import metrics as M
+from engine.evaluation import group_key, read_groups_file
 
 SCORE_PREFIXES = ("prob_", "score_", "logit_")
 TARGET_PREFIXES = ("target_", "label_")
 PRED_PREFIXES = ("pred_",)
 LABEL_COLUMNS = ("label", "target", "y_true")
-_AVC_KEY_RE = re.compile(r"(aiim\d+)[/\\_\-]+(task_?\d+)", re.IGNORECASE)
 
 
 class PredictionFileError(ValueError):
@@ -95,29 +94,13 @@ def _fold_name(path: str, index: int, all_paths: Sequence[str]) -> str:
     return f"file{index + 1}"
 
 
-def avcaffe_key(path: str) -> Optional[str]:
-    m = _AVC_KEY_RE.search(path)
-    if not m:
-        return None
-    task = m.group(2).lower()
-    if not task.startswith("task_"):
-        task = "task_" + task[4:]
-    return f"{m.group(1).lower()}_{task}"
-
-
-def read_groups_file(path: str) -> Dict[str, str]:
-    """``video_groups.txt`` of preprocess.avcaffe: ``<clip path> <key>`` a line (path may hold spaces)."""
-    groups: Dict[str, str] = {}
-    with open(path, "r", encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                continue
-            parts = line.rsplit(" ", 1)
-            if len(parts) != 2:
-                raise PredictionFileError(f"{path}:{n}: expected '<path> <key>'")
-            groups[parts[0]] = parts[1]
-    return groups
+def load_groups_file(path: str) -> Dict[str, str]:
+    """``--groups_file`` through ``engine.evaluation.read_groups_file``, its errors as
+    :class:`PredictionFileError`."""
+    try:
+        return read_groups_file(path)
+    except (OSError, ValueError) as e:
+        raise PredictionFileError(str(e)) from None
 
 
 def read_prediction_csv(path: str, info, fold: str = "",
@@ -174,18 +157,13 @@ def read_prediction_csv(path: str, info, fold: str = "",
             key_col = info.video_level_key
             if key_col in df.columns:
                 keys = df[key_col].astype(str).tolist()
-            elif groups:
-                keys = [groups.get(p) or avcaffe_key(p) for p in paths]
+            else:
+                keys = [group_key(p, groups) for p in paths]
                 if any(k is None for k in keys):
                     bad = paths[[k is None for k in keys].index(True)]
                     raise PredictionFileError(
                         f"{path}: clip {bad!r} is not in the groups file and has no aiimNNN/task_N "
-                        "key in its path")
-            else:
-                keys = [avcaffe_key(p) for p in paths]
-                if any(k is None for k in keys):
-                    bad = paths[[k is None for k in keys].index(True)]
-                    raise PredictionFileError(
+                        "key in its path" if groups else
                         f"{path}: no {key_col!r} column and no aiimNNN/task_N key in path {bad!r}")
             paths, y, scores, n_conf = _group_mean(keys, y, scores)
             notes.append(f"{num_rows} clips -> {len(paths)} videos by {key_col}")
@@ -381,7 +359,7 @@ def format_table(head, rows) -> List[str]:
 
 def run(data_set: str, files: Sequence[str], groups_file: Optional[str] = None):
     info = get_dataset_info(data_set)
-    groups = read_groups_file(groups_file) if groups_file else None
+    groups = load_groups_file(groups_file) if groups_file else None
     folds = [read_prediction_csv(p, info, _fold_name(p, i, files), groups)
              for i, p in enumerate(files)]
     check_duplicates(folds)
