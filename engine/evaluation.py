@@ -25,7 +25,7 @@ from engine.metrics import compute_metrics
 from engine.step import autocast_context
 
 __all__ = ['evaluate', 'gather_predictions', 'aggregate_views', 'write_prediction_csvs', 'compute_eval_metrics',
-           'avcaffe_key', 'read_groups_file', 'group_key', 'video_group_keys', 'group_videos', 'metrics_summary', 'main_metric_name']
+           'avcaffe_key', 'read_groups_file', 'group_key', 'video_group_keys', 'group_videos', 'score_columns', 'metrics_summary', 'main_metric_name']
 
 
 @torch.no_grad()
@@ -194,7 +194,8 @@ def _label_columns(task: str, names: Sequence[str]) -> List[str]:
     return ['label'] if task == 'classification' else [f'label_{n}' for n in names]
 
 
-def _score_columns(task: str, names: Sequence[str]) -> List[str]:
+def score_columns(task: str, names: Sequence[str]) -> List[str]:
+    """The score columns of a prediction table: ``prob_<class>`` or ``pred_<target>``."""
     return [f'prob_{n}' for n in names] if task == 'classification' else [f'pred_{n}' for n in names]
 
 
@@ -215,7 +216,7 @@ def write_prediction_csvs(result: Dict, paths: Sequence[str], task: str, label_n
     os.makedirs(out_dir, exist_ok=True)
     names = list(label_names)
     views, video = result['views'], result['videos']
-    lab_cols, score_cols = _label_columns(task, names), _score_columns(task, names)
+    lab_cols, score_cols = _label_columns(task, names), score_columns(task, names)
     view_path = os.path.join(out_dir, f'{prefix}_predictions_views.csv')
     video_path = os.path.join(out_dir, f'{prefix}_predictions.csv')
     view_scores = video['view_scores']

@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from datasets.transforms import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
+from datasets.transforms import denormalize  # noqa: E402
 
 def to_uint8(img: np.ndarray) -> np.ndarray:
     """float [0, 1] (H, W, 3) -> uint8."""
@@ -23,9 +23,7 @@ def to_uint8(img: np.ndarray) -> np.ndarray:
 
 def denormalise_clip(clip: torch.Tensor) -> np.ndarray:
     """Normalised (3, T, H, W) -> float (T, H, W, 3) in [0, 1]."""
-    m = torch.tensor(IMAGENET_MEAN, dtype=clip.dtype).view(3, 1, 1, 1)
-    s = torch.tensor(IMAGENET_STD, dtype=clip.dtype).view(3, 1, 1, 1)
-    return (clip.cpu() * s + m).clamp(0, 1).permute(1, 2, 3, 0).numpy()
+    return denormalize(clip.cpu()).clamp(0, 1).permute(1, 2, 3, 0).numpy()
 
 
 @dataclass

@@ -17,7 +17,8 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from datasets.sampling import clip_indices, clip_span  # noqa: E402
-from datasets.video_reader import DEFAULT_READER, IMAGE_EXTENSIONS, VideoReadError, natural_key, open_video, probe_fps  # noqa: E402
+from datasets.video_reader import (DEFAULT_READER, IMAGE_EXTENSIONS, VideoReadError, natural_key,  # noqa: E402
+                                   open_video, probe_fps, read_frames)
 from models.checkpoint import CheckpointError  # noqa: E402
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.flv', '.mkv', '.mov', '.webm', '.mpg', '.mpeg', '.m4v', '.wmv')
@@ -253,14 +254,6 @@ def read_windows(path: str, reader: str, starts: Sequence[int], num_frames: int,
         v.close()
 
 
-def read_clip(path: str, reader: str, indices: Sequence[int]) -> np.ndarray:
-    v = open_video(path, reader)
-    try:
-        return v.get(indices)
-    finally:
-        v.close()
-
-
 def centre_clip_indices(video_len: int, num_frames: int, sampling_rate: int, start: Optional[int] = None):
     """One clip: centred in the video (or from ``start``), exact stride, clamped when short."""
     span = clip_span(num_frames, sampling_rate)
@@ -346,7 +339,7 @@ def load_input_clip(lm: 'LoadedModel', path: str, reader: str, start: Optional[i
                      f'{repeated + 1} columns all show frame {int(idx[-1])} (the dataset repeats the '
                      f'last frame)')
     try:
-        frames = read_clip(path, reader, idx)
+        frames = read_frames(path, idx, reader)
     except VideoReadError as e:
         raise InputError(path, e.reason) from e
     return lm.eval_transform(1)(frames, 0).unsqueeze(0), idx, info

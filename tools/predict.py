@@ -48,6 +48,7 @@ from tools.inputs import (FaceWindows, InputError, add_face_args, collect_inputs
                           inspect_video, read_windows, report, window_starts)
 from tools.loading import CheckpointError, add_model_args, load_model, resolve_device  # noqa: E402
 from datasets.sampling import clip_indices  # noqa: E402
+from engine.evaluation import score_columns  # noqa: E402
 from engine.logger import progress_iter  # noqa: E402
 from datasets.video_reader import VideoReadError, frame_times  # noqa: E402
 
@@ -198,10 +199,6 @@ def predict(args) -> Dict:
 # ----------------------------------------------------------------------------------------------
 # output
 
-def _score_cols(task: str, names) -> List[str]:
-    return [f'prob_{n}' for n in names] if task == 'classification' else [f'pred_{n}' for n in names]
-
-
 def _fmt(x) -> str:
     return '' if x is None else (f'{x:.7g}' if isinstance(x, float) else str(x))
 
@@ -219,7 +216,7 @@ def _scores_cells(s, names, cls: bool) -> List[str]:
 def write_csv(result: Dict, path: str) -> List[str]:
     """``path`` (one row per video) and ``<stem>_windows.csv`` (the timeline)."""
     task, names = result['task'], result['label_names']
-    cols = _score_cols(task, names)
+    cols = score_columns(task, names)
     cls = task == 'classification'
     pred_cols = ['pred', 'pred_label'] if cls else []
     stem = path[:-4] if path.lower().endswith('.csv') else path
