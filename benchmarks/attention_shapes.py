@@ -5,16 +5,12 @@ whole-model comparison in benchmarks/train_step.py.
     python -m benchmarks.attention_shapes [--device cpu] [--batch_size 1] [--dtype fp32]
 """
 import argparse
-import os
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import torch
+import torch.nn.functional as F
 
 # (name, query tokens, key tokens, heads) at 16x160x160; SBT stages: T_s*K bottleneck tokens vs T_s*N tokens
 SHAPES = [('stage 1 self-attention', 800, 800, 8), ('stage 2 SBT z self-attention', 32, 32, 8),

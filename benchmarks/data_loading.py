@@ -20,23 +20,19 @@ import argparse
 import os
 import platform
 import shutil
-import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from datasets.build import build_finetune_dataset, build_pretrain_dataset  # noqa: E402
-from datasets.config import DataConfig  # noqa: E402
-from datasets.sampling import sample_train_indices  # noqa: E402
-from datasets.split_file import write_split_file  # noqa: E402
-from tests.helpers import pattern_frames, write_frame_folder, write_mp4  # noqa: E402
-from datasets.video_reader import HAS_DECORD, open_video  # noqa: E402
+from datasets.build import build_finetune_dataset, build_pretrain_dataset
+from datasets.config import DataConfig
+from datasets.sampling import sample_train_indices
+from datasets.split_file import write_split_file
+from tests.helpers import pattern_frames, write_frame_folder, write_mp4
+from datasets.video_reader import HAS_DECORD, open_video
 
 
 def _make_videos(d, n_videos, n_frames, size):

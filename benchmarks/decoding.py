@@ -13,18 +13,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
-from datasets import video_reader as vr  # noqa: E402
-from datasets.video_writer import write_frame_folder, write_video  # noqa: E402
+from datasets import video_reader as vr
+from datasets.video_writer import write_frame_folder, write_video
 
 FORMATS = [  # (label, file name, codec, max B-frames)
     ("MP4 H.264 (B-frames)", "h264.mp4", "libx264", 2),

@@ -19,11 +19,9 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+from tests.helpers import free_port, make_tiny_dataset, tiny_finetune_argv, tiny_pretrain_argv
 
-from tests.helpers import free_port, make_tiny_dataset, tiny_finetune_argv, tiny_pretrain_argv  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 EPOCHS = 6
 

@@ -14,19 +14,14 @@ All detectors see the same variants, in turn (one run, side by side).
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
-import cv2  # noqa: E402
+import cv2
 
-from preprocess import face_track as fc  # noqa: E402
+from preprocess import face_track as fc
 
 
 def photos():

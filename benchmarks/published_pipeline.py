@@ -31,28 +31,24 @@ import glob
 import math
 import os
 import random
-import sys
 import tempfile
 import time
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
-import cv2  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-from timm.data.auto_augment import rand_augment_transform  # noqa: E402
-from timm.data.random_erasing import RandomErasing  # noqa: E402
+import cv2
+import torch
+from PIL import Image
+from timm.data.auto_augment import rand_augment_transform
+from timm.data.random_erasing import RandomErasing
 
-from benchmarks.decoding import synthetic_frames  # noqa: E402
-from datasets.build import build_finetune_dataset, build_pretrain_dataset  # noqa: E402
-from datasets.config import DataConfig  # noqa: E402
-from datasets.split_file import write_split_file  # noqa: E402
-from datasets.transforms import IMAGENET_MEAN, IMAGENET_STD, multi_scale_crop_params  # noqa: E402
-from datasets.video_writer import write_frame_folder, write_video  # noqa: E402
+from benchmarks.decoding import synthetic_frames
+from datasets.build import build_finetune_dataset, build_pretrain_dataset
+from datasets.config import DataConfig
+from datasets.split_file import write_split_file
+from datasets.transforms import IMAGENET_MEAN, IMAGENET_STD, multi_scale_crop_params
+from datasets.video_writer import write_frame_folder, write_video
 
 VOX_CROP = (0, 160, 32, 192)
 S, F, STRIDE = 160, 16, 4

@@ -17,20 +17,15 @@ maximum absolute difference in grey levels) and timed on one core (median of rou
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
-import cv2  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from PIL import Image  # noqa: E402
+import cv2
+import torch
+import torch.nn.functional as F
+from PIL import Image
 
 S = 160
 

@@ -11,18 +11,13 @@ finds in each view of the photo (1.0 = the face's own proportions in the photo).
 """
 from __future__ import annotations
 
-import os
-import sys
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
-import cv2  # noqa: E402
+import cv2
 
-from datasets.transforms import EvalTransform, denormalize  # noqa: E402
+from datasets.transforms import EvalTransform, denormalize
 
 
 def views(frame_rgb, size=160):

@@ -45,8 +45,6 @@ from argparse import Namespace
 from typing import Dict, List, Optional, Sequence
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
 __all__ = ['MODEL_ALIASES', 'model_flops', 'matmul_peak', 'run_config', 'main']
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
@@ -10,11 +9,8 @@ import cv2
 import numpy as np
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
-from datasets.transforms import denormalize  # noqa: E402
+from datasets.transforms import denormalize
 
 def to_uint8(img: np.ndarray) -> np.ndarray:
     """float [0, 1] (H, W, 3) -> uint8."""

@@ -28,13 +28,11 @@ import os
 import sys
 from typing import Dict, List, Optional, Sequence
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+from datasets.registry import get_dataset_info
+from datasets.video_reader import natural_key
+from tools import pool_folds
 
-from datasets.registry import get_dataset_info  # noqa: E402
-from datasets.video_reader import natural_key  # noqa: E402
-from tools import pool_folds  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CHECKPOINT_EXTS = ('.pth', '.pt', '.bin')
 

@@ -37,17 +37,14 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
-from cli.args import HelpFormatter  # noqa: E402
-from tools.inputs import InputError, add_face_args, collect_inputs, inspect_video, report  # noqa: E402
-from tools.loading import CheckpointError, add_model_args, load_model, resolve_device  # noqa: E402
-from datasets.registry import CLASSIFICATION, REGRESSION, get_dataset_info  # noqa: E402
-from datasets.split_file import SplitEntry, SplitFileError, read_split_file  # noqa: E402
-from datasets.video_dataset import VideoClsDataset  # noqa: E402
-from engine.logger import progress_iter  # noqa: E402
+from cli.args import HelpFormatter
+from tools.inputs import InputError, add_face_args, collect_inputs, inspect_video, report
+from tools.loading import CheckpointError, add_model_args, load_model, resolve_device
+from datasets.registry import CLASSIFICATION, REGRESSION, get_dataset_info
+from datasets.split_file import SplitEntry, SplitFileError, read_split_file
+from datasets.video_dataset import VideoClsDataset
+from engine.logger import progress_iter
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -12,14 +12,11 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
-from datasets.sampling import clip_indices, clip_span  # noqa: E402
-from datasets.video_reader import (DEFAULT_READER, IMAGE_EXTENSIONS, VideoReadError, natural_key,  # noqa: E402
+from datasets.sampling import clip_indices, clip_span
+from datasets.video_reader import (DEFAULT_READER, IMAGE_EXTENSIONS, VideoReadError, natural_key,
                                    open_video, probe_fps, read_frames)
-from models.checkpoint import CheckpointError  # noqa: E402
+from models.checkpoint import CheckpointError
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.flv', '.mkv', '.mov', '.webm', '.mpg', '.mpeg', '.m4v', '.wmv')
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -35,17 +34,14 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
-from datasets.sampling import eval_clip_indices  # noqa: E402
-from datasets.split_file import read_split_file  # noqa: E402
-from datasets.transforms import resize_frames, to_normalized_tensor  # noqa: E402
-from datasets.video_reader import DEFAULT_READER, READERS, open_video  # noqa: E402
-from engine.metrics import uar, war  # noqa: E402
-import models  # noqa: E402,F401  (registers the SVFAP models with timm)
-from models.checkpoint import load_checkpoint  # noqa: E402
+from datasets.sampling import eval_clip_indices
+from datasets.split_file import read_split_file
+from datasets.transforms import resize_frames, to_normalized_tensor
+from datasets.video_reader import DEFAULT_READER, READERS, open_video
+from engine.metrics import uar, war
+import models  # noqa: F401  (registers the SVFAP models with timm)
+from models.checkpoint import load_checkpoint
 
 CANDIDATE_C = (0.001, 0.01, 0.1, 1.0)
 

@@ -7,22 +7,18 @@ Checkpoints are always read through :func:`models.checkpoint.load_checkpoint` (`
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
-import models  # noqa: E402,F401  (registers the SVFAP names with timm)
-from datasets.registry import CLASSIFICATION, REGRESSION, get_dataset_info  # noqa: E402
-from datasets.transforms import EvalTransform  # noqa: E402
-from datasets.video_reader import DEFAULT_READER, READERS  # noqa: E402
-from models.checkpoint import CheckpointError, extract_state_dict, load_checkpoint, read_checkpoint  # noqa: E402
+import models  # noqa: F401  (registers the SVFAP names with timm)
+from datasets.registry import CLASSIFICATION, REGRESSION, get_dataset_info
+from datasets.transforms import EvalTransform
+from datasets.video_reader import DEFAULT_READER, READERS
+from models.checkpoint import CheckpointError, extract_state_dict, load_checkpoint, read_checkpoint
 
 
 # architecture fields taken from a checkpoint's ``args`` when present
@@ -30,7 +26,6 @@ _ARCH_KEYS = ('stage_depths', 'num_bottleneck_tokens', 'temporal_downsample', 's
               'embed_dim', 'num_heads', 'tubelet_size')
 _DECODER_KEYS = ('decoder_depth', 'decoder_embed_dim', 'decoder_num_heads')
 _SIZE_BY_WIDTH = {512: 'base', 384: 'small', 96: 'tiny'}
-
 
 
 # ----------------------------------------------------------------------------------------------

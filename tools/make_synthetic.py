@@ -10,15 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
-from datasets.synthetic import (DEFAULTS, LABEL_NAMES, RenderStyle, generate_synthetic_dataset,  # noqa: E402
+from datasets.synthetic import (DEFAULTS, LABEL_NAMES, RenderStyle, generate_synthetic_dataset,
                                 preview_grid)
-from engine.logger import make_progress  # noqa: E402
+from engine.logger import make_progress
 
 
 def get_args(argv=None):

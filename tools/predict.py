@@ -39,18 +39,15 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
-from cli.args import HelpFormatter  # noqa: E402
-from tools.inputs import (FaceWindows, InputError, add_face_args, collect_inputs,  # noqa: E402
+from cli.args import HelpFormatter
+from tools.inputs import (FaceWindows, InputError, add_face_args, collect_inputs,
                           inspect_video, read_windows, report, window_starts)
-from tools.loading import CheckpointError, add_model_args, load_model, resolve_device  # noqa: E402
-from datasets.sampling import clip_indices  # noqa: E402
-from engine.evaluation import score_columns  # noqa: E402
-from engine.logger import progress_iter  # noqa: E402
-from datasets.video_reader import VideoReadError, frame_times  # noqa: E402
+from tools.loading import CheckpointError, add_model_args, load_model, resolve_device
+from datasets.sampling import clip_indices
+from engine.evaluation import score_columns
+from engine.logger import progress_iter
+from datasets.video_reader import VideoReadError, frame_times
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
@@ -144,5 +143,4 @@ def _first_path(split_file: str) -> str:
 
 
 if __name__ == '__main__':
-    sys.path.insert(0, ROOT)
     main()

@@ -26,13 +26,10 @@ from typing import Dict, List
 import numpy as np
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
-from tools.drawing import auto_scale, denormalise_clip, make_grid, save_png, to_uint8  # noqa: E402
-from tools.inputs import load_input_clip, run_single_input  # noqa: E402
-from tools.loading import CheckpointError, load_model, one_video_parser, resolve_device  # noqa: E402
+from tools.drawing import auto_scale, denormalise_clip, make_grid, save_png, to_uint8
+from tools.inputs import load_input_clip, run_single_input
+from tools.loading import CheckpointError, load_model, one_video_parser, resolve_device
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -28,16 +28,13 @@ from typing import Dict
 import numpy as np
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
-from tools.drawing import auto_scale, make_grid, save_png, to_uint8  # noqa: E402
-from tools.inputs import load_input_clip, run_single_input  # noqa: E402
-from tools.loading import load_model, one_video_parser, resolve_device  # noqa: E402
-from engine.pretrain import reconstruct as reconstruct_clip  # noqa: E402
-from datasets.masking import tube_mask  # noqa: E402
-from datasets.video_writer import write_mp4  # noqa: E402
+from tools.drawing import auto_scale, make_grid, save_png, to_uint8
+from tools.inputs import load_input_clip, run_single_input
+from tools.loading import load_model, one_video_parser, resolve_device
+from engine.pretrain import reconstruct as reconstruct_clip
+from datasets.masking import tube_mask
+from datasets.video_writer import write_mp4
 
 MASK_GREY = 0.5
 
