@@ -31,20 +31,15 @@ from datasets.build import build_finetune_dataset, build_pretrain_dataset
 from datasets.config import DataConfig
 from datasets.sampling import sample_train_indices
 from datasets.split_file import write_split_file
-from tests.helpers import pattern_frames, write_frame_folder, write_mp4
+from benchmarks.decoding import synthetic_frames
+from datasets.video_writer import write_frame_folder, write_mp4
 from datasets.video_reader import HAS_DECORD, open_video
 
 
 def _make_videos(d, n_videos, n_frames, size):
     mp4s, folders = [], []
     for i in range(n_videos):
-        frames = pattern_frames(n_frames, size, size, seed=i)
-        # smooth moving content so the codec does realistic work
-        yy, xx = np.mgrid[0:size, 0:size]
-        for t in range(n_frames):
-            blob = 120 * np.exp(-(((xx - size / 2 - 20 * np.sin(t / 7)) ** 2 + (yy - size / 2) ** 2)
-                                  / (2 * (size / 6) ** 2)))
-            frames[t, ..., 1] = np.clip(frames[t, ..., 1] + blob, 0, 255).astype(np.uint8)
+        frames = synthetic_frames(n_frames, size, seed=i)   # moving texture: the codec does real work
         mp4s.append(write_mp4(os.path.join(d, f"v{i}.mp4"), frames))
         folders.append(write_frame_folder(os.path.join(d, f"f{i}"), frames, "jpg", quality=90))
     return mp4s, folders
