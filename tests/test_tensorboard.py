@@ -1,4 +1,4 @@
-"""The README's monitoring promise, end to end: tiny real runs write event files, the real
+"""The monitoring promise (docs/troubleshooting.md), end to end: tiny real runs write event files, the real
 TensorBoard server (bound to the loopback, bounded in time) serves them, and its HTTP API has the
 training loss, the lr, the validation UAR and the reconstruction image."""
 import json
