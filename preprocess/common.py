@@ -147,15 +147,6 @@ def write_split(path: str, rows: Sequence[Row]) -> None:
     write_split_file(path, rows)
 
 
-def read_split(path: str, num_values: int = 1) -> List[Tuple[str, List[str]]]:
-    """Read a split file back: the last ``num_values`` fields are labels, the rest is the path."""
-    out = []
-    for ln in read_lines(path):
-        parts = ln.rstrip().rsplit(" ", num_values)
-        out.append((parts[0], parts[1:]))
-    return out
-
-
 def fold_dir(out: str, fold: str) -> str:
     return os.path.join(out, f"split{int(fold):02d}" if str(fold).isdigit() else str(fold))
 

@@ -439,4 +439,3 @@ def test_common_helpers(tmp_path):
     p = tmp_path / "s.csv"
     common.write_split(str(p), [("a b/c d.avi", 3), ("x", [0.5, 1.0])])
     assert lines(p) == ["a b/c d.avi 3", "x 0.5 1.0"]
-    assert common.read_split(str(p))[0] == ("a b/c d.avi", ["3"])
