@@ -19,7 +19,8 @@ import torch
 from cli.args import finalize_args, finetune_parser, parse_args
 from datasets.build import build_finetune_dataset
 from datasets.config import DataConfig, resolve_task
-from engine.checkpoint import auto_load, load_training_checkpoint, save_checkpoint
+from engine.checkpoint import auto_load, save_checkpoint
+from models.checkpoint import read_checkpoint
 from engine.data import build_eval_loader, seed_everything
 from engine.distributed import is_main_process, run_with_process_group
 from engine.evaluation import (evaluate, main_metric_name, metrics_summary, video_group_keys,
@@ -305,7 +306,7 @@ def run(args) -> Dict:
             # every process holds the same weights, so each keeps its own copy of the best ones
             # (a resumed run reads the file instead)
             if best_state is None:
-                best_state = load_training_checkpoint(best_path)['model']
+                best_state = read_checkpoint(best_path)['model']
             model_without_ddp.load_state_dict(best_state)
             print(f'| testing checkpoint-best.pth ({best["metric"]} {best["value"]:.4f}, '
                   f'epoch {best["epoch"]})')

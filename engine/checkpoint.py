@@ -29,10 +29,10 @@ import torch
 
 from datasets.atomic_file import atomic_write
 from engine.distributed import is_main_process
-from models.checkpoint import describe_load_error
+from models.checkpoint import CheckpointError, read_checkpoint
 
-__all__ = ['atomic_torch_save', 'atomic_copy', 'save_checkpoint', 'load_training_checkpoint', 'CheckpointReadError',
-           'resume_candidates', 'find_resume_checkpoint', 'remove_stale_temp_files',
+__all__ = ['atomic_torch_save', 'atomic_copy', 'save_checkpoint', 'resume_candidates',
+           'find_resume_checkpoint', 'remove_stale_temp_files',
            'get_rng_state', 'set_rng_state', 'plain_args', 'auto_load', 'CHECKPOINT_FORMAT',
            'ResumeMismatchError', 'changed_flags']
 
@@ -127,23 +127,6 @@ def save_checkpoint(path: str, *, model, optimizer=None, scaler=None, model_ema=
     return path
 
 
-class CheckpointReadError(RuntimeError):
-    """A checkpoint file that cannot be read (truncated, empty, not a torch file); names the file."""
-
-
-def load_training_checkpoint(path: str, map_location='cpu') -> Dict[str, Any]:
-    """Load one of our checkpoints with ``weights_only=True`` (never full unpickling). A file that
-    cannot be read raises :class:`CheckpointReadError` with the path and the reason in one line."""
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as e:  # noqa: BLE001  (torch raises RuntimeError, EOFError, UnpicklingError, ...)
-        size = os.path.getsize(path) if os.path.exists(path) else -1
-        raise CheckpointReadError(f'cannot read checkpoint {path} ({size} bytes): '
-                                  f'{describe_load_error(e)}') from None
-
-
 _CKPT_RE = re.compile(r'checkpoint-(\d+)\.pth$')
 
 
@@ -214,8 +197,8 @@ def _load_newest_readable(output_dir: str, force_restart: bool = False):
     candidates = resume_candidates(output_dir)
     for i, path in enumerate(candidates):
         try:
-            ckpt = load_training_checkpoint(path)
-        except CheckpointReadError as e:
+            ckpt = read_checkpoint(path)
+        except CheckpointError as e:
             nxt = candidates[i + 1] if i + 1 < len(candidates) else None
             aside = _move_aside(path)
             print(f'| WARNING: {e}; moved to {aside}; '
@@ -226,13 +209,13 @@ def _load_newest_readable(output_dir: str, force_restart: bool = False):
                  and int(_CKPT_RE.search(p).group(1)) > int(ckpt.get('epoch', -1))]
         for p in newer:
             try:
-                return p, load_training_checkpoint(p)
-            except CheckpointReadError as e:
+                return p, read_checkpoint(p)
+            except CheckpointError as e:
                 print(f'| WARNING: {e}', flush=True)
         return path, ckpt
     aside = unreadable_checkpoints(output_dir)
     if aside and not force_restart:
-        raise CheckpointReadError(
+        raise CheckpointError(
             f'{output_dir} holds no readable checkpoint, only {len(aside)} unreadable one(s) set aside '
             f'({", ".join(os.path.basename(p) for p in aside)}); starting from epoch 0 would replace '
             f'this run\'s log and checkpoints: --resume a good checkpoint, or pass --force_restart to '
@@ -304,7 +287,7 @@ def auto_load(args, model_without_ddp, optimizer=None, scaler=None, model_ema=No
             print(f'| removed the partial file {p} of an interrupted checkpoint write')
     path = getattr(args, 'resume', None) or None
     if path:
-        ckpt = load_training_checkpoint(path)
+        ckpt = read_checkpoint(path)
     elif getattr(args, 'auto_resume', False):
         path, ckpt = _load_newest_readable(args.output_dir, getattr(args, 'force_restart', False))
         if path and not getattr(args, 'eval', False):

@@ -8,7 +8,7 @@ from typing import Callable, Dict, Optional
 
 import torch
 
-from engine.checkpoint import (CheckpointReadError, ResumeMismatchError, atomic_copy, get_rng_state,
+from engine.checkpoint import (ResumeMismatchError, atomic_copy, get_rng_state,
                                plain_args, rotate_last, save_checkpoint)
 from engine.data import derive_seed, seed_everything
 from engine.distributed import all_gather_object, get_rank, is_main_process
@@ -16,6 +16,7 @@ from engine.optim import cosine_scheduler
 from engine.preemption import Preempted
 from engine.run_lock import RunDirBusyError, lock_run_dir
 from engine.step import NonFiniteLossError
+from models.checkpoint import CheckpointError
 
 __all__ = ['configure_backends', 'seed_epoch', 'build_schedules', 'save_epoch_checkpoints',
            'print_run_header', 'build_ema', 'cli_main', 'check_output_dirs', 'check_input_files',
@@ -163,16 +164,16 @@ def check_input_files(args) -> None:
         if not path:
             continue
         if not os.path.isfile(path):
-            raise CheckpointReadError(f'--{flag} {path}: no such file')
+            raise CheckpointError(f'--{flag} {path}: no such file')
         size = os.path.getsize(path)
         if size == 0:
-            raise CheckpointReadError(f'--{flag} {path}: empty file (0 bytes)')
+            raise CheckpointError(f'--{flag} {path}: empty file (0 bytes)')
         with open(path, 'rb') as f:
             head = f.read(4)
             f.seek(max(0, size - 65557))  # the end-of-central-directory record lies in the tail
             tail = f.read()
         if head == b'PK\x03\x04' and b'PK\x05\x06' not in tail:
-            raise CheckpointReadError(f'--{flag} {path}: truncated ({size} bytes; its zip archive has no '
+            raise CheckpointError(f'--{flag} {path}: truncated ({size} bytes; its zip archive has no '
                                       f'central directory)')
 
 
@@ -191,7 +192,7 @@ def _user_errors():
     from datasets.video_dataset import TooManyBrokenVideos
     from datasets.video_reader import VideoReadError
     from models.checkpoint import CheckpointError
-    return (NonFiniteLossError, CheckpointReadError, ResumeMismatchError, OutputDirError,
+    return (NonFiniteLossError, CheckpointError, ResumeMismatchError, OutputDirError,
             CheckpointError, SplitFileError, MissingPathsError, VideoReadError, TooManyBrokenVideos,
             InputCropError, RunDirBusyError)
 

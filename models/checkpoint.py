@@ -77,7 +77,8 @@ def read_checkpoint(path: Union[str, os.PathLike]) -> object:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as err:  # noqa: BLE001 - any failure to read means "not a usable checkpoint"
-        raise CheckpointError(f'cannot read checkpoint {path}: {describe_load_error(err)}') from None
+        raise CheckpointError(f'cannot read checkpoint {path} ({os.path.getsize(path)} bytes): '
+                              f'{describe_load_error(err)}') from None
 
 
 def extract_state_dict(obj: object, source: str = '<state dict>') -> Dict[str, torch.Tensor]:

@@ -44,7 +44,7 @@ def test_user_errors_are_one_message(tmp_path):
         'svfap_small_patch16_160, svfap_tiny_patch16_160)')
 
     rc, err = _run(common + ['--resume', trunc, '--debug'], tmp_path)  # --debug: the traceback
-    assert rc == 1 and 'Traceback (most recent call last)' in err and 'CheckpointReadError' in err
+    assert rc == 1 and 'Traceback (most recent call last)' in err and 'CheckpointError' in err
 
 
 def test_bad_recipes_are_one_line_naming_file_and_key(tmp_path):

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import engine.checkpoint as ck
+from models.checkpoint import CheckpointError, read_checkpoint
 
 
 def _model():
@@ -158,16 +159,16 @@ def test_auto_resume_falls_back_to_the_newest_readable_checkpoint(tmp_path, caps
     assert f'resumed model from {tmp_path / "checkpoint-1.pth"}' in out
     assert (tmp_path / 'checkpoint-last.pth.unreadable').exists()  # kept, set aside
     # and checkpoint-last.pth is the state resumed from again, the newest readable one
-    assert ck.load_training_checkpoint(str(last))['epoch'] == 1
+    assert read_checkpoint(str(last))['epoch'] == 1
     assert 'checkpoint-last.pth restored from checkpoint-1.pth' in out
 
 
 def test_unreadable_checkpoints_name_the_file(tmp_path):
     bad = tmp_path / 'checkpoint-last.pth'
     bad.write_bytes(b'not a checkpoint')
-    with pytest.raises(ck.CheckpointReadError, match=r'checkpoint-last\.pth \(16 bytes\)'):
+    with pytest.raises(CheckpointError, match=r'checkpoint-last\.pth \(16 bytes\)'):
         ck.auto_load(_resume_args(tmp_path, resume=str(bad)), _model())
-    with pytest.raises(ck.CheckpointReadError, match=r'no readable checkpoint, only 1 unreadable'):
+    with pytest.raises(CheckpointError, match=r'no readable checkpoint, only 1 unreadable'):
         ck.auto_load(_resume_args(tmp_path), _model())
 
 
@@ -177,7 +178,7 @@ def test_a_folder_of_unreadable_checkpoints_is_refused_every_time(tmp_path, caps
     (tmp_path / 'checkpoint-last.pth').write_bytes(b'broken')
     (tmp_path / 'checkpoint-9.pth').write_bytes(b'')
     for _ in range(3):
-        with pytest.raises(ck.CheckpointReadError, match=r'--force_restart'):
+        with pytest.raises(CheckpointError, match=r'--force_restart'):
             ck.auto_load(_resume_args(tmp_path), _model())
     assert sorted(os.listdir(tmp_path)) == ['checkpoint-9.pth.unreadable', 'checkpoint-last.pth.unreadable']
     args = _resume_args(tmp_path)
@@ -207,7 +208,7 @@ def test_previous_last_checkpoint_is_kept_and_used_when_the_new_one_is_bad(tmp_p
     for epoch in range(4):
         save_epoch_checkpoints(args, epoch, 10 * epoch, m, opt, None, None)
     assert sorted(os.listdir(tmp_path)) == ['checkpoint-last.pth', 'checkpoint-prev.pth']
-    assert ck.load_training_checkpoint(str(tmp_path / 'checkpoint-prev.pth'))['epoch'] == 2
+    assert read_checkpoint(str(tmp_path / 'checkpoint-prev.pth'))['epoch'] == 2
     last = tmp_path / 'checkpoint-last.pth'
     last.write_bytes(last.read_bytes()[:100])      # e.g. a bad network filesystem
     ra = _resume_args(tmp_path)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import run_finetune
-from engine.checkpoint import CheckpointReadError, load_training_checkpoint
+from models.checkpoint import CheckpointError, read_checkpoint
 from tests.helpers import free_port, make_tiny_dataset, repo_root, tiny_finetune_argv, tiny_pretrain_argv
 
 ENV = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
@@ -82,13 +82,13 @@ def test_checkpoint_last_is_back_after_a_kill_during_the_last_copy(data, tmp_pat
     argv = tiny_finetune_argv(fold, str(out), extra=['--epochs', '2', '--max_steps_per_epoch', '2'])
     run_finetune.main(argv)
     # epoch 1's save: last (epoch 0) renamed to prev, checkpoint-1.pth written, then killed in the copy
-    assert load_training_checkpoint(str(out / 'checkpoint-prev.pth'))['epoch'] == 0
+    assert read_checkpoint(str(out / 'checkpoint-prev.pth'))['epoch'] == 0
     os.unlink(out / 'checkpoint-last.pth')
     (out / '.checkpoint-last.pth.x1.tmp').write_bytes(b'partial')
     run_finetune.main(argv)
     assert 'checkpoint-last.pth restored from checkpoint-1.pth' in capsys.readouterr().out
-    last = load_training_checkpoint(str(out / 'checkpoint-last.pth'))
-    numbered = load_training_checkpoint(str(out / 'checkpoint-1.pth'))
+    last = read_checkpoint(str(out / 'checkpoint-last.pth'))
+    numbered = read_checkpoint(str(out / 'checkpoint-1.pth'))
     assert last['epoch'] == 1 and all(torch.equal(last['model'][k], v) for k, v in numbered['model'].items())
     res = run_finetune.main(argv + ['--eval', '--resume', str(out / 'checkpoint-last.pth'),
                                     '--output_dir', str(tmp_path / 'eval')])
@@ -105,7 +105,7 @@ def test_unreadable_checkpoints_refuse_every_retry_until_force_restart(data, tmp
             (out / name).write_bytes(b'damaged')
     records = open(out / 'log.jsonl').read()
     for _ in range(2):  # the first start sets them aside; a requeue of the same command too is refused
-        with pytest.raises(CheckpointReadError, match='--force_restart'):
+        with pytest.raises(CheckpointError, match='--force_restart'):
             run_finetune.main(argv)
         assert open(out / 'log.jsonl').read() == records  # nothing deleted
     res = run_finetune.main(argv + ['--force_restart'])
@@ -114,7 +114,7 @@ def test_unreadable_checkpoints_refuse_every_retry_until_force_restart(data, tmp
 
 
 def _weights(path):
-    return load_training_checkpoint(path)['model']
+    return read_checkpoint(path)['model']
 
 
 def _preempt_and_resume(cmd_prefix, argv, out, log, wait_text, signal_pids):
@@ -131,7 +131,7 @@ def _preempt_and_resume(cmd_prefix, argv, out, log, wait_text, signal_pids):
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
     text = open(log).read()
-    ck = load_training_checkpoint(os.path.join(out, 'checkpoint-last.pth'))
+    ck = read_checkpoint(os.path.join(out, 'checkpoint-last.pth'))
     mid = ck.get('resume_step')
     assert mid is not None and mid['epoch'] == 0 and 0 < mid['step'], text[-3000:]
     assert json.load(open(os.path.join(out, 'preempted.json')))['step'] == mid['step']
@@ -229,7 +229,7 @@ def test_slurm_script_checkpoints_on_its_time_limit_signal_and_requeues(data, tm
     text = open(log).read()
     assert 'time limit near' in text and 'stopped by SIGTERM after step' in text, text[-3000:]
     assert open(tmp_path / 'scontrol.log').read().split() == ['requeue', '4242']
-    assert load_training_checkpoint(os.path.join(out, 'checkpoint-last.pth'))['resume_step']['epoch'] == 0
+    assert read_checkpoint(os.path.join(out, 'checkpoint-last.pth'))['resume_step']['epoch'] == 0
 
 
 def test_a_broken_test_video_is_reported_before_training(data, tmp_path):
