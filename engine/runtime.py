@@ -16,7 +16,7 @@ from engine.optim import cosine_scheduler
 from engine.preemption import Preempted
 from engine.run_lock import RunDirBusyError, lock_run_dir
 from engine.step import NonFiniteLossError
-from models.checkpoint import CheckpointError
+from models.checkpoint import CheckpointError, check_checkpoint_file
 
 __all__ = ['configure_backends', 'seed_epoch', 'build_schedules', 'save_epoch_checkpoints',
            'print_run_header', 'build_ema', 'cli_main', 'check_output_dirs', 'check_input_files',
@@ -161,20 +161,11 @@ def check_input_files(args) -> None:
     is built (a torch zip file must end with its central directory). Reading them comes later."""
     for flag in ('resume', 'finetune'):
         path = getattr(args, flag, None)
-        if not path:
-            continue
-        if not os.path.isfile(path):
-            raise CheckpointError(f'--{flag} {path}: no such file')
-        size = os.path.getsize(path)
-        if size == 0:
-            raise CheckpointError(f'--{flag} {path}: empty file (0 bytes)')
-        with open(path, 'rb') as f:
-            head = f.read(4)
-            f.seek(max(0, size - 65557))  # the end-of-central-directory record lies in the tail
-            tail = f.read()
-        if head == b'PK\x03\x04' and b'PK\x05\x06' not in tail:
-            raise CheckpointError(f'--{flag} {path}: truncated ({size} bytes; its zip archive has no '
-                                      f'central directory)')
+        if path:
+            try:
+                check_checkpoint_file(path)
+            except CheckpointError as e:
+                raise CheckpointError(f'--{flag} {e}') from None
 
 
 def build_ema(args, model_without_ddp):
@@ -191,7 +182,7 @@ def _user_errors():
     from datasets.transforms import InputCropError
     from datasets.video_dataset import TooManyBrokenVideos
     from datasets.video_reader import VideoReadError
-    from models.checkpoint import CheckpointError
+    from models.checkpoint import CheckpointError, check_checkpoint_file
     return (NonFiniteLossError, CheckpointError, ResumeMismatchError, OutputDirError,
             CheckpointError, SplitFileError, MissingPathsError, VideoReadError, TooManyBrokenVideos,
             InputCropError, RunDirBusyError)

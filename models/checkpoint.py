@@ -14,7 +14,7 @@ from typing import Dict, List, Mapping, Optional, Union
 import torch
 import torch.nn as nn
 
-__all__ = ['CheckpointError', 'LoadReport', 'read_checkpoint', 'extract_state_dict', 'load_checkpoint',
+__all__ = ['CheckpointError', 'LoadReport', 'check_checkpoint_file', 'read_checkpoint', 'extract_state_dict', 'load_checkpoint',
            'unwrap_model']
 
 WEIGHT_ENTRIES = ('model', 'module', 'state_dict')
@@ -66,6 +66,22 @@ def describe_load_error(err: BaseException) -> str:
     if isinstance(err, EOFError) or not text:
         return f'empty or truncated ({type(err).__name__})'
     return f'{type(err).__name__}: {text.splitlines()[0][:200]}'
+
+
+def check_checkpoint_file(path: str) -> None:
+    """A checkpoint file present and not visibly truncated, without reading it: a torch zip file
+    must end with its central directory. CheckpointError ``'<path>: <what is wrong>'`` otherwise."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f'{path}: no such file')
+    size = os.path.getsize(path)
+    if size == 0:
+        raise CheckpointError(f'{path}: empty file (0 bytes)')
+    with open(path, 'rb') as f:
+        head = f.read(4)
+        f.seek(max(0, size - 65557))  # the end-of-central-directory record lies in the tail
+        tail = f.read()
+    if head == b'PK\x03\x04' and b'PK\x05\x06' not in tail:
+        raise CheckpointError(f'{path}: truncated ({size} bytes; its zip archive has no central directory)')
 
 
 def read_checkpoint(path: Union[str, os.PathLike]) -> object:
