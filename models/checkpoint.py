@@ -14,8 +14,8 @@ from typing import Dict, List, Mapping, Optional, Union
 import torch
 import torch.nn as nn
 
-__all__ = ['CheckpointError', 'LoadReport', 'check_checkpoint_file', 'read_checkpoint', 'extract_state_dict', 'load_checkpoint',
-           'unwrap_model']
+__all__ = ['CheckpointError', 'LoadReport', 'check_checkpoint_file', 'read_checkpoint', 'extract_state_dict',
+           'load_checkpoint', 'unwrap_model']
 
 WEIGHT_ENTRIES = ('model', 'module', 'state_dict')
 # checkpoint keys that belong to the pre-training decoder side
