@@ -227,12 +227,21 @@ def _load_newest_readable(output_dir: str, force_restart: bool = False):
 
 
 def rotate_last(output_dir: str) -> str:
-    """Rename ``checkpoint-last.pth`` (if any) to ``checkpoint-prev.pth`` before a new last is
-    written, so that an unreadable new one costs one epoch, not ``--save_ckpt_freq``; returns the
-    path of the last checkpoint."""
+    """Make ``checkpoint-prev.pth`` the current ``checkpoint-last.pth`` (if any) before a new last
+    is written, so that an unreadable new one costs one epoch, not ``--save_ckpt_freq``; returns the
+    path of the last checkpoint. The last stays in place (a hard link, where the file system has
+    them) until the new one replaces it atomically: a kill at any moment leaves a last checkpoint."""
     last = os.path.join(output_dir, 'checkpoint-last.pth')
+    prev = os.path.join(output_dir, 'checkpoint-prev.pth')
     if os.path.isfile(last):
-        os.replace(last, os.path.join(output_dir, 'checkpoint-prev.pth'))
+        tmp = prev + '.link.tmp'
+        try:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            os.link(last, tmp)
+            os.replace(tmp, prev)
+        except OSError:                       # no hard links here: rename, as before
+            os.replace(last, prev)
     return last
 
 

@@ -215,3 +215,17 @@ def test_previous_last_checkpoint_is_kept_and_used_when_the_new_one_is_bad(tmp_p
     ckpt = ck.auto_load(ra, _model())
     assert ckpt['epoch'] == 2 and ra.start_epoch == 3
     assert f'trying {tmp_path / "checkpoint-prev.pth"}' in capsys.readouterr().out
+
+
+def test_rotation_never_leaves_the_folder_without_a_last_checkpoint(tmp_path):
+    """Before a new last is written the old one becomes prev, but stays last until the new one
+    replaces it: a kill between the two still finds checkpoint-last.pth."""
+    last = str(tmp_path / 'checkpoint-last.pth')
+    _save(last, _model(), 3)
+    assert ck.rotate_last(str(tmp_path)) == last
+    assert read_checkpoint(last)['epoch'] == 3                        # still there
+    assert read_checkpoint(str(tmp_path / 'checkpoint-prev.pth'))['epoch'] == 3
+    _save(last, _model(), 4)                                          # the new last replaces it
+    assert read_checkpoint(last)['epoch'] == 4
+    assert read_checkpoint(str(tmp_path / 'checkpoint-prev.pth'))['epoch'] == 3
+    assert sorted(os.listdir(tmp_path)) == ['checkpoint-last.pth', 'checkpoint-prev.pth']
