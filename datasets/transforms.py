@@ -265,11 +265,12 @@ class ClipRandAugment:
     def draw_seed(rng: np.random.Generator) -> int:
         return int(rng.integers(0, 2 ** 63 - 1))
 
-    def __call__(self, frames: np.ndarray, rng: np.random.Generator, box: Optional[Box] = None) -> np.ndarray:
-        """uint8 (T, H, W, 3) -> the augmented clip, or its ``box`` = (top, left, h, w) region."""
-        return self.apply(frames, self.draw_seed(rng), box)
+    def __call__(self, frames: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """uint8 (T, H, W, 3) -> the augmented clip."""
+        return self.apply(frames, self.draw_seed(rng))
 
     def apply(self, frames: np.ndarray, seed: int, box: Optional[Box] = None) -> np.ndarray:
+        """The clip augmented with ``seed``'s decisions, or only its ``box`` = (top, left, h, w)."""
         t, h, w, _ = frames.shape
         top, left, ch, cw = box if box is not None else (0, 0, h, w)
         if self.backend == "tensor":  # timm's decisions for this seed, applied to the whole clip

@@ -355,8 +355,15 @@ class PyAVVideo:
             self._c.close()
             raise VideoReadError(path, "FFmpeg finds no video frames in it")
         self.num_frames = len(pts)
+        # presentation times of the displayed frames, seconds from the first (variable frame rates
+        # as recorded); None where timestamps are missing or repeated
+        self.frame_times = None
+        unique_pts = None not in pts and len(set(pts)) == len(pts)
+        if unique_pts and s.time_base is not None:
+            t = np.sort(np.asarray(pts, np.float64)) * float(s.time_base)
+            self.frame_times = t - t[0]
         avi_b_frames = "avi" in self.container_format and self.has_b_frames
-        self._by_seek = not avi_b_frames and None not in pts and len(set(pts)) == len(pts)
+        self._by_seek = not avi_b_frames and unique_pts
         if self._by_seek:
             self._order = sorted(pts)
             self._index = {p: i for i, p in enumerate(self._order)}
@@ -551,22 +558,17 @@ def iter_frames(path: str, reader: str = DEFAULT_READER) -> Iterator[np.ndarray]
 
 def frame_times(path: str) -> Optional[np.ndarray]:
     """Presentation time in seconds of every displayed frame of a video file, from the first one
-    (variable frame rates, as phones record, included): the packets' timestamps, sorted. None for a
+    (variable frame rates, as phones record, included): :attr:`PyAVVideo.frame_times`. None for a
     frame folder, without PyAV, or where timestamps are missing or repeated (then frame / fps is
     the best estimate)."""
     if av is None or os.path.isdir(path):
         return None
     try:
-        with av.open(path) as c:
-            s = c.streams.video[0]
-            pts = [p.pts for p in c.demux(s) if p.size and not p.is_discard]
-            base = s.time_base
-    except Exception:  # noqa: BLE001 - no times is an answer
+        v = PyAVVideo(path)
+    except VideoReadError:
         return None
-    if not pts or None in pts or len(set(pts)) != len(pts) or base is None:
-        return None
-    t = np.sort(np.asarray(pts, np.float64)) * float(base)
-    return t - t[0]
+    v.close()
+    return v.frame_times
 
 
 def probe_video(path: str, reader: str = DEFAULT_READER) -> int:

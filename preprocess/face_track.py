@@ -33,6 +33,7 @@ package; ``pip install --no-deps facenet-pytorch``, as ``scripts/_venv.sh`` does
 """
 from __future__ import annotations
 
+import bisect
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -255,6 +256,7 @@ class FaceTrack:
     num_detected: int                           # checks that found the followed person
     settings: Dict = field(default_factory=dict)
     source: Dict = field(default_factory=dict)  # the video it describes (for reuse)
+    _with_face: Optional[List[int]] = field(default=None, init=False, repr=False, compare=False)
 
     def spans(self) -> List[Tuple[int, int, bool]]:
         """``[(start, end, face present)]``: maximal runs of frames with and without the face,
@@ -281,14 +283,19 @@ class FaceTrack:
         return square_box(f[0], f[1], f[2] * (1 + 2 * margin), w, h)
 
     def nearest_face(self, i: int) -> Optional[int]:
-        """The frame nearest to ``i`` that has the face (``i`` itself when it has), or None."""
-        with_face = [j for j, f in enumerate(self.faces) if f is not None]
-        return min(with_face, key=lambda j: (abs(j - i), j)) if with_face else None
+        """The frame nearest to ``i`` that has the face (``i`` itself when it has; the earlier of
+        two at the same distance), or None."""
+        if self._with_face is None:
+            self._with_face = [j for j, f in enumerate(self.faces) if f is not None]
+        k = bisect.bisect_left(self._with_face, i)
+        near = self._with_face[max(k - 1, 0):k + 1]
+        return min(near, key=lambda j: (abs(j - i), j)) if near else None
 
     def save(self, path: str) -> str:
         """The sidecar: per-frame boxes (``null`` = no face), spans, shots, the detector and the
         choice, as JSON. Written atomically."""
         doc = asdict(self)
+        doc.pop("_with_face")
         doc["version"] = SIDECAR_VERSION
         doc["faces"] = [None if f is None else [round(v, 2) for v in f] for f in self.faces]
         doc["spans"] = [{"start": s, "end": e, "face": bool(p)} for s, e, p in self.spans()]
@@ -377,7 +384,7 @@ class _Tracker:
         self.prev_sig = None
         self.n = 0
 
-    def _detect(self, i: int, frame: np.ndarray) -> List[Tuple[Face, float]]:
+    def _detect(self, frame: np.ndarray) -> List[Tuple[Face, float]]:
         return [(face_of(d), d[4]) for d in _as_detections(self.detect(frame))]
 
     def feed(self, frame: np.ndarray) -> None:
@@ -408,7 +415,7 @@ class _Tracker:
     def _check(self, i: int) -> None:
         frame = self.held[i]
         self.num_checked += 1
-        found = [] if i in self.blank else self._detect(i, frame)
+        found = [] if i in self.blank else self._detect(frame)
         prev, shot = self.last_check, len(self.shots) - 1
         free = list(self.active)
         matched: List[_Tracklet] = []
@@ -437,7 +444,7 @@ class _Tracker:
         frames in between (the face is present at ``lo`` xor at ``hi``)."""
         while hi - lo > 1:
             mid = (lo + hi) // 2
-            here = mid not in self.blank and any(same_face(f, face) for f, _ in self._detect(mid, self.held[mid]))
+            here = mid not in self.blank and any(same_face(f, face) for f, _ in self._detect(self.held[mid]))
             self.num_checked += 1
             if here == present_at_low:
                 lo = mid

@@ -116,6 +116,7 @@ class VideoInfo:
     width: int
     fps: Optional[float]
     notes: List[str]
+    times: Optional[np.ndarray] = None   # seconds of each frame from the stream's timestamps, or None
 
 
 class native_stderr_silenced:
@@ -153,6 +154,7 @@ def inspect_video(path: str, reader: str = DEFAULT_READER, input_size: int = 160
                     raise InputError(path, 'zero frames')
                 frames = v.get(sorted({0, n // 4, n // 2, (3 * n) // 4, n - 1}))
                 grey = getattr(v, 'is_grayscale', None)
+                times = getattr(v, 'frame_times', None)
             finally:
                 v.close()
     except VideoReadError as e:
@@ -179,7 +181,7 @@ def inspect_video(path: str, reader: str = DEFAULT_READER, input_size: int = 160
     if min(h, w) < input_size:
         notes.append(f'small frames {w}x{h} upscaled to short side {input_size}: predictions on so little '
                      f'detail are unreliable')
-    return VideoInfo(path, n, h, w, probe_fps(path), notes)
+    return VideoInfo(path, n, h, w, probe_fps(path), notes, times)
 
 
 def _is_grey(frame: np.ndarray) -> bool:
@@ -278,7 +280,7 @@ def add_face_args(g) -> None:
 class FaceWindows:
     """``predict --face_crop``: each input's face track (``preprocess.face_track``) and its windows
     cropped to the followed face. A window has a face when at least ``min_fraction`` of its frames
-    do; its frames without the face take the box of the window's nearest frame with it. A video
+    do; its frames without the face take the box of the nearest frame with it. A video
     without any face raises :class:`InputError`, or with ``fallback='center'`` every window is
     cropped to the centred square (and says it has no face)."""
 
@@ -307,11 +309,9 @@ class FaceWindows:
         if not track.num_detected:
             return False, [center_box(*track.frame_size)] * len(indices)
         idx = [min(int(i), track.num_frames - 1) for i in indices]
-        with_face = [i for i in idx if track.faces[i] is not None]
-        if len(with_face) < self.min_fraction * len(idx):
+        if sum(track.faces[i] is not None for i in idx) < self.min_fraction * len(idx):
             return False, []
-        return True, [track.crop_box(i if track.faces[i] is not None else
-                                     min(with_face, key=lambda j: abs(j - i)), self.margin) for i in idx]
+        return True, [track.crop_box(track.nearest_face(i), self.margin) for i in idx]
 
     def crop(self, frames: np.ndarray, boxes: list) -> np.ndarray:
         from preprocess.face_track import crop_resize

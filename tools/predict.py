@@ -47,7 +47,7 @@ from tools.loading import CheckpointError, add_model_args, load_model, resolve_d
 from datasets.sampling import clip_indices
 from engine.evaluation import score_columns
 from engine.logger import progress_iter
-from datasets.video_reader import VideoReadError, frame_times
+from datasets.video_reader import VideoReadError
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -131,7 +131,7 @@ def _predict_video(path: str, args, lm, predictor: Predictor, faces: Optional[Fa
     starts = window_starts(n, lm.num_frames, lm.sampling_rate, stride)
     scores = predictor.video(path, args.reader, n, starts, info.height * info.width * 3, prepare)
     fps = info.fps
-    times = frame_seconds(path, n, fps)
+    times = frame_seconds(info.times, n, fps)
     windows = []
     for w, s in enumerate(starts):
         idx = clip_indices(s, lm.num_frames, lm.sampling_rate, n)
@@ -152,10 +152,9 @@ def _predict_video(path: str, args, lm, predictor: Predictor, faces: Optional[Fa
     return row, windows, track
 
 
-def frame_seconds(path: str, n: int, fps: Optional[float]) -> Optional[np.ndarray]:
+def frame_seconds(t: Optional[np.ndarray], n: int, fps: Optional[float]) -> Optional[np.ndarray]:
     """(n + 1,) start time of every frame and the end of the last, in seconds: the stream's
-    timestamps (variable frame rates as recorded), else frame / fps; None without either."""
-    t = frame_times(path)
+    timestamps ``t`` (variable frame rates as recorded), else frame / fps; None without either."""
     if t is not None and len(t) >= n:
         step = float(np.median(np.diff(t[:n]))) if n > 1 else (1.0 / fps if fps else 0.04)
         return np.append(t[:n], t[n] if len(t) > n else t[n - 1] + step)
