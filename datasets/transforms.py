@@ -197,12 +197,78 @@ def _channel_lut(fn, args, kwargs) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(fn(Image.fromarray(ramp), *args, **kwargs))[0, :, 0])
 
 
+# Frame-statistics ops that are one lookup table per frame and channel, made from the frame's
+# histogram with ImageOps' own arithmetic (bit-identical: tests/test_data_transforms.py).
+FRAME_LUT_OPS = frozenset({'AutoContrast', 'Equalize'})
+
+
+def _histograms(frames: np.ndarray) -> np.ndarray:
+    """uint8 (T, H, W, 3) -> (T, 3, 256) int64 counts."""
+    return np.stack([np.stack([cv2.calcHist([f], [c], None, [256], [0, 256])[:, 0] for c in range(3)])
+                     for f in frames]).astype(np.int64)
+
+
+def _autocontrast_lut(h: np.ndarray) -> np.ndarray:
+    """``ImageOps.autocontrast`` (no cutoff) for one channel's histogram ``h`` (256,)."""
+    used = np.flatnonzero(h)
+    lo, hi = int(used[0]), int(used[-1])
+    if hi <= lo:
+        return np.arange(256, dtype=np.uint8)
+    scale = 255.0 / (hi - lo)
+    return np.clip(np.trunc(np.arange(256, dtype=np.float64) * scale + (-lo * scale)), 0, 255).astype(np.uint8)
+
+
+def _equalize_lut(h: np.ndarray) -> np.ndarray:
+    """``ImageOps.equalize`` for one channel's histogram ``h`` (256,); PIL clips the table to 255."""
+    used = h[h != 0]
+    step = (int(used.sum()) - int(used[-1])) // 255 if len(used) > 1 else 0
+    if not step:
+        return np.arange(256, dtype=np.uint8)
+    n = step // 2 + np.concatenate([[0], np.cumsum(h)[:-1]])
+    return np.minimum(n // step, 255).astype(np.uint8)
+
+
+def _frame_luts(name: str, frames: np.ndarray) -> np.ndarray:
+    """(T, 256, 1, 3) uint8: the table of :data:`FRAME_LUT_OPS` op ``name`` for every frame."""
+    make = _autocontrast_lut if name == 'AutoContrast' else _equalize_lut
+    hist = _histograms(frames)
+    return np.stack([np.stack([make(hist[t, c]) for c in range(3)], axis=-1)
+                     for t in range(len(frames))])[:, :, None, :]
+
+
+Region = Tuple[int, int, int, int]   # (x0, y0, x1, y1) in frame pixels, end exclusive
+
+
+def _grown(region: Region, margin: int, w: int, h: int) -> Region:
+    x0, y0, x1, y1 = region
+    return max(x0 - margin, 0), max(y0 - margin, 0), min(x1 + margin, w), min(y1 + margin, h)
+
+
+def _affine_source(matrix, out: Region, w: int, h: int) -> Region:
+    """The input region an AFFINE transform reads for the output pixels ``out``: the mapped
+    corners' bounding box plus the bicubic taps (-1..+2) and one pixel of rounding, within the
+    frame and at least one pixel (where every source lies outside the frame, its pixels are fill
+    whatever the region)."""
+    a, b, c, d, e, f = matrix
+    x0, y0, x1, y1 = out
+    corners = [(x + 0.5, y + 0.5) for x in (x0, x1 - 1) for y in (y0, y1 - 1)]
+    xs = [a * x + b * y + c for x, y in corners]
+    ys = [d * x + e * y + f for x, y in corners]
+    sx0 = min(max(math.floor(min(xs) - 0.5) - 2, 0), w - 1)
+    sy0 = min(max(math.floor(min(ys) - 0.5) - 2, 0), h - 1)
+    sx1 = max(min(math.floor(max(xs) - 0.5) + 4, w), sx0 + 1)
+    sy1 = max(min(math.floor(max(ys) - 0.5) + 4, h), sy0 + 1)
+    return sx0, sy0, sx1, sy1
+
+
 class _FrameStack:
     """A clip held as one uint8 (T, H, W, 3) array or as PIL images, converted when an op needs the
-    other: lookup-table ops run once on the array, the others frame by frame on PIL images."""
+    other: lookup-table ops run once on the array, the others frame by frame on PIL images. It
+    holds the ``region`` (x0, y0, x1, y1) of the full frame it has made so far."""
 
     def __init__(self, frames: np.ndarray):
         self._array, self._images = frames, None
+        self.region = (0, 0, frames.shape[2], frames.shape[1])
 
     def images(self) -> list:
         if self._images is None:
@@ -210,28 +276,50 @@ class _FrameStack:
             self._images, self._array = [Image.fromarray(np.ascontiguousarray(f)) for f in self._array], None
         return self._images
 
-    def set_images(self, images: list) -> None:
+    def set_images(self, images: list, region: Optional[Region] = None) -> None:
         self._images, self._array = images, None
+        self.region = region or self.region
 
     def array(self) -> np.ndarray:
         if self._array is None:
             self._array, self._images = np.stack([np.asarray(im) for im in self._images]), None
         return self._array
 
-    def crop(self, box: Box) -> None:
-        top, left, ch, cw = box
+    def _local(self, region: Region) -> Region:
+        ox, oy = self.region[:2]
+        return region[0] - ox, region[1] - oy, region[2] - ox, region[3] - oy
+
+    def crop(self, region: Region) -> None:
+        """Keep ``region`` (within the one held)."""
+        if region == self.region:
+            return
+        x0, y0, x1, y1 = self._local(region)
         if self._images is not None:
-            self._images = [im.crop((left, top, left + cw, top + ch)) for im in self._images]
+            self._images = [im.crop((x0, y0, x1, y1)) for im in self._images]
         else:
-            self._array = self._array[:, top:top + ch, left:left + cw]
+            self._array = self._array[:, y0:y1, x0:x1]
+        self.region = region
 
     def apply(self, fn, name: str, args, kwargs) -> None:
         if name in CHANNEL_LUT_OPS:
             a = np.ascontiguousarray(self.array())
             t, h, w, c = a.shape
             self._array = cv2.LUT(a.reshape(t * h, w, c), _channel_lut(fn, args, kwargs)).reshape(t, h, w, c)
+        elif name in FRAME_LUT_OPS:
+            a = np.ascontiguousarray(self.array())
+            self._array = np.stack([cv2.LUT(f, lut) for f, lut in zip(a, _frame_luts(name, a))])
         else:
             self.set_images([fn(im, *args, **kwargs) for im in self.images()])
+
+    def transform(self, matrix, resample, fill, out: Region) -> None:
+        """PIL's AFFINE transform of the full frame (``matrix``), made for the pixels ``out`` only
+        from the region held (the matrix moved to both regions)."""
+        from PIL import Image
+        a, b, c, d, e, f = matrix
+        (ox, oy, ox1, oy1), (ix, iy) = out, self.region[:2]
+        moved = (a, b, c + a * ox + b * oy - ix, d, e, f + d * ox + e * oy - iy)
+        self.set_images([im.transform((ox1 - ox, oy1 - oy), Image.Transform.AFFINE, moved, resample,
+                                      fillcolor=fill) for im in self.images()], out)
 
 
 class ClipRandAugment:
@@ -239,11 +327,13 @@ class ClipRandAugment:
 
     timm's ``RandAugment`` draws its ops with ``np.random`` and probabilities/magnitudes with
     ``random``; a clip's seed replays those draws (``tensor_augment.timm_plan``), and the plan's
-    ops, timm's own PIL functions, run on every frame. With ``box`` only that region of the result
-    is made: the ops after the last one that looks beyond a pixel's neighbourhood run on the box
-    alone, and a last geometric op samples only the box's pixels (PIL's transform with the matrix
-    moved to the box), so the published order's random resized crop pays for the pixels it keeps.
-    The region equals the full result's (``tests/test_data_transforms.py``).
+    ops run on every frame: timm's own PIL functions, or the same arithmetic on the whole clip
+    array (one lookup table per clip for pointwise ops, per frame for AutoContrast and Equalize).
+    With ``box`` only the pixels the box needs are made (see ``_planned``): after the last op that
+    reads whole frames, each op runs on the region its successors read, and a geometric op samples
+    only those output pixels (PIL's transform with the matrix moved), so the published order's
+    random resized crop pays for the pixels it keeps. The region equals the full result's, bit for
+    bit (``tests/test_data_transforms.py``).
     """
 
     def __init__(self, config_str: str = DEFAULT_AA, input_size: int = 160, mean=IMAGENET_MEAN,
@@ -292,36 +382,46 @@ class ClipRandAugment:
         return out
 
     def _planned(self, frames: np.ndarray, seed: int, box: Box) -> np.ndarray:
-        from PIL import Image
+        """The plan's ops on the pixels ``box`` needs. Walking back from the box, each op's input
+        region is found: pointwise ops need the same pixels, sharpness one more on each side, an
+        AFFINE op the source of its output pixels; an op that reads the whole frame (frame
+        statistics, a geometric op that is not one AFFINE transform) needs the whole frame, and
+        so does everything before it."""
         from .tensor_augment import timm_plan
         plan = timm_plan(self.ra, seed)
         _, h, w, _ = frames.shape
-        top, left, ch, cw = box
-        reach = [i for i, (name, _, _) in enumerate(plan) if name not in POINTWISE_OPS]
-        last = reach[-1] if reach else -1       # ops after it run on the box alone
-        clip = _FrameStack(frames)
-        for name, args, kwargs in plan[:max(last, 0)]:
-            clip.apply(self._fns[name], name, args, kwargs)
-        region = (left, top, left + cw, top + ch)
-        if last < 0:
-            clip.crop(box)
-        else:
-            name, args, kwargs = plan[last]
+        steps = []
+        for name, args, kwargs in plan:
             fn = self._fns[name]
-            affine = None if name in NEIGHBOURHOOD_OPS else _pil_affine(fn, (w, h), args, kwargs)
-            if affine is not None:   # sample the box's output pixels only
-                (a, b, c, d, e, f), resample, fill = affine
-                moved = (a, b, c + a * left + b * top, d, e, f + d * left + e * top)
-                clip.set_images([im.transform((cw, ch), Image.Transform.AFFINE, moved, resample, fillcolor=fill)
-                                 for im in clip.images()])
-            elif name in NEIGHBOURHOOD_OPS:   # the box and a 1-pixel margin (PIL keeps frame borders)
-                outer = (max(left - 1, 0), max(top - 1, 0), min(left + cw + 1, w), min(top + ch + 1, h))
-                inner = (left - outer[0], top - outer[1], left - outer[0] + cw, top - outer[1] + ch)
-                clip.set_images([fn(im.crop(outer), *args, **kwargs).crop(inner) for im in clip.images()])
+            affine = None
+            if name in POINTWISE_OPS:
+                kind = "pointwise"
+            elif name in NEIGHBOURHOOD_OPS:
+                kind = "neighbourhood"
             else:
-                clip.set_images([fn(im, *args, **kwargs).crop(region) for im in clip.images()])
-        for name, args, kwargs in plan[last + 1:]:
-            clip.apply(self._fns[name], name, args, kwargs)
+                affine = _pil_affine(fn, (w, h), args, kwargs)
+                kind = "frame" if affine is None else "affine"
+            steps.append((kind, name, fn, args, kwargs, affine))
+        first = max([i + 1 for i, st in enumerate(steps) if st[0] == "frame"], default=0)
+        top, left, ch, cw = box
+        need = [None] * len(steps) + [(left, top, left + cw, top + ch)]
+        for k in range(len(steps) - 1, first - 1, -1):    # the region each op's input needs
+            kind, affine = steps[k][0], steps[k][5]
+            need[k] = (need[k + 1] if kind == "pointwise" else _grown(need[k + 1], 1, w, h)
+                       if kind == "neighbourhood" else _affine_source(affine[0], need[k + 1], w, h))
+        clip = _FrameStack(frames)
+        for kind, name, fn, args, kwargs, _ in steps[:first]:
+            clip.apply(fn, name, args, kwargs)
+        clip.crop(need[first])
+        for k in range(first, len(steps)):
+            kind, name, fn, args, kwargs, affine = steps[k]
+            if kind == "pointwise":
+                clip.apply(fn, name, args, kwargs)
+            elif kind == "affine":
+                clip.transform(*affine, out=need[k + 1])
+            else:   # sharpness on the region and its margin; PIL keeps the frame's own border
+                clip.set_images([fn(im, *args, **kwargs) for im in clip.images()])
+                clip.crop(need[k + 1])
         return clip.array()
 
     def __repr__(self):

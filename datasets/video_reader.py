@@ -94,6 +94,23 @@ def _to_rgb3(img: np.ndarray, bgr: bool) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
+def _read_image(folder: str, file: str) -> np.ndarray:
+    """uint8 (H, W, 3) RGB. JPEG is decoded straight to RGB (libjpeg-turbo's pixels, as PIL's);
+    other images as stored (16-bit PNG scaled to 8 bits, grey and alpha made RGB)."""
+    rgb = getattr(cv2, "IMREAD_COLOR_RGB", None)   # OpenCV >= 4.10
+    if rgb is not None and file.lower().endswith((".jpg", ".jpeg")):
+        img = cv2.imread(file, rgb)
+        if img is None:
+            raise VideoReadError(folder, f"cannot decode frame {file}")
+        return img
+    img = cv2.imread(file, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise VideoReadError(folder, f"cannot decode frame {file}")
+    if img.dtype != np.uint8:  # 16-bit png
+        img = (img // 257).astype(np.uint8) if img.dtype == np.uint16 else np.clip(img, 0, 255).astype(np.uint8)
+    return _to_rgb3(img, bgr=True)
+
+
 def _check_indices(path: str, indices: Sequence[int], n: int) -> np.ndarray:
     idx = np.asarray(indices, dtype=np.int64).reshape(-1)
     if idx.size == 0:
@@ -146,13 +163,7 @@ class FrameFolder:
         out = []
         for i in idx.tolist():
             if i not in cache:
-                img = cv2.imread(self.files[i], cv2.IMREAD_UNCHANGED)
-                if img is None:
-                    raise VideoReadError(self.path, f"cannot decode frame {self.files[i]}")
-                if img.dtype != np.uint8:  # 16-bit png
-                    img = (img // 257).astype(np.uint8) if img.dtype == np.uint16 else \
-                        np.clip(img, 0, 255).astype(np.uint8)
-                cache[i] = _to_rgb3(img, bgr=True)
+                cache[i] = _read_image(self.path, self.files[i])
             out.append(cache[i])
         shapes = {f.shape for f in out}
         if len(shapes) != 1:
@@ -308,6 +319,29 @@ def _decode_tolerant(container, stream):
         yield from frames
 
 
+def _avcc_length_size(codec_context) -> Optional[int]:
+    """The NAL length field's size of H.264 stored as avcC (MP4/MOV/MKV), else None (Annex B
+    streams, other codecs)."""
+    extradata = codec_context.extradata
+    if codec_context.name != "h264" or not extradata or len(extradata) < 7 or extradata[0] != 1:
+        return None
+    return (extradata[4] & 3) + 1
+
+
+def _is_non_reference(packet, length_size: int) -> bool:
+    """True where the packet's picture is one no other picture refers to (H.264 ``nal_ref_idc`` 0
+    on its slices): it can be left undecoded without changing any other frame's pixels."""
+    data = memoryview(packet)
+    pos, n = 0, len(data)
+    while pos + length_size < n:
+        size = int.from_bytes(data[pos:pos + length_size], "big")
+        header = data[pos + length_size]
+        if header & 0x1F in (1, 5):          # a coded slice: its nal_ref_idc decides
+            return header & 0x60 == 0
+        pos += length_size + size
+    return False
+
+
 class PyAVVideo:
     """Frame-exact reader on PyAV (FFmpeg): frame ``i`` is the i-th frame of a sequential decode.
 
@@ -337,6 +371,7 @@ class PyAVVideo:
         self.pix_fmt = cc.pix_fmt or ""
         self.has_b_frames = bool(cc.has_b_frames)
         self.header_frames = int(s.frames or 0)
+        self._nal_length = _avcc_length_size(cc)   # unwanted non-reference pictures are skipped
         pts, keys, packets = [], [], 0
         try:
             for p in self._c.demux(s):
@@ -417,7 +452,8 @@ class PyAVVideo:
                     self._c.seek(kpts, stream=s, backward=True, any_frame=False)
                 except av.FFmpegError as e:
                     raise _Inconsistent(f"seek failed ({_short(e)})") from e
-                frames, pos = _decode_tolerant(self._c, s), None
+                skipped = set()
+                frames, pos = self._decode_from_seek(wanted, skipped), None
             for f in frames:
                 if f.pts is None:
                     raise _Inconsistent("a decoded frame has no timestamp")
@@ -425,6 +461,8 @@ class PyAVVideo:
                     continue  # leading frames of an open GOP: their references precede the seek
                 i = self._index.get(f.pts)
                 expected = k if pos is None else pos + 1
+                while expected in skipped:
+                    expected += 1
                 if i != expected:
                     raise _Inconsistent(f"decoded frame {i} where frame {expected} was due")
                 pos = i
@@ -435,6 +473,23 @@ class PyAVVideo:
             else:
                 raise _Inconsistent(f"decoding ended before frame {t}")
         return got
+
+    def _decode_from_seek(self, wanted: set, skipped: set):
+        """Frames decoded from the position just sought. An H.264 packet of a frame not wanted whose
+        picture no other refers to is not decoded (its index goes to ``skipped``): the other
+        frames' pixels are the same, and a B-frame stream decodes a third to half fewer pictures."""
+        s = self._c.streams.video[0]
+        for packet in self._c.demux(s):
+            if self._nal_length and packet.size and not packet.is_discard:
+                i = self._index.get(packet.pts)
+                if i is not None and i not in wanted and _is_non_reference(packet, self._nal_length):
+                    skipped.add(i)
+                    continue
+            try:
+                frames = packet.decode()
+            except av.FFmpegError:
+                continue
+            yield from frames
 
     def _get_sequential(self, want: List[int]) -> dict:
         wanted, last = set(want), want[-1]

@@ -197,3 +197,39 @@ def test_a_truncated_file_is_named_with_both_counts(tmp_path):
                                                  r"holds \d+") as ei:
             vr.PyAVVideo(path)
         assert ei.value.path == path
+
+
+def test_unwanted_non_reference_pictures_are_not_decoded(videos):
+    """H.264 as avcC (MP4, MKV, FLV): a packet whose slices have nal_ref_idc 0 is a picture no other
+    refers to, so a read leaves it undecoded unless it is wanted. The packets found so are exactly
+    those FFmpeg's decoder drops when told to skip non-reference frames, and the reads stay exact
+    (test_every_reader_is_frame_exact)."""
+    _, vids = videos
+    for fmt in ("mp4_h264_bframes", "mkv_h264_bframes", "flv_h264_bframes"):
+        if fmt not in vids or isinstance(vids[fmt], str):
+            continue
+        path, ref = vids[fmt]
+        v = vr.PyAVVideo(path)
+        assert v._nal_length == 4, fmt
+        with av.open(path) as c:
+            s = c.streams.video[0]
+            s.thread_count = 1
+            ours = {p.pts for p in c.demux(s) if p.size and vr._is_non_reference(p, v._nal_length)}
+        with av.open(path) as c:
+            s = c.streams.video[0]
+            s.thread_count = 1
+            s.codec_context.skip_frame = "NONREF"
+            kept = {f.pts for f in c.decode(s)}
+        with av.open(path) as c:
+            every = {p.pts for p in c.demux(video=0) if p.size}
+        assert len(ours) >= N // 4, (fmt, len(ours))     # x264, 2 B-frames: one in three
+        assert ours == every - kept, fmt
+        skipped = set()
+        v._c.seek(0, stream=v._c.streams.video[0], backward=True)
+        decoded = sum(1 for _ in v._decode_from_seek(set(range(0, N, 4)), skipped))
+        assert skipped and all(i % 4 for i in skipped) and decoded == N - len(skipped), fmt
+        v.close()
+    if isinstance(vids.get("avi_mpeg4"), tuple):          # not H.264: every packet is decoded
+        v = vr.PyAVVideo(vids["avi_mpeg4"][0])
+        assert v._nal_length is None
+        v.close()

@@ -1,6 +1,7 @@
 """Transforms: shapes, value ranges, identical augmentation across the frames of a clip."""
 import random
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -182,17 +183,19 @@ def test_published_order_randaugment_sees_the_full_frame_with_fill_128():
 
 
 def test_randaugment_of_a_region_equals_the_region_of_the_full_result():
-    """Asked for a box, ClipRandAugment augments only what the box needs (pointwise ops on the box,
-    a last geometric op sampling the box, sharpness with a 1-pixel margin): the result equals the
+    """Asked for a box, ClipRandAugment augments only what the box needs (walking back from the
+    box: pointwise ops on the same pixels, sharpness with a 1-pixel margin, a geometric op on the
+    source of its output pixels, whole frames before a frame-statistics op): the result equals the
     box cut from the per-frame timm RandAugment of the full frame, replayed frame by frame
-    (written out here), for every kind of op that can come last."""
+    (written out here), for every kind of op that can come last and for chains of geometric ops."""
     from PIL import Image
     from datasets.global_rng import replay_global_rng
     from datasets.tensor_augment import timm_plan
     from datasets.transforms import NEIGHBOURHOOD_OPS, POINTWISE_OPS, ClipRandAugment
     frames = np.stack([pattern_frames(1, 48, 56, seed=t)[0] for t in range(3)])
     ra = ClipRandAugment(input_size=48, fill=128)
-    last_kinds = set()
+    last_kinds, chains = set(), 0
+    geometric = {"Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel"}
     for s in range(60):
         rng = np.random.default_rng(s)
         top, left = int(rng.integers(0, 20)), int(rng.integers(0, 20))
@@ -209,9 +212,28 @@ def test_randaugment_of_a_region_equals_the_region_of_the_full_result():
         assert np.array_equal(ra.apply(frames, seed), expect)
         reach = [n for n, _, _ in timm_plan(ra.ra, seed) if n not in POINTWISE_OPS]
         last_kinds.add("none" if not reach else "sharpness" if reach[-1] in NEIGHBOURHOOD_OPS
-                       else "geometric" if reach[-1] in {"Rotate", "ShearX", "ShearY", "TranslateXRel",
-                                                          "TranslateYRel"} else "statistics")
+                       else "geometric" if reach[-1] in geometric else "statistics")
+        chains += sum(n in geometric for n in reach) >= 2
     assert last_kinds == {"none", "sharpness", "geometric", "statistics"}
+    assert chains >= 3
+
+
+def test_autocontrast_and_equalize_tables_equal_imageops():
+    """AutoContrast and Equalize run as one lookup table per frame and channel, computed from the
+    frame's histogram: equal to PIL's ImageOps on full-range, narrow, flat and two-valued frames."""
+    from PIL import Image, ImageOps
+    from datasets.transforms import _frame_luts
+    rng = np.random.default_rng(0)
+    clips = [pattern_frames(3, 24, 32, seed=1),
+             rng.integers(100, 103, (3, 24, 32, 3), dtype=np.uint8),
+             np.full((3, 24, 32, 3), 77, np.uint8),
+             (rng.integers(0, 2, (3, 24, 32, 3)) * 200).astype(np.uint8),
+             np.clip(rng.normal(240, 20, (3, 24, 32, 3)), 0, 255).astype(np.uint8)]
+    for clip in clips:
+        for name, op in (("AutoContrast", ImageOps.autocontrast), ("Equalize", ImageOps.equalize)):
+            for frame, lut in zip(clip, _frame_luts(name, clip)):
+                expect = np.asarray(op(Image.fromarray(frame)))
+                assert np.array_equal(cv2.LUT(frame, lut), expect), name
 
 
 def test_published_crop_is_bilinear_on_the_normalised_clip():
