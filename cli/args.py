@@ -34,6 +34,13 @@ def str2bool(v) -> bool:
     raise argparse.ArgumentTypeError(f'expected a boolean, got {v!r}')
 
 
+def add_switch(group, name: str, default: bool, help: str, off_help: str = None) -> None:
+    """``--name`` [true|false] (bare: true); with ``off_help`` also ``--no_name``, which sets it false."""
+    group.add_argument(f'--{name}', type=str2bool, nargs='?', const=True, default=default, help=help)
+    if off_help:
+        group.add_argument(f'--no_{name}', action='store_false', dest=name, help=off_help)
+
+
 def _amp_type(v) -> str:
     s = str(v).strip().lower()
     aliases = {'true': 'auto', '1': 'auto', 'yes': 'auto', 'false': 'none', '0': 'none',
@@ -89,8 +96,7 @@ def common_parser(description: str) -> argparse.ArgumentParser:
                    help='attention heads (default: the model config)')
     g.add_argument('--tubelet_size', type=int, default=2,
                    help='frames per token (patch embedding, Sec. 3.1.1)')
-    g.add_argument('--use_checkpoint', type=str2bool, nargs='?', const=True, default=False,
-                   help='gradient checkpointing of every block')
+    add_switch(g, 'use_checkpoint', False, 'gradient checkpointing of every block')
     g.add_argument('--attention_backend', type=str, default='sdpa', choices=['sdpa', 'naive'],
                    help='sdpa (fused kernels) or naive (explicit softmax(QK^T)V, for checks)')
     g.add_argument('--finetune', type=str, default='',
@@ -137,10 +143,8 @@ def common_parser(description: str) -> argparse.ArgumentParser:
                         '(each worker holds its own copy; small data sets on CPU-only machines)')
     g.add_argument('--num_workers', type=int, default=10,
                    help='data-loader worker processes per training process')
-    g.add_argument('--pin_mem', type=str2bool, nargs='?', const=True, default=True,
-                   help='pin host memory of batches (faster copies to the GPU)')
-    g.add_argument('--no_pin_mem', action='store_false', dest='pin_mem',
-                   help='do not pin host memory')
+    add_switch(g, 'pin_mem', True, 'pin host memory of batches (faster copies to the GPU)',
+               'do not pin host memory')
     g.add_argument('--prefetch_factor', type=int, default=4,
                    help='batches each worker loads ahead')
 
@@ -168,10 +172,8 @@ def common_parser(description: str) -> argparse.ArgumentParser:
     g.add_argument('--min_lr', type=float, default=1e-6,
                    help='final lr of the cosine schedule; with --blr scaled by total batch / 256 '
                         'like the lr (the published code) unless --no_scale_min_lr')
-    g.add_argument('--scale_min_lr', type=str2bool, nargs='?', const=True, default=True,
-                   help='scale --min_lr by total batch / 256 when the lr comes from --blr')
-    g.add_argument('--no_scale_min_lr', action='store_false', dest='scale_min_lr',
-                   help='--min_lr is absolute')
+    add_switch(g, 'scale_min_lr', True,
+               'scale --min_lr by total batch / 256 when the lr comes from --blr', '--min_lr is absolute')
     g.add_argument('--warmup_lr', type=float, default=0.0,
                    help='lr at the start of the linear warm-up (the published code: 0)')
     g.add_argument('--warmup_epochs', type=float, default=5,
@@ -191,32 +193,28 @@ def common_parser(description: str) -> argparse.ArgumentParser:
     g.add_argument('--debug', action='store_true',
                    help='show the traceback of user errors (bad split line, unreadable checkpoint, ...)')
     g.add_argument('--resume', type=str, default='', help='resume from this training checkpoint')
-    g.add_argument('--auto_resume', type=str2bool, nargs='?', const=True, default=True,
-                   help='resume from output_dir/checkpoint-last.pth when present')
+    add_switch(g, 'auto_resume', True, 'resume from output_dir/checkpoint-last.pth when present',
+               'start afresh even when output_dir holds checkpoint-last.pth')
     g.add_argument('--force_resume', action='store_true',
                    help='resume even when the checkpoint was trained with other model, data or input flags')
     g.add_argument('--force_restart', action='store_true',
                    help='start from epoch 0 although --output_dir holds checkpoints that cannot be '
                         'read (set aside as *.unreadable); without it such a folder is refused')
-    g.add_argument('--no_auto_resume', action='store_false', dest='auto_resume',
-                   help='start afresh even when output_dir holds checkpoint-last.pth')
     g.add_argument('--start_epoch', type=int, default=0,
                    help='first epoch (set by resume; rarely given by hand)')
-    g.add_argument('--save_ckpt', type=str2bool, nargs='?', const=True, default=True,
-                   help='write checkpoints at all')
+    add_switch(g, 'save_ckpt', True, 'write checkpoints at all')
     g.add_argument('--save_ckpt_freq', type=int, default=10,
                    help='also keep checkpoint-<epoch>.pth every N epochs (checkpoint-last.pth is '
                         'rewritten every epoch)')
     g.add_argument('--amp', type=_amp_type, default='auto',
                    help='mixed precision: none | bf16 | fp16 (GradScaler) | auto (bf16 on GPUs '
                         'that support it, fp16 on other GPUs, none on CPU)')
-    g.add_argument('--compile', type=str2bool, nargs='?', const=True, default=False,
-                   help='torch.compile the model')
+    add_switch(g, 'compile', False, 'torch.compile the model')
     g.add_argument('--log_every', type=int, default=20, help='console/TensorBoard interval (steps)')
     g.add_argument('--max_steps_per_epoch', type=int, default=None,
                    help='cap on optimizer steps per epoch (quick runs)')
-    g.add_argument('--find_unused_parameters', type=str2bool, nargs='?', const=True, default=False,
-                   help='DDP find_unused_parameters (only for models with unused branches)')
+    add_switch(g, 'find_unused_parameters', False,
+               'DDP find_unused_parameters (only for models with unused branches)')
     g.add_argument('--local_rank', '--local-rank', type=int, default=None,
                    help='ignored (torch.distributed.launch compatibility; use torchrun)')
     return p
@@ -242,15 +240,14 @@ def pretrain_parser() -> argparse.ArgumentParser:
     g.add_argument('--pretrain_fraction', type=float, default=D.pretrain_fraction,
                    help='random subset of the pre-training set (deterministic for --seed); the '
                         'epochs scale by 1 / fraction (paper Table I) unless --no_scale_epochs')
-    g.add_argument('--scale_epochs', type=str2bool, nargs='?', const=True, default=True,
-                   help='with --pretrain_fraction f < 1: epochs, warm-up epochs, save_ckpt_freq and '
-                        'vis_every x 1 / f, the same optimizer steps as the whole set (Table I)')
-    g.add_argument('--no_scale_epochs', action='store_false', dest='scale_epochs',
-                   help='--epochs as given, whatever --pretrain_fraction')
+    add_switch(g, 'scale_epochs', True,
+               'with --pretrain_fraction f < 1: epochs, warm-up epochs, save_ckpt_freq and vis_every '
+               'x 1 / f, the same optimizer steps as the whole set (Table I)',
+               '--epochs as given, whatever --pretrain_fraction')
     g.add_argument('--vis_every', type=int, default=5,
                    help='reconstruction image to TensorBoard every N epochs (0: never)')
-    g.add_argument('--normalize_target', type=str2bool, nargs='?', const=True, default=True,
-                   help='per-patch normalised pixel targets (the paper; false is not supported)')
+    add_switch(g, 'normalize_target', True,
+               'per-patch normalised pixel targets (the published code; false is not supported)')
     return p
 
 
@@ -276,12 +273,10 @@ def finetune_parser() -> argparse.ArgumentParser:
                         '(lr scale 1.0, as the published code) or stage (the first block of their stage)')
     g.add_argument('--layer_decay', type=float, default=0.75,
                    help='layer-wise lr decay factor (1: off)')
-    g.add_argument('--model_ema', type=str2bool, nargs='?', const=True, default=False,
-                   help='keep an exponential moving average of the weights')
+    add_switch(g, 'model_ema', False, 'keep an exponential moving average of the weights')
     g.add_argument('--model_ema_decay', type=float, default=0.9999,
                    help='EMA decay per optimizer step')
-    g.add_argument('--model_ema_eval', type=str2bool, nargs='?', const=True, default=True,
-                   help='also test the EMA weights at the end')
+    add_switch(g, 'model_ema_eval', True, 'also test the EMA weights at the end')
     g.add_argument('--smoothing', type=float, default=0.1,
                    help='label smoothing (classification)')
     g.add_argument('--mixup', type=float, default=0.8,
@@ -321,19 +316,16 @@ def finetune_parser() -> argparse.ArgumentParser:
                    help='test spatial crops per clip')
     g.add_argument('--train_fraction', type=float, default=D.train_fraction,
                    help='few-shot subset of the training split (stratified, deterministic)')
-    g.add_argument('--skip_broken_eval', type=str2bool, nargs='?', const=True, default=False,
-                   help='leave unreadable evaluation videos out (listed in the log)')
+    add_switch(g, 'skip_broken_eval', False,
+               'leave unreadable evaluation videos out (listed in the log)')
     g.add_argument('--eval', action='store_true', help='only test (weights from --finetune/--resume)')
-    g.add_argument('--dist_eval', type=str2bool, nargs='?', const=True, default=True,
-                   help='shard evaluation over processes (padding duplicates are removed)')
-    g.add_argument('--no_dist_eval', action='store_false', dest='dist_eval',
-                   help='evaluate on every process in full (no sharding)')
+    add_switch(g, 'dist_eval', True, 'shard evaluation over processes (padding duplicates are removed)',
+               'evaluate on every process in full (no sharding)')
     g.add_argument('--eval_batch_size', type=int, default=None,
                    help='evaluation batch (default: --batch_size)')
     g.add_argument('--val_metric', type=str, default=None,
                    help='metric that selects checkpoint-best.pth (default: the registry\'s first)')
-    g.add_argument('--save_predictions', type=str2bool, nargs='?', const=True, default=True,
-                   help='write per-view and per-video prediction CSVs')
+    add_switch(g, 'save_predictions', True, 'write per-view and per-video prediction CSVs')
     g.add_argument('--test_every_epoch', action='store_true',
                    help='also test after every epoch and keep the best epoch on test, as the '
                         'published logs do: OPTIMISTIC (model selection on test), labelled so; the '

@@ -328,11 +328,6 @@ class SVFAPClassifier(TPSBT):
         """(..., C) -> (..., num_classes): dropout, head, output activation."""
         return self.activation(self.head(self.fc_dropout(features)))
 
-    def forward_frames(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-slice predictions: clip -> (B, T_last, num_classes), each last-stage slice pooled alone."""
-        last = self.forward_stages(x)[-1]  # (B, T_last, N, C)
-        return self.forward_head(self.fc_norm(last.mean(dim=2)))
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
 

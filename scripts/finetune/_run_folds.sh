@@ -1,9 +1,7 @@
 # Sourced by scripts/finetune/<dataset>.sh after it sets DATASET, CONFIG_NAME, FOLDS, SPLITS_DEFAULT.
 # Fine-tunes every fold with torchrun, then pools the folds' test predictions (tools.pool_folds).
 set -euo pipefail
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-SCRIPT="scripts/finetune/$(basename "$0")"
+source "$(dirname "${BASH_SOURCE[0]}")/../_launch.sh"   # ROOT, SCRIPT, per_gpu_batch, use_project_venv
 
 usage() {
   cat <<USAGE
@@ -55,19 +53,8 @@ POOL_PARTIAL="${POOL_PARTIAL:-0}"
 RUN_FOLDS="${RUN_FOLDS:-${FOLDS[*]}}"
 CONFIG="configs/finetune/${CONFIG_NAME}_${MODEL}.yaml"
 
-if [ -z "${BATCH_SIZE:-}" ]; then
-  if (( TOTAL_BATCH % (NGPUS * UPDATE_FREQ) != 0 )); then
-    echo "error: TOTAL_BATCH=$TOTAL_BATCH is not divisible by NGPUS*UPDATE_FREQ=$((NGPUS * UPDATE_FREQ)); set BATCH_SIZE" >&2
-    exit 2
-  fi
-  BATCH_SIZE=$(( TOTAL_BATCH / (NGPUS * UPDATE_FREQ) ))
-fi
-
-cd "$ROOT"
-if [ -z "${PYTHON:-}" ] && [ -z "${VIRTUAL_ENV:-}" ] && [ -x "$ROOT/.venv/bin/python" ]; then
-  export PATH="$ROOT/.venv/bin:$PATH"
-fi
-PYTHON="${PYTHON:-python}"
+per_gpu_batch
+use_project_venv
 TORCHRUN="${TORCHRUN:-torchrun}"
 
 [ -f "$CONFIG" ] || { echo "error: config $CONFIG not found (MODEL=$MODEL has no recipe for ${DATASET})" >&2; exit 2; }

@@ -1,9 +1,7 @@
 # Sourced by scripts/pretrain/voxceleb2_{base,small}.sh after they set MODEL_SIZE.
 # Single-node masked-autoencoder pre-training with torchrun.
 set -euo pipefail
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-SCRIPT="scripts/pretrain/$(basename "$0")"
+source "$(dirname "${BASH_SOURCE[0]}")/../_launch.sh"   # ROOT, SCRIPT, per_gpu_batch, use_project_venv
 
 usage() {
   cat <<USAGE
@@ -38,18 +36,8 @@ TOTAL_BATCH="${TOTAL_BATCH:-256}"
 UPDATE_FREQ="${UPDATE_FREQ:-1}"
 MASTER_PORT="${MASTER_PORT:-29500}"
 CONFIG="configs/pretrain/voxceleb2_${MODEL_SIZE}.yaml"
-if [ -z "${BATCH_SIZE:-}" ]; then
-  if (( TOTAL_BATCH % (NGPUS * UPDATE_FREQ) != 0 )); then
-    echo "error: TOTAL_BATCH=$TOTAL_BATCH is not divisible by NGPUS*UPDATE_FREQ=$((NGPUS * UPDATE_FREQ)); set BATCH_SIZE" >&2
-    exit 2
-  fi
-  BATCH_SIZE=$(( TOTAL_BATCH / (NGPUS * UPDATE_FREQ) ))
-fi
-
-cd "$ROOT"
-if [ -z "${VIRTUAL_ENV:-}" ] && [ -x "$ROOT/.venv/bin/python" ]; then
-  export PATH="$ROOT/.venv/bin:$PATH"
-fi
+per_gpu_batch
+use_project_venv
 TORCHRUN="${TORCHRUN:-torchrun}"
 [ -e "$DATA" ] || { echo "error: DATA=$DATA not found (python -m preprocess.voxceleb2 writes it)" >&2; exit 2; }
 mkdir -p "$OUTPUT"
