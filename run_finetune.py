@@ -19,17 +19,19 @@ import torch
 from cli.args import finalize_args, finetune_parser, parse_args
 from datasets.build import build_finetune_dataset
 from datasets.config import DataConfig, resolve_task
-from engine.checkpoint import auto_load, save_checkpoint
-from models.checkpoint import read_checkpoint
+from engine.checkpoint import auto_load, check_input_files, save_checkpoint
 from engine.data import build_eval_loader, seed_everything
 from engine.distributed import is_main_process, run_with_process_group
+from engine.errors import cli_main
 from engine.evaluation import (evaluate, main_metric_name, metrics_summary, video_group_keys,
                                write_prediction_csvs)
 from engine.finetune import build_criterion, build_mixup, make_finetune_loss
-from engine.logger import JsonlLogger, TensorboardLogger
-from engine.model_utils import count_parameters, create_model, load_initial_weights, wrap_model
-from engine.runtime import build_ema, check_input_files, check_output_dirs, cli_main, configure_backends, print_run_header
+from engine.logger import JsonlLogger, TensorboardLogger, print_run_header
+from engine.model_utils import build_ema, count_parameters, create_model, load_initial_weights, wrap_model
+from engine.run_lock import check_output_dirs
+from engine.step import configure_backends
 from engine.trainer import EpochHooks, build_training, fit
+from models.checkpoint import read_checkpoint
 
 
 def _split_lines(path: str) -> List[str]:
@@ -209,7 +211,8 @@ def run(args) -> Dict:
 
     info, label_names = _resolve_task(args)
     finalize_args(args, args.world_size)
-    check_output_dirs(args)
+    if is_main_process():
+        check_output_dirs(args)
     check_input_files(args)
     device = torch.device(args.device)
     configure_backends(device)

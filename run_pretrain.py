@@ -18,12 +18,15 @@ import torch
 from cli.args import finalize_args, parse_args, pretrain_parser
 from datasets.build import build_pretrain_dataset
 from datasets.config import DataConfig
+from engine.checkpoint import check_input_files
 from engine.data import seed_everything
 from engine.distributed import is_main_process, run_with_process_group
-from engine.logger import JsonlLogger, TensorboardLogger
+from engine.errors import cli_main
+from engine.logger import JsonlLogger, TensorboardLogger, print_run_header
 from engine.model_utils import count_parameters, create_model, load_initial_weights, wrap_model
 from engine.pretrain import make_pretrain_loss, reconstruction_grid
-from engine.runtime import check_input_files, check_output_dirs, cli_main, configure_backends, print_run_header
+from engine.run_lock import check_output_dirs
+from engine.step import configure_backends
 from engine.trainer import EpochHooks, build_training, fit
 
 
@@ -67,7 +70,8 @@ def run(args) -> Dict:
 
     finalize_args(args, args.world_size)
     scale_epochs_to_fraction(args)
-    check_output_dirs(args)
+    if is_main_process():
+        check_output_dirs(args)
     check_input_files(args)
     if not args.normalize_target:
         raise ValueError('only per-patch normalised pixel targets (the published code\'s) are '

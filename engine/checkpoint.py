@@ -28,13 +28,13 @@ import numpy as np
 import torch
 
 from datasets.atomic_file import atomic_write
-from engine.distributed import is_main_process
-from models.checkpoint import CheckpointError, read_checkpoint
+from engine.distributed import all_gather_object, is_main_process
+from models.checkpoint import CheckpointError, check_checkpoint_file, read_checkpoint
 
 __all__ = ['atomic_torch_save', 'atomic_copy', 'save_checkpoint', 'resume_candidates',
            'find_resume_checkpoint', 'remove_stale_temp_files',
            'get_rng_state', 'set_rng_state', 'plain_args', 'auto_load', 'CHECKPOINT_FORMAT',
-           'ResumeMismatchError', 'changed_flags']
+           'ResumeMismatchError', 'changed_flags', 'save_epoch_checkpoints', 'save_preemption_checkpoint', 'check_input_files']
 
 CHECKPOINT_FORMAT = 'svfap-train-v1'
 
@@ -346,3 +346,51 @@ def auto_load(args, model_without_ddp, optimizer=None, scaler=None, model_ema=No
             args.start_step = int(mid['step'])
             print(f'| continuing epoch {args.start_epoch} at step {args.start_step}', flush=True)
     return ckpt
+
+
+def save_epoch_checkpoints(args, epoch: int, global_step: int, model_without_ddp, optimizer, scaler,
+                           model_ema, best: Optional[Dict] = None) -> Optional[str]:
+    """checkpoint-last.pth every epoch; checkpoint-<epoch>.pth every --save_ckpt_freq epochs and at
+    the end, written first (``checkpoint-last.pth`` is then its atomic copy), so a crash between the
+    two leaves the newer numbered file, which resume prefers. The previous checkpoint-last.pth is
+    kept as checkpoint-prev.pth (renamed before each replace): if the new one turns out unreadable,
+    resuming falls back one epoch, not --save_ckpt_freq epochs. Main process only; atomic."""
+    if not (args.output_dir and getattr(args, 'save_ckpt', True)) or not is_main_process():
+        return None
+    last = rotate_last(args.output_dir)
+    freq = max(int(args.save_ckpt_freq or 0), 0)
+    state = dict(model=model_without_ddp, optimizer=optimizer, scaler=scaler, model_ema=model_ema,
+                 epoch=epoch, global_step=global_step, args=args, best=best)
+    if (freq and (epoch + 1) % freq == 0) or epoch + 1 == args.epochs:
+        numbered = os.path.join(args.output_dir, f'checkpoint-{epoch}.pth')
+        save_checkpoint(numbered, **state)
+        atomic_copy(numbered, last)
+    else:
+        save_checkpoint(last, **state)
+    return last
+
+
+def save_preemption_checkpoint(args, epoch: int, step: int, steps_per_epoch: int, model_without_ddp,
+                               optimizer, scaler, model_ema, best: Optional[Dict] = None) -> None:
+    """checkpoint-last.pth after ``step`` optimizer steps of ``epoch`` (the old one becomes
+    checkpoint-prev.pth), with every rank's random state: a resume continues the epoch at that step
+    bit-exactly (``engine.preemption``). Called on every rank (the states are gathered)."""
+    rng = all_gather_object(get_rng_state())
+    if not (args.output_dir and getattr(args, 'save_ckpt', True)) or not is_main_process():
+        return
+    save_checkpoint(rotate_last(args.output_dir), model=model_without_ddp, optimizer=optimizer,
+                    scaler=scaler, model_ema=model_ema, epoch=epoch - 1,
+                    global_step=epoch * steps_per_epoch + step, args=args, best=best,
+                    extra={'resume_step': {'epoch': int(epoch), 'step': int(step)}, 'rng_ranks': rng})
+
+
+def check_input_files(args) -> None:
+    """``--resume`` and ``--finetune``: present and not visibly truncated, checked before anything
+    is built (a torch zip file must end with its central directory). Reading them comes later."""
+    for flag in ('resume', 'finetune'):
+        path = getattr(args, flag, None)
+        if path:
+            try:
+                check_checkpoint_file(path)
+            except CheckpointError as e:
+                raise CheckpointError(f'--{flag} {e}') from None

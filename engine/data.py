@@ -26,7 +26,7 @@ from engine.distributed import get_rank, get_world_size
 from engine.run_lock import forget_inherited_locks
 
 __all__ = ['derive_seed', 'EpochTaggedSampler', 'EpochSeededDataset', 'build_train_loader',
-           'build_eval_loader', 'seed_everything', 'seed_worker']
+           'build_eval_loader', 'seed_everything', 'seed_worker', 'seed_epoch']
 
 _MASK64 = (1 << 64) - 1
 
@@ -161,3 +161,8 @@ def build_eval_loader(dataset: Dataset, args, device_is_cuda: bool, distributed:
     kw['persistent_workers'] = False  # evaluated a few times only; free the workers after
     return DataLoader(dataset, sampler=sampler, batch_size=bs, drop_last=False, **kw)
 
+
+def seed_epoch(seed: int, epoch: int) -> None:
+    """The training loop's own randomness (drop path, mixup) of an epoch: a function of
+    (seed, epoch, rank) only, so a run resumed at an epoch boundary repeats it exactly."""
+    seed_everything(derive_seed(seed, epoch, get_rank(), 0xE90C))

@@ -16,9 +16,10 @@ from typing import Dict, List, Optional
 import torch
 
 from datasets.atomic_file import atomic_write_text
+from engine.checkpoint import plain_args
 from engine.distributed import all_reduce_sum, is_main_process
 
-__all__ = ['RateProgress', 'make_progress', 'progress_iter', 'DeviceMeter', 'ProgressPrinter', 'TensorboardLogger', 'JsonlLogger', 'format_seconds']
+__all__ = ['RateProgress', 'make_progress', 'progress_iter', 'DeviceMeter', 'ProgressPrinter', 'TensorboardLogger', 'JsonlLogger', 'format_seconds', 'print_run_header']
 
 
 def format_seconds(s: float) -> str:
@@ -289,3 +290,19 @@ class JsonlLogger:
             return 0
         atomic_write_text(self.path, ''.join(ln + '\n' for ln in keep))
         return len(lines) - len(keep)
+
+
+def print_run_header(args, model, n_params: int, steps_per_epoch: Optional[int]) -> None:
+    if not is_main_process():
+        return
+    print(f'| model {args.model}: {n_params / 1e6:.2f}M trainable parameters')
+    if steps_per_epoch is not None:
+        print(f'| total batch {args.total_batch_size} = {args.batch_size} x {args.update_freq} '
+              f'(update_freq) x {args.world_size} (processes); lr {args.lr:.3e}; '
+              f'{steps_per_epoch} optimizer steps per epoch, {args.epochs} epochs; amp {args.amp}')
+    if args.output_dir:
+        os.makedirs(args.output_dir, exist_ok=True)
+        # a resumed run keeps the first run's args.json and writes its own beside it
+        name = 'args.json' if not args.start_epoch else f'args-resumed-at-epoch-{args.start_epoch}.json'
+        with open(os.path.join(args.output_dir, name), 'w') as f:
+            json.dump(plain_args(args), f, indent=1, sort_keys=True)

@@ -13,7 +13,7 @@ from engine.distributed import is_main_process
 from models.checkpoint import load_checkpoint
 from models.layers import set_attention_backend
 
-__all__ = ['model_kwargs_from_args', 'create_model', 'wrap_model', 'count_parameters']
+__all__ = ['model_kwargs_from_args', 'create_model', 'wrap_model', 'count_parameters', 'build_ema']
 
 # flags passed to timm.create_model only when set (otherwise the registered config decides)
 _OPTIONAL_MODEL_FLAGS = {
@@ -108,3 +108,12 @@ def find_ddp(model: nn.Module):
         if m is None:
             return None
     return None
+
+
+def build_ema(args, model_without_ddp):
+    if not getattr(args, 'model_ema', False):
+        return None
+    from timm.utils import ModelEmaV3
+    ema = ModelEmaV3(model_without_ddp, decay=args.model_ema_decay)
+    print(f'| EMA of the weights, decay {args.model_ema_decay}')
+    return ema

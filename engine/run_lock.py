@@ -120,3 +120,27 @@ def release_run_dirs() -> None:
     """Release every folder this process holds (the end of a run called in-process)."""
     while _held:
         _held.popitem()[1].release()
+
+
+class OutputDirError(OSError):
+    """--output_dir (or --log_dir) cannot be created or written; names the folder."""
+
+
+def check_output_dirs(args) -> None:
+    """Create ``--output_dir`` and ``--log_dir`` and write a probe file into each, before anything
+    is built, so a read-only or mistyped path fails at once with one line naming it; then take the
+    output folder's lock, so a second run on it is refused in one line. The main process calls it."""
+    for flag, d in (('--output_dir', getattr(args, 'output_dir', None)), ('--log_dir', getattr(args, 'log_dir', None))):
+        if not d:
+            continue
+        try:
+            os.makedirs(d, exist_ok=True)
+            probe = os.path.join(d, f'.write-test-{os.getpid()}')
+            with open(probe, 'w') as f:
+                f.write('ok')
+            os.unlink(probe)
+        except OSError as e:
+            raise OutputDirError(f'cannot write to {flag} {d}: {e.strerror or e}') from None
+    if getattr(args, 'output_dir', None):
+        # the folder is this run's until it ends (engine.run_lock); a second run is refused
+        lock_run_dir(args.output_dir, 'evaluation' if getattr(args, 'eval', False) else 'training')

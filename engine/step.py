@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Optional
+from typing import Dict, Optional
 
 import torch
 
@@ -18,7 +18,7 @@ from engine.distributed import all_reduce_max
 from engine.model_utils import find_ddp
 
 __all__ = ['AMP_DTYPES', 'autocast_context', 'make_scaler', 'Stepper', 'NonFiniteTracker',
-           'NonFiniteLossError']
+           'NonFiniteLossError', 'configure_backends']
 
 AMP_DTYPES = {'none': None, 'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
@@ -151,3 +151,27 @@ class Stepper:
         if self.scaler is None or not self.scaler.is_enabled():
             return None
         return self.scaler._scale if getattr(self.scaler, '_scale', None) is not None else None
+
+
+def configure_backends(device: torch.device) -> Dict[str, bool]:
+    """Process-wide numeric / kernel settings for training on ``device`` (both entry points).
+
+    * CPU: flush subnormal floats to zero (``torch.set_flush_denormal``). AdamW's second moments of
+      small gradients underflow into subnormals in the first steps, and x86 handles them in slow
+      microcode (measured ~3x slower steps on the tiny model; docs/performance.md).
+    * CUDA: TF32 for fp32 matmuls and convolutions (the legacy ``allow_tf32`` flags, the API the
+      benchmarks use; mixing it with the new ``fp32_precision`` API is an error in torch >= 2.9) and
+      ``cudnn.benchmark`` (the clip shape is fixed within a run: the 3-D patch convolution picks its
+      fastest algorithm once).
+    Returns what was set.
+    """
+    device = torch.device(device)
+    done: Dict[str, bool] = {}
+    if device.type == 'cpu':
+        done['flush_denormal'] = bool(torch.set_flush_denormal(True))
+    elif device.type == 'cuda':
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+        done.update(tf32=True, cudnn_benchmark=True)
+    return done

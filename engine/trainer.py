@@ -22,14 +22,13 @@ import numpy as np
 import torch
 
 from datasets.atomic_file import atomic_write
-from engine.checkpoint import auto_load, set_rng_state
-from engine.data import EpochSeededDataset, build_train_loader
+from engine.checkpoint import (auto_load, save_epoch_checkpoints, save_preemption_checkpoint,
+                               set_rng_state)
+from engine.data import EpochSeededDataset, build_train_loader, seed_epoch
 from engine.distributed import barrier, check_same_on_all_ranks, get_rank, is_main_process
 from engine.loop import train_one_epoch
-from engine.optim import build_optimizer
+from engine.optim import build_optimizer, build_schedules
 from engine.preemption import MARKER, Preempted, Preemption
-from engine.runtime import (build_schedules, save_epoch_checkpoints, save_preemption_checkpoint,
-                            seed_epoch)
 from engine.step import Stepper, make_scaler
 
 __all__ = ['Training', 'EpochHooks', 'build_training', 'fit']

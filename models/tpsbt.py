@@ -10,7 +10,7 @@ Encoder layout (paper Sec. 3.1.3), for ``stage_depths=(L1, L2, ..., LS)``:
 All blocks live in one flat ``blocks`` list (stage after stage), so the state-dict keys match the
 authors' released checkpoints (``blocks.0`` ... ``blocks.20`` for the base model).
 """
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn

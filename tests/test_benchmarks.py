@@ -1,6 +1,5 @@
 """Smoke test of benchmarks/train_step.py: tiny models, CPU, one step - fields and sane values, no timing."""
 import json
-import os
 
 import pytest
 

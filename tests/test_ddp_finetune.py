@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 import run_finetune
 from tests.helpers import free_port, make_tiny_dataset, repo_root, tiny_finetune_argv

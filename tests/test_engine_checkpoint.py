@@ -200,7 +200,7 @@ def test_stale_temp_files_are_removed_on_start(tmp_path, capsys):
 def test_previous_last_checkpoint_is_kept_and_used_when_the_new_one_is_bad(tmp_path, capsys):
     """save_ckpt_freq 10: without the rotated copy a bad checkpoint-last.pth would send the run back
     to the start; with it, one epoch is lost."""
-    from engine.runtime import save_epoch_checkpoints
+    from engine.checkpoint import save_epoch_checkpoints
     m = _model()
     opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
     args = argparse.Namespace(output_dir=str(tmp_path), save_ckpt=True, save_ckpt_freq=10, epochs=30,

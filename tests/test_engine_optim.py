@@ -125,7 +125,7 @@ def test_foreach_on_cpu():
 
 
 def test_configure_backends_cpu_flushes_denormals():
-    from engine.runtime import configure_backends
+    from engine.step import configure_backends
     try:
         assert configure_backends(torch.device('cpu')) == {'flush_denormal': True}
         assert torch.tensor([1e-40], dtype=torch.float32).item() == 0.0
@@ -166,7 +166,7 @@ def test_schedule_never_climbs_when_the_scaled_lr_is_below_min_lr(capsys):
     part would rise from 4.7e-6 to 1e-5."""
     import argparse
     import numpy as np
-    from engine.runtime import build_schedules
+    from engine.optim import build_schedules
     args = argparse.Namespace(lr=1.5e-4 * 8 / 256, min_lr=1e-5, warmup_lr=1e-6, epochs=4,
                               warmup_epochs=1, warmup_steps=-1, weight_decay=0.05,
                               weight_decay_end=None, total_batch_size=8)

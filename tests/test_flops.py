@@ -1,5 +1,4 @@
 """FLOP counting: the sdpa rule matches the explicit attention, and a few rows of the paper table."""
-import pytest
 import timm
 import torch
 

@@ -1,7 +1,6 @@
 """A real learning assertion: a tiny model trained through the engine's own loop (run_finetune:
 real mp4 files, the data pipeline, the optimizer and schedule, the epoch loop, the evaluation)
 memorises a handful of clips."""
-import os
 
 import run_finetune
 from datasets.synthetic import generate_synthetic_dataset

@@ -149,7 +149,7 @@ def test_a_crash_at_the_checkpoint_loses_no_record(data, tmp_path, monkeypatch, 
     """Epoch 1 ends, its log.jsonl record is written, then the run dies: before any checkpoint of
     epoch 1, or after checkpoint-1.pth but before checkpoint-last.pth. The resumed run keeps
     exactly one record per epoch, and a checkpoint-1.pth exists at the end."""
-    import engine.runtime as rt
+    import engine.checkpoint as rt
     fold = os.path.dirname(data['folds']['1']['train'])
     out = str(tmp_path / 'run')
     extra = ['--epochs', '3', '--max_steps_per_epoch', '1', '--save_ckpt_freq', '1', '--num_workers', '0']
