@@ -88,7 +88,7 @@ def _group_keys(args, info, ds) -> Optional[List[str]]:
 
 def describe_training_set(train_ds, split: str, train_fraction: float, label_names) -> str:
     """What the run trains on: clips, the --train_fraction subset, and the class counts."""
-    n, listed = train_ds.num_videos, getattr(train_ds, 'num_listed', train_ds.num_videos)
+    n, listed = train_ds.num_videos, train_ds.num_listed
     text = f'| training set: {n} clips from {split}'
     if train_fraction < 1.0:
         text += f' (--train_fraction {train_fraction:g}: {n} of {listed}, stratified)'
@@ -284,7 +284,7 @@ def run(args) -> Dict:
         training = build_training(args, model, model_without_ddp, train_ds, args.layer_decay, model_ema)
         print_run_header(args, model_without_ddp, n_params, training.steps_per_epoch)
         compute_loss = make_finetune_loss(model, criterion, mixup_fn, device,
-                                          getattr(train_ds, 'batch_augment', None))
+                                          train_ds.batch_augment)
         hooks = Validation(args, model_without_ddp, model_ema, val_ds, device, info, label_names, tb,
                            best=(training.checkpoint or {}).get('best'), test_ds=test_ds)
         result.update(fit(args, training, compute_loss, tb, jsonl, n_params, hooks))

@@ -97,9 +97,9 @@ def run(args) -> Dict:
     tb = TensorboardLogger(args.log_dir) if is_main_process() else None
     jsonl = JsonlLogger(args.output_dir)
     compute_loss = make_pretrain_loss(model, device, tubelet, patch,
-                                      getattr(train_ds, 'batch_augment', None))
+                                      train_ds.batch_augment)
     hooks = ReconstructionPicture(args, model_without_ddp, tb, device, tubelet, patch,
-                                  getattr(train_ds, 'batch_augment', None))
+                                  train_ds.batch_augment)
     try:
         return fit(args, training, compute_loss, tb, jsonl, n_params, hooks)
     finally:

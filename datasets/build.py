@@ -64,13 +64,16 @@ def _staged(transform, cfg: DataConfig):
     return transform.worker_stage if cfg.augment_on == "device" else transform
 
 
-def _cached(ds, cfg: DataConfig):
-    """Give ``ds`` an in-memory cache of decoded videos when ``cfg.cache_gb`` > 0."""
+def _batch_stage(transform, cfg: DataConfig):
+    """The training device's share with ``augment_on='device'``, else None."""
+    return transform.batch_stage if cfg.augment_on == "device" else None
+
+
+def _cache(cfg: DataConfig) -> Optional[VideoCache]:
+    """An in-memory cache of decoded videos when ``cfg.cache_gb`` > 0."""
     if cfg.cache_gb < 0:
         raise ValueError(f"cache_gb must be >= 0, got {cfg.cache_gb}")
-    if cfg.cache_gb > 0:
-        ds.cache = VideoCache(int(cfg.cache_gb * 2 ** 30), cfg.reader)
-    return ds
+    return VideoCache(int(cfg.cache_gb * 2 ** 30), cfg.reader) if cfg.cache_gb > 0 else None
 
 
 def build_finetune_dataset(split_file: str, mode: str, cfg: DataConfig) -> VideoClsDataset:
@@ -90,7 +93,7 @@ def build_finetune_dataset(split_file: str, mode: str, cfg: DataConfig) -> Video
                      cfg.data_set if cfg.input_crop is None else None)
     common = dict(task=task, num_outputs=num_outputs, num_frames=cfg.num_frames,
                   sampling_rate=cfg.sampling_rate, reader=cfg.reader, seed=cfg.seed,
-                  temporal_sampling=cfg.temporal_sampling)
+                  temporal_sampling=cfg.temporal_sampling, cache=_cache(cfg))
     listed = len(entries)
     if mode == "train":
         if cfg.train_fraction < 1.0:
@@ -104,20 +107,17 @@ def build_finetune_dataset(split_file: str, mode: str, cfg: DataConfig) -> Video
             reprob=cfg.reprob, remode=cfg.remode, recount=cfg.recount, erase_mode=cfg.erase_mode,
             input_crop=spec.input_crop, order=cfg.aug_order, resize_mode=cfg.resize_mode,
             resize_filter=cfg.resize_filter)
-        ds = VideoClsDataset(entries, "train", transform=_staged(transform, cfg), num_sample=cfg.num_sample,
-                             **common)
-        ds.num_listed = listed  # before --train_fraction
-        ds.batch_augment = transform.batch_stage if cfg.augment_on == "device" else None
-        return _cached(ds, cfg)
+        return VideoClsDataset(entries, "train", transform=_staged(transform, cfg),
+                               num_sample=cfg.num_sample, num_listed=listed,
+                               batch_augment=_batch_stage(transform, cfg), **common)
     if mode == "test":
         segs, crops = cfg.test_num_segment, cfg.test_num_crop
     else:
         segs, crops = cfg.val_num_segment, cfg.val_num_crop
     transform = EvalTransform(cfg.input_size, cfg.eval_short_side, crops, input_crop=spec.input_crop,
                               resize_mode=cfg.resize_mode, resize_filter=cfg.resize_filter)
-    return _cached(VideoClsDataset(entries, mode, transform=transform, num_segments=segs,
-                                   num_crops=crops, skip_broken_eval=cfg.skip_broken_eval, **common),
-                   cfg)
+    return VideoClsDataset(entries, mode, transform=transform, num_segments=segs, num_crops=crops,
+                           skip_broken_eval=cfg.skip_broken_eval, **common)
 
 
 def build_pretrain_dataset(split_file: str, cfg: DataConfig) -> VideoPretrainDataset:
@@ -147,8 +147,7 @@ def build_pretrain_dataset(split_file: str, cfg: DataConfig) -> VideoPretrainDat
     mask_gen = TubeMaskGenerator(grid, cfg.mask_ratio)
     transform = PretrainTransform(cfg.input_size, scales=tuple(cfg.pretrain_scales), input_crop=crop,
                                   resize_filter=cfg.resize_filter)
-    ds = VideoPretrainDataset(entries, _staged(transform, cfg), mask_gen, num_frames=cfg.num_frames,
-                              sampling_rate=cfg.sampling_rate, reader=cfg.reader, seed=cfg.seed,
-                              num_sample=cfg.num_sample, temporal_sampling=cfg.temporal_sampling)
-    ds.batch_augment = transform.batch_stage if cfg.augment_on == "device" else None
-    return _cached(ds, cfg)
+    return VideoPretrainDataset(entries, _staged(transform, cfg), mask_gen, num_frames=cfg.num_frames,
+                                sampling_rate=cfg.sampling_rate, reader=cfg.reader, seed=cfg.seed,
+                                num_sample=cfg.num_sample, temporal_sampling=cfg.temporal_sampling,
+                                cache=_cache(cfg), batch_augment=_batch_stage(transform, cfg))

@@ -72,7 +72,8 @@ class _SubstitutingDataset(Dataset):
 
     def __init__(self, entries: Sequence[SplitEntry], reader: str, seed: int,
                  max_consecutive_failures: int = 50, num_sample: int = 1,
-                 temporal_sampling: str = "published"):
+                 temporal_sampling: str = "published", cache: Optional[VideoCache] = None,
+                 batch_augment=None):
         check_temporal_sampling(temporal_sampling)
         self.temporal_sampling = temporal_sampling  # datasets.sampling
         if int(num_sample) < 1:
@@ -89,8 +90,11 @@ class _SubstitutingDataset(Dataset):
         # a file every process (DataLoader workers, ranks) appends "path<TAB>reason" lines to, once
         # per path and process; set by the trainer (engine.trainer.BrokenVideoList)
         self.broken_log: Optional[str] = None
-        # whole decoded videos kept in memory (datasets.video_cache); set by the builders
-        self.cache: Optional[VideoCache] = None
+        # whole decoded videos kept in memory (datasets.video_cache), or None
+        self.cache = cache
+        # --augment_on device: what the training device does to a batch of worker outputs
+        # (uint8 clips -> augmented float clips), or None
+        self.batch_augment = batch_augment
 
     def __len__(self):
         return len(self.entries)
@@ -146,7 +150,8 @@ class VideoClsDataset(_SubstitutingDataset):
                  num_segments: int = 1, num_crops: int = 1, reader: str = DEFAULT_READER,
                  seed: int = 0, skip_broken_eval: bool = False,
                  max_consecutive_failures: int = 50, num_sample: int = 1,
-                 temporal_sampling: str = "published"):
+                 temporal_sampling: str = "published", cache: Optional[VideoCache] = None,
+                 batch_augment=None, num_listed: Optional[int] = None):
         if mode not in ("train", "validation", "test"):
             raise ValueError(f"mode must be 'train', 'validation' or 'test', got {mode!r}")
         self.mode = mode
@@ -161,8 +166,10 @@ class VideoClsDataset(_SubstitutingDataset):
         if mode != "train" and skip_broken_eval:
             entries, self.skipped = _probe_entries(entries, reader)
         super().__init__(entries, reader, seed, max_consecutive_failures,
-                         num_sample if mode == "train" else 1, temporal_sampling)
+                         num_sample if mode == "train" else 1, temporal_sampling, cache, batch_augment)
         self.labels = [e.label for e in self.entries]
+        # the split file's samples before a few-shot subset (--train_fraction) was taken
+        self.num_listed = len(self.entries) if num_listed is None else int(num_listed)
 
     # ---- views
     @property
@@ -239,9 +246,10 @@ class VideoPretrainDataset(_SubstitutingDataset):
     def __init__(self, entries: Sequence[SplitEntry], transform, mask_generator,
                  num_frames: int = 16, sampling_rate: int = 4, reader: str = DEFAULT_READER,
                  seed: int = 0, max_consecutive_failures: int = 50, num_sample: int = 1,
-                 temporal_sampling: str = "published"):
+                 temporal_sampling: str = "published", cache: Optional[VideoCache] = None,
+                 batch_augment=None):
         super().__init__(entries, reader, seed, max_consecutive_failures, num_sample,
-                         temporal_sampling)
+                         temporal_sampling, cache, batch_augment)
         self.transform = transform
         self.mask_generator = mask_generator
         self.num_frames, self.sampling_rate = int(num_frames), int(sampling_rate)

@@ -103,7 +103,7 @@ class BrokenVideoList:
         self.count = 0
         if isinstance(dataset, EpochSeededDataset):
             dataset = dataset.dataset
-        if self.raw is not None and hasattr(dataset, 'broken_log'):
+        if self.raw is not None:
             dataset.broken_log = self.raw  # before the loader's workers start: they inherit it
 
     def update(self) -> int:
