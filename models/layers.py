@@ -9,6 +9,7 @@ from typing import List, Optional, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from einops import rearrange
 from timm.layers import DropPath, Mlp
 
 __all__ = [
@@ -244,9 +245,8 @@ class TemporalConvDownsample(nn.Conv1d):
         self.factor = factor
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, T, N, C = x.shape
-        y = super().forward(x.permute(0, 2, 3, 1).reshape(B * N, C, T))  # (B*N, C, T')
-        return y.view(B, N, C, -1).permute(0, 3, 1, 2)
+        y = super().forward(rearrange(x, 'b t n c -> (b n) c t'))
+        return rearrange(y, '(b n) c t -> b t n c', b=x.shape[0])
 
 
 class TemporalPoolDownsample(nn.Module):
@@ -330,4 +330,4 @@ class PatchEmbed3d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.token_grid(*x.shape[2:])
-        return self.proj(x).flatten(2).transpose(1, 2)
+        return rearrange(self.proj(x), 'b c t h w -> b (t h w) c')

@@ -8,6 +8,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
+from einops import rearrange
 from timm.layers import trunc_normal_
 from timm.models import register_model
 
@@ -22,18 +23,14 @@ __all__ = ['PretrainSVFAP', 'PretrainDecoder', 'patchify', 'unpatchify', 'patch_
 def patchify(x: torch.Tensor, tubelet: int = 2, patch: int = 16) -> torch.Tensor:
     """Clip (B, C, T, H, W) -> tubes (B, N, tubelet*patch*patch, C) in token order (time-major),
     each tube's pixels in (t, h, w) order."""
-    B, C, T, H, W = x.shape
-    t, h, w = T // tubelet, H // patch, W // patch
-    x = x.reshape(B, C, t, tubelet, h, patch, w, patch)
-    return x.permute(0, 2, 4, 6, 3, 5, 7, 1).reshape(B, t * h * w, tubelet * patch * patch, C)
+    return rearrange(x, 'b c (t pt) (h ph) (w pw) -> b (t h w) (pt ph pw) c', pt=tubelet, ph=patch, pw=patch)
 
 
 def unpatchify(p: torch.Tensor, shape: Sequence[int], tubelet: int = 2, patch: int = 16) -> torch.Tensor:
     """Inverse of :func:`patchify`: tubes (B, N, P, C) -> clip (B, C, T, H, W) of ``shape`` (C, T, H, W)."""
-    C, T, H, W = shape
-    t, h, w = T // tubelet, H // patch, W // patch
-    x = p.reshape(p.shape[0], t, h, w, tubelet, patch, patch, C)
-    return x.permute(0, 7, 1, 4, 2, 5, 3, 6).reshape(p.shape[0], C, T, H, W)
+    _, T, H, W = shape
+    return rearrange(p, 'b (t h w) (pt ph pw) c -> b c (t pt) (h ph) (w pw)',
+                     t=T // tubelet, h=H // patch, w=W // patch, pt=tubelet, ph=patch, pw=patch)
 
 
 def patch_statistics(tubes: torch.Tensor):
