@@ -78,7 +78,14 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def common_parser(description: str) -> argparse.ArgumentParser:
+    """The flags both entry points take, in four groups: model, data, optimisation, runtime."""
     p = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
+    for add in (_model_flags, _data_flags, _optimisation_flags, _runtime_flags):
+        add(p)
+    return p
+
+
+def _model_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group('model')
     g.add_argument('--model', type=str, required=False, help='timm name of the model')
     g.add_argument('--drop_path', type=float, default=0.0, help='stochastic depth rate')
@@ -103,6 +110,8 @@ def common_parser(description: str) -> argparse.ArgumentParser:
                    help='start from these weights (models.checkpoint.load_checkpoint: released '
                         'or our own checkpoints)')
 
+
+def _data_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group('data')
     g.add_argument('--data_path', type=str, default=None,
                    help='fine-tuning: a folder with train.csv / val.csv / test.csv; pre-training: a split file or a folder with pretrain.csv')
@@ -148,6 +157,8 @@ def common_parser(description: str) -> argparse.ArgumentParser:
     g.add_argument('--prefetch_factor', type=int, default=4,
                    help='batches each worker loads ahead')
 
+
+def _optimisation_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group('optimisation')
     g.add_argument('--batch_size', type=int, default=8, help='per process (GPU)')
     g.add_argument('--epochs', type=int, default=100,
@@ -181,6 +192,8 @@ def common_parser(description: str) -> argparse.ArgumentParser:
     g.add_argument('--warmup_steps', type=int, default=-1,
                    help='warm-up optimizer steps (overrides --warmup_epochs when > 0)')
 
+
+def _runtime_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group('runtime')
     g.add_argument('--output_dir', type=str, default='output',
                    help='checkpoints, log.jsonl, args.json, predictions and TensorBoard go here')
@@ -217,7 +230,6 @@ def common_parser(description: str) -> argparse.ArgumentParser:
                'DDP find_unused_parameters (only for models with unused branches)')
     g.add_argument('--local_rank', '--local-rank', type=int, default=None,
                    help='ignored (torch.distributed.launch compatibility; use torchrun)')
-    return p
 
 
 def pretrain_parser() -> argparse.ArgumentParser:

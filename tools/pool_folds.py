@@ -119,86 +119,93 @@ def read_prediction_csv(path: str, info, fold: str = "",
     except Exception as e:  # empty file, parse error
         raise PredictionFileError(f"{path}: cannot read as CSV: {e}") from None
     df.columns = [str(c).strip() for c in df.columns]
-    cols = list(df.columns)
     if len(df) == 0:
         raise PredictionFileError(f"{path}: no prediction rows")
     paths = (df["path"].astype(str).tolist() if "path" in df.columns
              else [f"{path}#{i}" for i in range(len(df))])
     if "path" not in df.columns:
         warnings.warn(f"{path}: no 'path' column; duplicate checks across folds are disabled")
-    names = list(info.label_names)
-    notes: List[str] = []
-
     if info.is_classification:
-        label_col = next((c for c in LABEL_COLUMNS if c in df.columns), None)
-        prefix, score_cols = _columns_with_prefix(cols, SCORE_PREFIXES)
-        missing = []
-        if label_col is None:
-            missing.append("'label' (true class)")
-        if not score_cols:
-            missing.append("'prob_<class>' score columns")
-        if missing:
-            raise PredictionFileError(f"{path}: missing column(s) {', '.join(missing)}; found "
-                                      f"{cols}. Expected video_index,path,label,prob_<name>...")
-        score_cols = _order_by_names(prefix, score_cols, names)
-        if names and len(score_cols) != len(names):
-            raise PredictionFileError(f"{path}: {len(score_cols)} score columns but {info.name} has "
-                                      f"{len(names)} classes ({', '.join(names)})")
-        y = df[label_col].to_numpy()
-        if not np.all(np.isfinite(y.astype(np.float64))) or np.any(y != np.round(y)):
-            raise PredictionFileError(f"{path}: column {label_col!r} must hold integer class labels")
-        y = y.astype(np.int64)
-        scores = df[score_cols].to_numpy(dtype=np.float64)
-        col_names = [c[len(prefix):] for c in score_cols]
-        if y.min() < 0 or y.max() >= scores.shape[1]:
-            raise PredictionFileError(f"{path}: labels outside [0, {scores.shape[1]})")
-        num_rows = len(df)
-        if info.video_level_key:
-            key_col = info.video_level_key
-            if key_col in df.columns:
-                keys = df[key_col].astype(str).tolist()
-            else:
-                keys = [group_key(p, groups) for p in paths]
-                if any(k is None for k in keys):
-                    bad = paths[[k is None for k in keys].index(True)]
-                    raise PredictionFileError(
-                        f"{path}: clip {bad!r} is not in the groups file and has no aiimNNN/task_N "
-                        "key in its path" if groups else
-                        f"{path}: no {key_col!r} column and no aiimNNN/task_N key in path {bad!r}")
-            paths, y, scores, n_conf = _group_mean(keys, y, scores)
-            notes.append(f"{num_rows} clips -> {len(paths)} videos by {key_col}")
-            if n_conf:
-                warnings.warn(f"{path}: {n_conf} {key_col} groups have clips with different labels; "
-                              "using the most frequent label")
-        return FoldPredictions(path, fold, paths, y, scores, col_names, num_rows, notes)
-
+        return _classification_predictions(path, fold, df, paths, info, groups)
     if info.is_regression:
-        tprefix, tcols = _columns_with_prefix(cols, TARGET_PREFIXES)
-        pprefix, pcols = _columns_with_prefix(cols, PRED_PREFIXES)
-        missing = []
-        if not tcols:
-            missing.append("'target_<name>' columns")
-        if not pcols:
-            missing.append("'pred_<name>' columns")
-        if missing:
-            raise PredictionFileError(f"{path}: missing column(s) {', '.join(missing)}; found "
-                                      f"{cols}. Expected video_index,path,target_<name>...,"
-                                      f"pred_<name>...")
-        tcols = _order_by_names(tprefix, tcols, names)
-        pcols = _order_by_names(pprefix, pcols, names)
-        tn = [c[len(tprefix):] for c in tcols]
-        pn = [c[len(pprefix):] for c in pcols]
-        if tn != pn:
-            raise PredictionFileError(f"{path}: target columns {tcols} do not match prediction "
-                                      f"columns {pcols}")
-        if names and len(tn) != len(names):
-            raise PredictionFileError(f"{path}: {len(tn)} target columns but {info.name} has "
-                                      f"{len(names)} targets ({', '.join(names)})")
-        t = df[tcols].to_numpy(dtype=np.float64)
-        p = df[pcols].to_numpy(dtype=np.float64)
-        return FoldPredictions(path, fold, paths, t, p, tn, len(df), notes)
-
+        return _regression_predictions(path, fold, df, paths, info)
     raise PredictionFileError(f"dataset {info.name!r} ({info.task}) has no evaluation metrics")
+
+
+def _classification_predictions(path: str, fold: str, df, paths: List[str], info,
+                                groups: Optional[Dict[str, str]]) -> FoldPredictions:
+    """Labels and class scores, averaged per video where clips are grouped (AVCAffe)."""
+    cols, names, notes = list(df.columns), list(info.label_names), []
+    label_col = next((c for c in LABEL_COLUMNS if c in df.columns), None)
+    prefix, score_cols = _columns_with_prefix(cols, SCORE_PREFIXES)
+    missing = []
+    if label_col is None:
+        missing.append("'label' (true class)")
+    if not score_cols:
+        missing.append("'prob_<class>' score columns")
+    if missing:
+        raise PredictionFileError(f"{path}: missing column(s) {', '.join(missing)}; found "
+                                  f"{cols}. Expected video_index,path,label,prob_<name>...")
+    score_cols = _order_by_names(prefix, score_cols, names)
+    if names and len(score_cols) != len(names):
+        raise PredictionFileError(f"{path}: {len(score_cols)} score columns but {info.name} has "
+                                  f"{len(names)} classes ({', '.join(names)})")
+    y = df[label_col].to_numpy()
+    if not np.all(np.isfinite(y.astype(np.float64))) or np.any(y != np.round(y)):
+        raise PredictionFileError(f"{path}: column {label_col!r} must hold integer class labels")
+    y = y.astype(np.int64)
+    scores = df[score_cols].to_numpy(dtype=np.float64)
+    col_names = [c[len(prefix):] for c in score_cols]
+    if y.min() < 0 or y.max() >= scores.shape[1]:
+        raise PredictionFileError(f"{path}: labels outside [0, {scores.shape[1]})")
+    num_rows = len(df)
+    if info.video_level_key:
+        key_col = info.video_level_key
+        if key_col in df.columns:
+            keys = df[key_col].astype(str).tolist()
+        else:
+            keys = [group_key(p, groups) for p in paths]
+            if any(k is None for k in keys):
+                bad = paths[[k is None for k in keys].index(True)]
+                raise PredictionFileError(
+                    f"{path}: clip {bad!r} is not in the groups file and has no aiimNNN/task_N "
+                    "key in its path" if groups else
+                    f"{path}: no {key_col!r} column and no aiimNNN/task_N key in path {bad!r}")
+        paths, y, scores, n_conf = _group_mean(keys, y, scores)
+        notes.append(f"{num_rows} clips -> {len(paths)} videos by {key_col}")
+        if n_conf:
+            warnings.warn(f"{path}: {n_conf} {key_col} groups have clips with different labels; "
+                          "using the most frequent label")
+    return FoldPredictions(path, fold, paths, y, scores, col_names, num_rows, notes)
+
+
+def _regression_predictions(path: str, fold: str, df, paths: List[str], info) -> FoldPredictions:
+    """Targets and predictions, column for column."""
+    cols, names = list(df.columns), list(info.label_names)
+    tprefix, tcols = _columns_with_prefix(cols, TARGET_PREFIXES)
+    pprefix, pcols = _columns_with_prefix(cols, PRED_PREFIXES)
+    missing = []
+    if not tcols:
+        missing.append("'target_<name>' columns")
+    if not pcols:
+        missing.append("'pred_<name>' columns")
+    if missing:
+        raise PredictionFileError(f"{path}: missing column(s) {', '.join(missing)}; found "
+                                  f"{cols}. Expected video_index,path,target_<name>...,"
+                                  f"pred_<name>...")
+    tcols = _order_by_names(tprefix, tcols, names)
+    pcols = _order_by_names(pprefix, pcols, names)
+    tn = [c[len(tprefix):] for c in tcols]
+    pn = [c[len(pprefix):] for c in pcols]
+    if tn != pn:
+        raise PredictionFileError(f"{path}: target columns {tcols} do not match prediction "
+                                  f"columns {pcols}")
+    if names and len(tn) != len(names):
+        raise PredictionFileError(f"{path}: {len(tn)} target columns but {info.name} has "
+                                  f"{len(names)} targets ({', '.join(names)})")
+    t = df[tcols].to_numpy(dtype=np.float64)
+    p = df[pcols].to_numpy(dtype=np.float64)
+    return FoldPredictions(path, fold, paths, t, p, tn, len(df), [])
 
 
 def _group_mean(keys, y, scores):
