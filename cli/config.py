@@ -23,46 +23,13 @@ import os
 import sys
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
-__all__ = ["ConfigError", "load_config", "parser_keys", "apply_config", "parse_args_with_config",
-           "FINETUNE_KEYS", "PRETRAIN_KEYS", "ALL_KEYS"]
+__all__ = ["ConfigError", "load_config", "parser_keys", "apply_config", "parse_args_with_config"]
 
 BASE_KEY = "_base_"
 
 
 class ConfigError(ValueError):
     pass
-
-
-# Keys the recipes in configs/ use. Entry points validate against their own parser's flags
-# (``parser_keys(parser)``); these lists are the fallback and document the convention.
-COMMON_KEYS = frozenset("""
-model data_set data_path output_dir log_dir batch_size epochs update_freq save_ckpt_freq
-lr blr min_lr scale_min_lr warmup_lr warmup_epochs warmup_steps opt opt_eps opt_betas clip_grad momentum
-weight_decay weight_decay_end num_frames sampling_rate temporal_sampling resize_filter input_size short_side_size num_workers
-pin_mem seed device resume auto_resume force_resume force_restart save_ckpt start_epoch amp reader dist_url world_size
-local_rank dist_on_itp drop_path tubelet_size attention_backend use_checkpoint
-""".split())
-
-FINETUNE_KEYS = COMMON_KEYS | frozenset("""
-nb_classes finetune model_key model_prefix init_scale fc_drop_rate drop attn_drop_rate
-layer_decay layer_decay_assignment smoothing mixup cutmix cutmix_minmax mixup_prob mixup_switch_prob mixup_mode
-aa color_jitter train_interpolation reprob remode recount resplit num_sample crop_pct
-test_num_segment test_num_crop eval dist_eval disable_eval_during_finetuning validation_path
-test_path eval_data_path loss output_activation use_mean_pooling model_ema model_ema_decay
-train_fraction train_crop_scale resize_mode aug_order input_crop num_sample augment_on
-skip_broken_eval save_predictions
-temporal_downsample spatial_bottleneck test_every_epoch
-stage_depths num_bottleneck_tokens embed_dim num_heads val_metric best_metric fold
-""".split())
-
-PRETRAIN_KEYS = COMMON_KEYS | frozenset("""
-mask_type mask_ratio decoder_depth decoder_embed_dim decoder_num_heads normlize_target
-normalize_target pretrain_fraction scale_epochs pretrain_scales train_fraction input_crop num_sample augment_on
-temporal_downsample
-spatial_bottleneck stage_depths num_bottleneck_tokens embed_dim num_heads
-""".split())
-
-ALL_KEYS = FINETUNE_KEYS | PRETRAIN_KEYS
 
 
 def _read_yaml(path: str) -> Dict[str, Any]:

@@ -22,27 +22,9 @@ DATASETS = ["dfew", "ferv39k", "mafw", "crema-d", "ravdess", "enterface05", "wer
 
 
 def _entry_point_keys(kind):
-    """Flag names of the entry point's parser (cli.args, else run_<kind>.py), else cli.config.s
-    fallback list."""
-    fallback = C.FINETUNE_KEYS if kind == "finetune" else C.PRETRAIN_KEYS
-    try:
-        from cli import args as A
-        make = getattr(A, f"{kind}_parser", None)
-        if make is not None:
-            return C.parser_keys(make()), "cli.args"
-    except ImportError:
-        pass
-    path = os.path.join(ROOT, f"run_{kind}.py")
-    if not os.path.exists(path):
-        return set(fallback), "cli.config"
-    import importlib
-    mod = importlib.import_module(f"run_{kind}")
-    getter = getattr(mod, "get_args_parser", None) or getattr(mod, "get_args", None)
-    if getter is None:
-        return set(fallback), "cli.config"
-    parser = getter()
-    parser = parser[0] if isinstance(parser, tuple) else parser
-    return C.parser_keys(parser), f"run_{kind}.py"
+    """Flag names of the entry point's parser: the only list of keys a recipe may hold."""
+    from cli import args as A
+    return C.parser_keys(getattr(A, f"{kind}_parser")()), "cli.args"
 
 
 def _kind(path):
