@@ -355,6 +355,20 @@ def parse_args(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = 
     return args
 
 
+def _keep_schedule_ends_below_lr(args) -> None:
+    """A scaled lr below the absolute ``--min_lr`` (a small total batch) would make the cosine
+    schedule climb to min_lr; clamp min_lr (and the warm-up start) to the lr, with a warning
+    (printed by the first process)."""
+    for flag in ('min_lr', 'warmup_lr'):
+        v = getattr(args, flag, None)
+        if v is not None and v > args.lr:
+            if int(os.environ.get('RANK', '0')) == 0:
+                print(f'| WARNING: --{flag} {v:.3g} is above the lr {args.lr:.3g} (total batch '
+                      f'{args.total_batch_size}): the schedule would rise; --{flag} set to '
+                      f'{args.lr:.3g}', flush=True)
+            setattr(args, flag, args.lr)
+
+
 def finalize_args(args, world_size: int) -> None:
     """Derived values: amp mode, absolute lr, log dir, list-valued flags."""
     args.amp = resolve_amp(args.amp, args.device)
@@ -367,6 +381,7 @@ def finalize_args(args, world_size: int) -> None:
         if getattr(args, 'scale_min_lr', False):  # the published code scales min_lr alike
             args.base_min_lr = args.min_lr
             args.min_lr = args.min_lr * total_batch / 256.0
+    _keep_schedule_ends_below_lr(args)
     if args.log_dir is None and args.output_dir:
         args.log_dir = os.path.join(args.output_dir, 'tb')
     if args.opt_betas is not None:

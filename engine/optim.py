@@ -18,10 +18,8 @@ import torch
 import torch.nn as nn
 from timm.optim import create_optimizer_v2, get_optimizer_class
 
-from engine.distributed import is_main_process
-
 __all__ = ['NO_DECAY_TOKENS', 'param_groups', 'build_optimizer', 'cosine_scheduler',
-           'apply_schedules', 'guard_min_lr', 'build_schedules']
+           'apply_schedules', 'build_schedules']
 
 # parameter names (last component) that never get weight decay, whatever their shape
 NO_DECAY_TOKENS = ('pos_embed', 'mask_token', 'cls_token', 'pos_embed_spatial', 'pos_embed_temporal',
@@ -166,21 +164,9 @@ def apply_schedules(optimizer: torch.optim.Optimizer, it: int, lr_schedule: Sequ
     return lr
 
 
-def guard_min_lr(args) -> None:
-    """A scaled lr below the absolute ``--min_lr`` (a small total batch) would make the cosine
-    schedule climb to min_lr; clamp min_lr (and the warm-up start) to the lr, with a warning."""
-    for flag in ('min_lr', 'warmup_lr'):
-        v = getattr(args, flag, None)
-        if v is not None and v > args.lr:
-            if is_main_process():
-                print(f'| WARNING: --{flag} {v:.3g} is above the lr {args.lr:.3g} (total batch '
-                      f'{getattr(args, "total_batch_size", "?")}): the schedule would rise; --{flag} '
-                      f'set to {args.lr:.3g}', flush=True)
-            setattr(args, flag, args.lr)
-
-
 def build_schedules(args, steps_per_epoch: int):
-    guard_min_lr(args)
+    """Per-optimizer-step lr and weight-decay arrays of the finalized flags (``cli.args.finalize_args``
+    has kept --min_lr and --warmup_lr at or below the lr)."""
     lr_schedule = cosine_scheduler(args.lr, args.min_lr, args.epochs, steps_per_epoch,
                                    warmup_epochs=args.warmup_epochs, start_warmup_value=args.warmup_lr,
                                    warmup_steps=args.warmup_steps)

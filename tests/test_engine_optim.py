@@ -164,12 +164,13 @@ def test_tpsbt_b_group_lr_scales(assignment, capsys):
 def test_schedule_never_climbs_when_the_scaled_lr_is_below_min_lr(capsys):
     """blr 1.5e-4 at total batch 8 gives lr 4.7e-6, below min_lr 1e-5: without the guard the cosine
     part would rise from 4.7e-6 to 1e-5."""
-    import argparse
     import numpy as np
+    from cli.args import finalize_args, finetune_parser, parse_args
     from engine.optim import build_schedules
-    args = argparse.Namespace(lr=1.5e-4 * 8 / 256, min_lr=1e-5, warmup_lr=1e-6, epochs=4,
-                              warmup_epochs=1, warmup_steps=-1, weight_decay=0.05,
-                              weight_decay_end=None, total_batch_size=8)
+    args = parse_args(finetune_parser(), ['--blr', '1.5e-4', '--batch_size', '8', '--min_lr', '1e-5',
+                                          '--no_scale_min_lr', '--warmup_lr', '1e-6', '--epochs', '4',
+                                          '--warmup_epochs', '1', '--device', 'cpu'])
+    finalize_args(args, world_size=1)
     lr, _ = build_schedules(args, 10)
     out = capsys.readouterr().out
     assert '--min_lr 1e-05 is above the lr 4.69e-06' in out and args.min_lr == args.lr
