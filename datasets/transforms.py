@@ -415,12 +415,10 @@ class ClipRandAugment:
         clip.crop(need[first])
         for k in range(first, len(steps)):
             kind, name, fn, args, kwargs, affine = steps[k]
-            if kind == "pointwise":
-                clip.apply(fn, name, args, kwargs)
-            elif kind == "affine":
+            if kind == "affine":
                 clip.transform(*affine, out=need[k + 1])
-            else:   # sharpness on the region and its margin; PIL keeps the frame's own border
-                clip.set_images([fn(im, *args, **kwargs) for im in clip.images()])
+            else:   # sharpness runs on the region and its margin (PIL keeps the frame's own border)
+                clip.apply(fn, name, args, kwargs)
                 clip.crop(need[k + 1])
         return clip.array()
 

@@ -98,14 +98,12 @@ def _read_image(folder: str, file: str) -> np.ndarray:
     """uint8 (H, W, 3) RGB. JPEG is decoded straight to RGB (libjpeg-turbo's pixels, as PIL's);
     other images as stored (16-bit PNG scaled to 8 bits, grey and alpha made RGB)."""
     rgb = getattr(cv2, "IMREAD_COLOR_RGB", None)   # OpenCV >= 4.10
-    if rgb is not None and file.lower().endswith((".jpg", ".jpeg")):
-        img = cv2.imread(file, rgb)
-        if img is None:
-            raise VideoReadError(folder, f"cannot decode frame {file}")
-        return img
-    img = cv2.imread(file, cv2.IMREAD_UNCHANGED)
+    jpeg_rgb = rgb is not None and file.lower().endswith((".jpg", ".jpeg"))
+    img = cv2.imread(file, rgb if jpeg_rgb else cv2.IMREAD_UNCHANGED)
     if img is None:
         raise VideoReadError(folder, f"cannot decode frame {file}")
+    if jpeg_rgb:
+        return img
     if img.dtype != np.uint8:  # 16-bit png
         img = (img // 257).astype(np.uint8) if img.dtype == np.uint16 else np.clip(img, 0, 255).astype(np.uint8)
     return _to_rgb3(img, bgr=True)
@@ -309,9 +307,12 @@ class _Inconsistent(Exception):
     """The timestamps do not map onto a gap-free frame sequence: use the sequential decode."""
 
 
-def _decode_tolerant(container, stream):
-    """Frames of a sequential decode, skipping packets the decoder rejects (as FFmpeg's CLI does)."""
+def _decode_tolerant(container, stream, skip=None):
+    """Frames of a sequential decode, skipping packets the decoder rejects (as FFmpeg's CLI does)
+    and packets ``skip(packet)`` leaves out."""
     for packet in container.demux(stream):
+        if skip is not None and skip(packet):
+            continue
         try:
             frames = packet.decode()
         except av.FFmpegError:
@@ -478,18 +479,16 @@ class PyAVVideo:
         """Frames decoded from the position just sought. An H.264 packet of a frame not wanted whose
         picture no other refers to is not decoded (its index goes to ``skipped``): the other
         frames' pixels are the same, and a B-frame stream decodes a third to half fewer pictures."""
-        s = self._c.streams.video[0]
-        for packet in self._c.demux(s):
-            if self._nal_length and packet.size and not packet.is_discard:
-                i = self._index.get(packet.pts)
-                if i is not None and i not in wanted and _is_non_reference(packet, self._nal_length):
-                    skipped.add(i)
-                    continue
-            try:
-                frames = packet.decode()
-            except av.FFmpegError:
-                continue
-            yield from frames
+        def unwanted_non_reference(packet) -> bool:
+            if not packet.size or packet.is_discard:
+                return False
+            i = self._index.get(packet.pts)
+            if i is None or i in wanted or not _is_non_reference(packet, self._nal_length):
+                return False
+            skipped.add(i)
+            return True
+        return _decode_tolerant(self._c, self._c.streams.video[0],
+                                unwanted_non_reference if self._nal_length else None)
 
     def _get_sequential(self, want: List[int]) -> dict:
         wanted, last = set(want), want[-1]

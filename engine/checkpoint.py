@@ -348,14 +348,19 @@ def auto_load(args, model_without_ddp, optimizer=None, scaler=None, model_ema=No
     return ckpt
 
 
+def _writes_checkpoints(args) -> bool:
+    """This process writes the run's checkpoints: the main one, with an output folder and --save_ckpt."""
+    return bool(args.output_dir and getattr(args, 'save_ckpt', True)) and is_main_process()
+
+
 def save_epoch_checkpoints(args, epoch: int, global_step: int, model_without_ddp, optimizer, scaler,
                            model_ema, best: Optional[Dict] = None) -> Optional[str]:
     """checkpoint-last.pth every epoch; checkpoint-<epoch>.pth every --save_ckpt_freq epochs and at
     the end, written first (``checkpoint-last.pth`` is then its atomic copy), so a crash between the
     two leaves the newer numbered file, which resume prefers. The previous checkpoint-last.pth is
-    kept as checkpoint-prev.pth (renamed before each replace): if the new one turns out unreadable,
+    kept as checkpoint-prev.pth (:func:`rotate_last`): if the new one turns out unreadable,
     resuming falls back one epoch, not --save_ckpt_freq epochs. Main process only; atomic."""
-    if not (args.output_dir and getattr(args, 'save_ckpt', True)) or not is_main_process():
+    if not _writes_checkpoints(args):
         return None
     last = rotate_last(args.output_dir)
     freq = max(int(args.save_ckpt_freq or 0), 0)
@@ -376,7 +381,7 @@ def save_preemption_checkpoint(args, epoch: int, step: int, steps_per_epoch: int
     checkpoint-prev.pth), with every rank's random state: a resume continues the epoch at that step
     bit-exactly (``engine.preemption``). Called on every rank (the states are gathered)."""
     rng = all_gather_object(get_rng_state())
-    if not (args.output_dir and getattr(args, 'save_ckpt', True)) or not is_main_process():
+    if not _writes_checkpoints(args):
         return
     save_checkpoint(rotate_last(args.output_dir), model=model_without_ddp, optimizer=optimizer,
                     scaler=scaler, model_ema=model_ema, epoch=epoch - 1,

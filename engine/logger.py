@@ -304,5 +304,5 @@ def print_run_header(args, model, n_params: int, steps_per_epoch: Optional[int])
         os.makedirs(args.output_dir, exist_ok=True)
         # a resumed run keeps the first run's args.json and writes its own beside it
         name = 'args.json' if not args.start_epoch else f'args-resumed-at-epoch-{args.start_epoch}.json'
-        with open(os.path.join(args.output_dir, name), 'w') as f:
-            json.dump(plain_args(args), f, indent=1, sort_keys=True)
+        atomic_write_text(os.path.join(args.output_dir, name),
+                          json.dumps(plain_args(args), indent=1, sort_keys=True))
