@@ -16,12 +16,12 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from cli.args import finalize_args, finetune_parser, parse_args
+from cli.args import fill_task_from_registry, finalize_args, finetune_parser, parse_args, resume_roles
 from datasets.build import build_finetune_dataset
 from datasets.config import DataConfig, resolve_task
 from engine.checkpoint import auto_load, check_input_files, save_checkpoint
 from engine.data import build_eval_loader, seed_everything
-from engine.distributed import is_main_process, run_with_process_group
+from engine.distributed import DistEnv, is_main_process, run_with_process_group
 from engine.errors import cli_main
 from engine.evaluation import (evaluate, main_metric_name, metrics_summary, video_group_keys,
                                write_prediction_csvs)
@@ -37,32 +37,6 @@ from models.checkpoint import read_checkpoint
 def _split_lines(path: str) -> List[str]:
     with open(path) as f:
         return sorted(line.strip() for line in f if line.strip())
-
-
-def _resolve_task(args):
-    """Task, outputs, label names and output activation from the registry (flags override)."""
-    spec = resolve_task(args.data_set, args.task, args.nb_classes)
-    info = spec.info
-    if info is not None and info.task not in ('classification', 'regression'):
-        raise ValueError(f'{args.data_set} is a {info.task} dataset: use run_pretrain.py')
-    args.task = spec.task
-    if args.nb_classes is None:
-        args.nb_classes = spec.num_outputs
-    elif info is not None and args.nb_classes != info.num_outputs:
-        print(f'| warning: --nb_classes {args.nb_classes} differs from the registry\'s '
-              f'{info.num_outputs} for {info.name}; metrics use the registry\'s label names only '
-              f'when the counts match')
-    label_names = list(spec.label_names)
-    if args.output_activation is None:
-        args.output_activation = spec.output_activation
-    if args.short_side_size is None:
-        args.short_side_size = args.input_size
-    if args.task == 'regression' and (args.mixup > 0 or args.cutmix > 0):
-        print('| regression: mixup / cutmix disabled')
-        args.mixup, args.cutmix, args.cutmix_minmax = 0.0, 0.0, None
-    if args.task == 'regression':
-        args.smoothing = 0.0
-    return info, label_names
 
 
 def _split_files(args) -> Dict[str, Optional[str]]:
@@ -207,10 +181,10 @@ class Validation(EpochHooks):
               f'at epoch {self.optimistic["epoch"]}')
 
 
-def run(args) -> Dict:
-
-    info, label_names = _resolve_task(args)
-    finalize_args(args, args.world_size)
+def run(args, env: DistEnv) -> Dict:
+    args = finalize_args(args, env, fill_task_from_registry)
+    spec = resolve_task(args.data_set, args.task, args.nb_classes)
+    info, label_names = spec.info, list(spec.label_names)
     if is_main_process():
         check_output_dirs(args)
     check_input_files(args)
@@ -262,7 +236,8 @@ def run(args) -> Dict:
         if args.eval:
             loaded = None
             if args.resume or (args.auto_resume and not args.finetune):
-                loaded = auto_load(args, model_without_ddp, model_ema=model_ema)
+                loaded = auto_load(args, model_without_ddp, model_ema=model_ema,
+                                   roles=resume_roles(finetune_parser()))
             if loaded is None and not args.finetune:
                 print('| WARNING: --eval without --resume / --finetune and no checkpoint in '
                       '--output_dir: testing randomly initialised weights')
@@ -281,8 +256,10 @@ def run(args) -> Dict:
         criterion = build_criterion(args, mixup_fn)
         print(f'| criterion {type(criterion).__name__}; mixup '
               f'{"off" if mixup_fn is None else f"{args.mixup}/{args.cutmix} switch {args.mixup_switch_prob}"}')
-        training = build_training(args, model, model_without_ddp, train_ds, args.layer_decay, model_ema)
-        print_run_header(args, model_without_ddp, n_params, training.steps_per_epoch)
+        training = build_training(args, model, model_without_ddp, train_ds, args.layer_decay, model_ema,
+                                  resume_roles=resume_roles(finetune_parser()))
+        print_run_header(args, model_without_ddp, n_params, training.steps_per_epoch,
+                     training.start_epoch)
         compute_loss = make_finetune_loss(model, criterion, mixup_fn, device,
                                           train_ds.batch_augment)
         hooks = Validation(args, model_without_ddp, model_ema, val_ds, device, info, label_names, tb,

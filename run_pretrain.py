@@ -15,12 +15,12 @@ from typing import Dict, Optional, Sequence
 
 import torch
 
-from cli.args import finalize_args, parse_args, pretrain_parser
+from cli.args import finalize_args, parse_args, pretrain_parser, resume_roles, scale_epochs_to_fraction
 from datasets.build import build_pretrain_dataset
 from datasets.config import DataConfig
 from engine.checkpoint import check_input_files
 from engine.data import seed_everything
-from engine.distributed import is_main_process, run_with_process_group
+from engine.distributed import DistEnv, is_main_process, run_with_process_group
 from engine.errors import cli_main
 from engine.logger import JsonlLogger, TensorboardLogger, print_run_header
 from engine.model_utils import count_parameters, create_model, load_initial_weights, wrap_model
@@ -44,32 +44,8 @@ def _split_file(args) -> str:
     return args.data_path
 
 
-def scale_epochs_to_fraction(args) -> None:
-    """Paper Sec. 4.3, Table I: a subset of fraction f is pre-trained for epochs / f, so it gets as
-    many optimizer steps as the whole set (100 epochs at 100 %, 1000 at 10 %). Warm-up, checkpoint
-    and picture intervals scale alike. Said loudly either way."""
-    f = float(args.pretrain_fraction)
-    if f >= 1.0:
-        return
-    if not args.scale_epochs:
-        print(f'| WARNING: --pretrain_fraction {f:g} with --no_scale_epochs: {args.epochs} epochs of '
-              f'the subset, {f:.0%} of the whole set\'s steps (Table I scales epochs by 1/{f:g})', flush=True)
-        return
-    before = (args.epochs, args.warmup_epochs, args.save_ckpt_freq, args.vis_every)
-    args.epochs = int(round(args.epochs / f))
-    args.warmup_epochs = args.warmup_epochs / f
-    args.save_ckpt_freq = max(1, int(round(args.save_ckpt_freq / f)))
-    args.vis_every = int(round(args.vis_every / f))
-    print(f'| --pretrain_fraction {f:g}: epochs {before[0]} -> {args.epochs}, warm-up {before[1]:g} -> '
-          f'{args.warmup_epochs:g}, save_ckpt_freq {before[2]} -> {args.save_ckpt_freq}, vis_every '
-          f'{before[3]} -> {args.vis_every} (paper Table I: the same steps as the whole set; '
-          f'--no_scale_epochs to keep them)', flush=True)
-
-
-def run(args) -> Dict:
-
-    finalize_args(args, args.world_size)
-    scale_epochs_to_fraction(args)
+def run(args, env: DistEnv) -> Dict:
+    args = finalize_args(args, env, scale_epochs_to_fraction)
     if is_main_process():
         check_output_dirs(args)
     check_input_files(args)
@@ -90,8 +66,10 @@ def run(args) -> Dict:
     n_params = count_parameters(model_without_ddp)
 
     train_ds = build_pretrain_dataset(split, DataConfig.from_args(args))
-    training = build_training(args, model, model_without_ddp, train_ds, layer_decay=None, what='clips')
-    print_run_header(args, model_without_ddp, n_params, training.steps_per_epoch)
+    training = build_training(args, model, model_without_ddp, train_ds, layer_decay=None, what='clips',
+                              resume_roles=resume_roles(pretrain_parser()))
+    print_run_header(args, model_without_ddp, n_params, training.steps_per_epoch,
+                     training.start_epoch)
     print(f'| {len(train_ds)} pre-training clips from {split}; mask ratio {args.mask_ratio}')
 
     tb = TensorboardLogger(args.log_dir) if is_main_process() else None

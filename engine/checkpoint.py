@@ -22,7 +22,7 @@ import os
 import random
 import re
 import shutil
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ from models.checkpoint import CheckpointError, check_checkpoint_file, read_check
 
 __all__ = ['atomic_torch_save', 'atomic_copy', 'save_checkpoint', 'resume_candidates',
            'find_resume_checkpoint', 'remove_stale_temp_files',
-           'get_rng_state', 'set_rng_state', 'plain_args', 'auto_load', 'CHECKPOINT_FORMAT',
+           'get_rng_state', 'set_rng_state', 'plain_args', 'auto_load', 'resume_point', 'CHECKPOINT_FORMAT',
            'ResumeMismatchError', 'changed_flags', 'save_epoch_checkpoints', 'save_preemption_checkpoint', 'check_input_files']
 
 CHECKPOINT_FORMAT = 'svfap-train-v1'
@@ -255,42 +255,31 @@ def restore_last(output_dir: str, path: str) -> None:
     print(f'| checkpoint-last.pth restored from {os.path.basename(path)}', flush=True)
 
 
-# flags that may differ between a run and its resumption without changing what is trained
-RESUME_NEUTRAL_FLAGS = frozenset("""
-resume auto_resume force_resume force_restart start_epoch start_step output_dir log_dir device num_workers pin_mem prefetch_factor log_every
-dist_url world_size rank gpu local_rank distributed dist_eval eval eval_batch_size save_ckpt
-save_ckpt_freq vis_every save_predictions config dist_on_itp
-""".split())
-
-
-# flags whose change makes a resumed run another experiment (shapes or data): refused on resume
-RESUME_REFUSED_FLAGS = frozenset("""
-model data_set data_path train_fraction pretrain_fraction fraction_seed temporal_sampling resize_filter
-resize_mode input_crop nb_classes task num_frames sampling_rate input_size tubelet_size
-stage_depths num_bottleneck_tokens temporal_downsample spatial_bottleneck embed_dim num_heads
-decoder_depth decoder_embed_dim decoder_num_heads mask_ratio
-""".split())
-
-
 class ResumeMismatchError(RuntimeError):
     """The checkpoint to resume from was trained with other shape- or data-defining flags."""
 
 
-def changed_flags(saved: Dict[str, Any], args) -> List[tuple]:
-    """``(flag, checkpoint's value, this run's value)`` for every training flag that differs."""
+def changed_flags(saved: Dict[str, Any], args, roles: Mapping[str, str]) -> List[tuple]:
+    """``(flag, checkpoint's value, this run's value)`` for every flag that differs and is not
+    ``'neutral'`` in ``roles`` (the entry point's ``cli.args.resume_roles``)."""
     now = plain_args(args)
     out = []
     for k in sorted(set(saved) & set(now)):
-        if k in RESUME_NEUTRAL_FLAGS:
+        if roles.get(k) == 'neutral':
             continue
         if saved[k] != now[k]:
             out.append((k, saved[k], now[k]))
     return out
 
 
-def auto_load(args, model_without_ddp, optimizer=None, scaler=None, model_ema=None) -> Optional[Dict]:
+def auto_load(args, model_without_ddp, optimizer=None, scaler=None, model_ema=None,
+              roles: Optional[Mapping[str, str]] = None) -> Optional[Dict]:
     """Restore a training state from ``--resume`` or, with ``--auto_resume``, the newest checkpoint
-    in ``--output_dir``. Sets ``args.start_epoch``; returns the loaded dict (or None)."""
+    in ``--output_dir``; returns the loaded dict (or None). Where training continues:
+    :func:`resume_point`. ``roles``: what a changed flag means (``cli.args.resume_roles``):
+    ``'refused'`` stops the resume unless ``--force_resume``, ``'neutral'`` is not mentioned, any
+    other change is warned about (no roles: every change is warned about)."""
+    roles = roles or {}
     if is_main_process():
         for p in remove_stale_temp_files(getattr(args, 'output_dir', None)):
             print(f'| removed the partial file {p} of an interrupted checkpoint write')
@@ -308,8 +297,8 @@ def auto_load(args, model_without_ddp, optimizer=None, scaler=None, model_ema=No
                            f'from released or pre-trained weights')
     model_without_ddp.load_state_dict(ckpt['model'])
     print(f'| resumed model from {path} (epoch {ckpt.get("epoch")})')
-    changed = changed_flags(ckpt.get('args') or {}, args)
-    refused = [c for c in changed if c[0] in RESUME_REFUSED_FLAGS]
+    changed = changed_flags(ckpt.get('args') or {}, args, roles)
+    refused = [c for c in changed if roles.get(c[0]) == 'refused']
     if refused and not getattr(args, 'force_resume', False):
         raise ResumeMismatchError(
             f'{path} was trained with other ' + '; '.join(f'{k} {a!r} (now {b!r})' for k, a, b in refused)
@@ -329,23 +318,32 @@ def auto_load(args, model_without_ddp, optimizer=None, scaler=None, model_ema=No
     if model_ema is not None and ckpt.get('model_ema') is not None:
         model_ema.load_state_dict(ckpt['model_ema'])
     set_rng_state(ckpt.get('rng'))
-    args.start_epoch, args.start_step = int(ckpt['epoch']) + 1, 0
-    mid = ckpt.get('resume_step')
-    if mid:  # saved on a signal after ``step`` optimizer steps of ``epoch`` (engine.preemption)
-        saved = ckpt.get('args') or {}
-        now = plain_args(args)
-        differ = {k: (saved.get(k), now.get(k)) for k in ('batch_size', 'update_freq', 'world_size')
-                  if saved.get(k) != now.get(k)}
-        args.start_epoch = int(mid['epoch'])
-        if differ:
-            print(f'| WARNING: {path} stopped after step {mid["step"]} of epoch {mid["epoch"]}, but '
-                  + ', '.join(f'{k} {a} -> {b}' for k, (a, b) in differ.items())
-                  + ' changes which samples those steps were: the epoch starts again from its first '
-                    'step (its first steps are trained twice)', flush=True)
-        else:
-            args.start_step = int(mid['step'])
-            print(f'| continuing epoch {args.start_epoch} at step {args.start_step}', flush=True)
     return ckpt
+
+
+def resume_point(ckpt: Optional[Dict], args) -> Tuple[int, int]:
+    """``(epoch, step)`` where training continues: ``--start_epoch`` and 0 without a checkpoint;
+    the epoch after the checkpoint's; or, for a checkpoint saved on a signal after ``step``
+    optimizer steps of ``epoch`` (engine.preemption), that step, unless the batch geometry changed
+    which samples those steps were (the epoch then starts again from its first step)."""
+    if ckpt is None:
+        return int(args.start_epoch), 0
+    mid = ckpt.get('resume_step')
+    if not mid:
+        return int(ckpt['epoch']) + 1, 0
+    saved = ckpt.get('args') or {}
+    now = plain_args(args)
+    differ = {k: (saved.get(k), now.get(k)) for k in ('batch_size', 'update_freq', 'world_size')
+              if saved.get(k) != now.get(k)}
+    epoch = int(mid['epoch'])
+    if differ:
+        print(f'| WARNING: the checkpoint stopped after step {mid["step"]} of epoch {epoch}, but '
+              + ', '.join(f'{k} {a} -> {b}' for k, (a, b) in differ.items())
+              + ' changes which samples those steps were: the epoch starts again from its first '
+                'step (its first steps are trained twice)', flush=True)
+        return epoch, 0
+    print(f'| continuing epoch {epoch} at step {mid["step"]}', flush=True)
+    return epoch, int(mid['step'])
 
 
 def _writes_checkpoints(args) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import os
 import subprocess
+from dataclasses import dataclass
 from typing import Any, Callable, List
 
 import torch
@@ -18,10 +19,20 @@ import torch.distributed as dist
 from engine.run_lock import release_run_dirs
 
 __all__ = [
-    'init_distributed_mode', 'is_dist_avail_and_initialized', 'get_rank', 'get_world_size',
+    'DistEnv', 'init_distributed_mode', 'is_dist_avail_and_initialized', 'get_rank', 'get_world_size',
     'is_main_process', 'barrier', 'all_gather_object', 'all_reduce_max', 'all_reduce_sum',
     'destroy_distributed', 'setup_for_distributed_print', 'check_same_on_all_ranks',
 ]
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    """This process's place in the run, as the launcher set it up."""
+    distributed: bool = False   # a process group is initialised
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0         # the GPU index on its node
+    device: str = 'cpu'         # 'cuda:<local_rank>' or 'cpu'
 
 
 def is_dist_avail_and_initialized() -> bool:
@@ -59,20 +70,20 @@ def _env_int(name: str, default: int = 0) -> int:
         return default
 
 
-def init_distributed_mode(args) -> None:
-    """Set ``args.distributed, args.rank, args.world_size, args.gpu, args.device`` and, for more than
-    one process, initialise the default process group (nccl on CUDA, gloo on CPU).
+def init_distributed_mode(device: str = 'cuda') -> DistEnv:
+    """This process's :class:`DistEnv` for the requested ``device`` (cuda falls back to the CPU
+    when there is none) and, for more than one process, the default process group (nccl on CUDA,
+    gloo on CPU).
 
     Launch modes: torchrun (RANK/WORLD_SIZE set), Slurm srun with more than one task
     (SLURM_PROCID/SLURM_NTASKS; MASTER_ADDR from the node list, MASTER_PORT default 29500),
     otherwise a plain single process with no process group. Under torchrun the group is made even
     for one process, so that a one-GPU torchrun exercises the same NCCL path as a node.
     """
-    want_cuda = str(getattr(args, 'device', 'cuda')).startswith('cuda')
+    want_cuda = str(device).startswith('cuda')
     if want_cuda and not torch.cuda.is_available():
         print('| CUDA is not available: running on CPU')
         want_cuda = False
-        args.device = 'cpu'
 
     launched = 'RANK' in os.environ and 'WORLD_SIZE' in os.environ
     if launched:
@@ -88,24 +99,19 @@ def init_distributed_mode(args) -> None:
     else:
         rank, world_size, local_rank = 0, 1, 0
 
-    args.rank, args.world_size, args.gpu = rank, world_size, local_rank
     if want_cuda:
         torch.cuda.set_device(local_rank)
-        args.device = f'cuda:{local_rank}'
-    else:
-        args.device = 'cpu'
+    env = DistEnv(distributed=world_size > 1 or launched, rank=rank, world_size=world_size,
+                  local_rank=local_rank, device=f'cuda:{local_rank}' if want_cuda else 'cpu')
+    if not env.distributed:   # torchrun with one process still gets a process group
+        return env
 
-    if world_size <= 1 and not launched:   # torchrun with one process still gets a process group
-        args.distributed = False
-        return
-
-    args.distributed = True
     backend = 'nccl' if want_cuda else 'gloo'
     timeout = datetime.timedelta(minutes=int(os.environ.get('SVFAP_DIST_TIMEOUT_MIN', 60)))
     kwargs = dict(backend=backend, init_method='env://', world_size=world_size, rank=rank,
                   timeout=timeout)
     if want_cuda:
-        kwargs['device_id'] = torch.device(args.device)
+        kwargs['device_id'] = torch.device(env.device)
     if not dist.is_initialized():
         dist.init_process_group(**kwargs)
     print(f'| distributed init (rank {rank}/{world_size}, local rank {local_rank}, '
@@ -113,6 +119,7 @@ def init_distributed_mode(args) -> None:
           flush=True)
     barrier()
     setup_for_distributed_print(rank == 0)
+    return env
 
 
 def destroy_distributed(wait: bool = True) -> None:
@@ -128,13 +135,13 @@ def destroy_distributed(wait: bool = True) -> None:
 
 def run_with_process_group(run: Callable, args):
     """Initialise the process group from the environment (torchrun / Slurm; a plain process stays
-    single), call ``run(args)`` and tear the group down. A group initialised by the caller (tests,
+    single), call ``run(args, env)`` with this process's :class:`DistEnv` and tear the group down. A group initialised by the caller (tests,
     notebooks) is left alone; after a failure the teardown skips the barrier, since the other
     processes may be stuck."""
     owns_pg = not (dist.is_available() and dist.is_initialized())
-    init_distributed_mode(args)
+    env = init_distributed_mode(args.device)
     try:
-        result = run(args)
+        result = run(args, env)
     except BaseException:
         release_run_dirs()
         if owns_pg:

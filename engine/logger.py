@@ -292,7 +292,8 @@ class JsonlLogger:
         return len(lines) - len(keep)
 
 
-def print_run_header(args, model, n_params: int, steps_per_epoch: Optional[int]) -> None:
+def print_run_header(args, model, n_params: int, steps_per_epoch: Optional[int],
+                     start_epoch: int = 0) -> None:
     if not is_main_process():
         return
     print(f'| model {args.model}: {n_params / 1e6:.2f}M trainable parameters')
@@ -303,6 +304,6 @@ def print_run_header(args, model, n_params: int, steps_per_epoch: Optional[int])
     if args.output_dir:
         os.makedirs(args.output_dir, exist_ok=True)
         # a resumed run keeps the first run's args.json and writes its own beside it
-        name = 'args.json' if not args.start_epoch else f'args-resumed-at-epoch-{args.start_epoch}.json'
+        name = 'args.json' if not start_epoch else f'args-resumed-at-epoch-{start_epoch}.json'
         atomic_write_text(os.path.join(args.output_dir, name),
                           json.dumps(plain_args(args), indent=1, sort_keys=True))

@@ -3,12 +3,12 @@
     training = build_training(args, model, model_without_ddp, train_ds, layer_decay, model_ema)
     result = fit(args, training, compute_loss, tb, jsonl, n_params, hooks)
 
-``fit`` runs epochs ``args.start_epoch .. args.epochs - 1``: one :func:`engine.loop.train_one_epoch`
+``fit`` runs epochs ``training.start_epoch .. args.epochs - 1``: one :func:`engine.loop.train_one_epoch`
 each, then the entry point's :class:`EpochHooks` (validation and model selection for fine-tuning,
 the reconstruction picture for pre-training), ``checkpoint-last.pth`` (+ ``checkpoint-<N>.pth``),
 one ``log.jsonl`` record and a barrier. SIGTERM / SIGUSR1 stop it after the current optimizer
 step with a mid-epoch checkpoint (``engine.preemption``); a resume from that checkpoint starts at
-``args.start_step`` of ``args.start_epoch``.
+``training.start_step`` of ``training.start_epoch``.
 """
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from datasets.atomic_file import atomic_write
-from engine.checkpoint import (auto_load, save_epoch_checkpoints, save_preemption_checkpoint,
-                               set_rng_state)
+from engine.checkpoint import (auto_load, resume_point, save_epoch_checkpoints,
+                               save_preemption_checkpoint, set_rng_state)
 from engine.data import EpochSeededDataset, build_train_loader, seed_epoch
 from engine.distributed import barrier, check_same_on_all_ranks, get_rank, is_main_process
 from engine.loop import train_one_epoch
@@ -38,7 +38,7 @@ __all__ = ['Training', 'EpochHooks', 'build_training', 'fit']
 class Training:
     """Everything the epoch loop steps: the model (wrapped and plain), its optimizer, loss scaler,
     EMA, the loader and the per-step lr / weight-decay schedules; ``checkpoint`` is the one
-    resumed from (or None)."""
+    resumed from (or None), ``start_epoch`` / ``start_step`` where training continues."""
     model: torch.nn.Module
     model_without_ddp: torch.nn.Module
     optimizer: torch.optim.Optimizer
@@ -50,6 +50,8 @@ class Training:
     lr_schedule: np.ndarray
     wd_schedule: np.ndarray
     checkpoint: Optional[Dict]
+    start_epoch: int
+    start_step: int
 
 
 class EpochHooks:
@@ -67,9 +69,11 @@ class EpochHooks:
 
 
 def build_training(args, model, model_without_ddp, train_ds, layer_decay: Optional[float],
-                   model_ema=None, what: str = 'training samples') -> Training:
+                   model_ema=None, what: str = 'training samples',
+                   resume_roles: Optional[Dict[str, str]] = None) -> Training:
     """Loader, optimizer (with ``layer_decay``), loss scaler, schedules and :class:`Stepper`, then
-    ``--resume`` / ``--auto_resume`` (sets ``args.start_epoch``, the same on every process)."""
+    ``--resume`` / ``--auto_resume`` (``resume_roles``: :func:`engine.checkpoint.auto_load`; the
+    start, checked to be the same on every process)."""
     device = torch.device(args.device)
     train_loader = build_train_loader(train_ds, args, device.type == 'cuda')
     steps_per_epoch = len(train_loader) // args.update_freq
@@ -84,12 +88,12 @@ def build_training(args, model, model_without_ddp, train_ds, layer_decay: Option
     lr_schedule, wd_schedule = build_schedules(args, steps_per_epoch)
     stepper = Stepper(model, model_without_ddp, optimizer, device, args.amp, args.update_freq,
                       args.clip_grad, model_ema, scaler)
-    ckpt = auto_load(args, model_without_ddp, optimizer, scaler, model_ema)
-    check_same_on_all_ranks((args.start_epoch, getattr(args, 'start_step', 0)),
-                            'the epoch and step to start from (is --output_dir on a file system that '
-                            'every node sees?)')
+    ckpt = auto_load(args, model_without_ddp, optimizer, scaler, model_ema, resume_roles)
+    start = resume_point(ckpt, args)
+    check_same_on_all_ranks(start, 'the epoch and step to start from (is --output_dir on a file system '
+                                   'that every node sees?)')
     return Training(model, model_without_ddp, optimizer, scaler, model_ema, stepper, train_loader,
-                    steps_per_epoch, lr_schedule, wd_schedule, ckpt)
+                    steps_per_epoch, lr_schedule, wd_schedule, ckpt, *start)
 
 
 class BrokenVideoList:
@@ -130,23 +134,22 @@ def fit(args, tr: Training, compute_loss: Callable, tb, jsonl, n_params: int,
     """The epoch loop. Returns ``{'train_history': [records], 'step_losses': {epoch: [...]}}``."""
     hooks = hooks or EpochHooks()
     result: Dict = {'train_history': [], 'step_losses': {}}
-    dropped = jsonl.drop_epochs_from(args.start_epoch)
+    dropped = jsonl.drop_epochs_from(tr.start_epoch)
     if dropped:
-        print(f'| log.jsonl: dropped {dropped} record(s) of epochs >= {args.start_epoch} (they are run again)')
+        print(f'| log.jsonl: dropped {dropped} record(s) of epochs >= {tr.start_epoch} (they are run again)')
     if tb is not None:
-        tb.resume_at(args.start_epoch, tr.steps_per_epoch, int(getattr(args, 'start_step', 0) or 0))
-    if tb is not None and args.start_epoch == 0:
+        tb.resume_at(tr.start_epoch, tr.steps_per_epoch, tr.start_step)
+    if tb is not None and tr.start_epoch == 0:
         tb.text('args', '  \n'.join(f'{k}: {v}' for k, v in sorted(vars(args).items())))
     broken = BrokenVideoList(args.output_dir, tr.train_loader.dataset)
     marker = os.path.join(args.output_dir, MARKER) if args.output_dir else None
     if marker and is_main_process() and os.path.exists(marker):
         os.unlink(marker)  # this run continues the preempted one (engine.preemption)
     t_start = time.time()
-    start_step = int(getattr(args, 'start_step', 0) or 0)
     # the ranks agree on a signal at log lines, where the loop reads the device anyway (never per step)
     with Preemption(torch.device(args.device), check_every=args.log_every or 20) as preempt:
-        for epoch in range(args.start_epoch, args.epochs):
-            skip = start_step if epoch == args.start_epoch else 0
+        for epoch in range(tr.start_epoch, args.epochs):
+            skip = tr.start_step if epoch == tr.start_epoch else 0
             tr.train_loader.sampler.set_epoch(epoch, skip=skip * args.batch_size * args.update_freq)
             seed_epoch(args.seed, epoch)
             if skip:  # the loop's random state where the preempted run stopped (this rank's)

@@ -8,7 +8,10 @@ import pytest
 import torch
 
 import engine.checkpoint as ck
+from cli.args import finetune_parser, resume_roles
 from models.checkpoint import CheckpointError, read_checkpoint
+
+ROLES = resume_roles(finetune_parser())   # as run_finetune passes them
 
 
 def _model():
@@ -107,8 +110,8 @@ def test_auto_load_restores_state(tmp_path):
     opt2 = torch.optim.AdamW(m2.parameters(), lr=1e-3)
     args = argparse.Namespace(resume='', auto_resume=True, output_dir=str(tmp_path), start_epoch=0,
                               eval=False)
-    ck.auto_load(args, m2, opt2)
-    assert args.start_epoch == 5
+    ckpt = ck.auto_load(args, m2, opt2, roles=ROLES)
+    assert ck.resume_point(ckpt, args) == (5, 0) and args.start_epoch == 0   # args are not changed
     for a, b in zip(m.parameters(), m2.parameters()):
         assert torch.equal(a, b)
     assert len(opt2.state) == len(list(m2.parameters()))
@@ -151,9 +154,9 @@ def test_auto_resume_falls_back_to_the_newest_readable_checkpoint(tmp_path, caps
     data = last.read_bytes()
     last.write_bytes(data[:len(data) // 2] if damage == 'truncated' else b'')
     args = _resume_args(tmp_path)
-    ckpt = ck.auto_load(args, _model())
+    ckpt = ck.auto_load(args, _model(), roles=ROLES)
     out = capsys.readouterr().out
-    assert ckpt['epoch'] == 1 and args.start_epoch == 2
+    assert ckpt['epoch'] == 1 and ck.resume_point(ckpt, args) == (2, 0)
     warn = [ln for ln in out.splitlines() if 'WARNING' in ln]
     assert len(warn) == 1 and str(last) in warn[0] and 'checkpoint-1.pth' in warn[0]
     assert f'resumed model from {tmp_path / "checkpoint-1.pth"}' in out
@@ -183,7 +186,7 @@ def test_a_folder_of_unreadable_checkpoints_is_refused_every_time(tmp_path, caps
     assert sorted(os.listdir(tmp_path)) == ['checkpoint-9.pth.unreadable', 'checkpoint-last.pth.unreadable']
     args = _resume_args(tmp_path)
     args.force_restart = True
-    assert ck.auto_load(args, _model()) is None and args.start_epoch == 0
+    assert ck.auto_load(args, _model()) is None and ck.resume_point(None, args) == (0, 0)
     assert 'kept aside' in capsys.readouterr().out
 
 
@@ -212,8 +215,8 @@ def test_previous_last_checkpoint_is_kept_and_used_when_the_new_one_is_bad(tmp_p
     last = tmp_path / 'checkpoint-last.pth'
     last.write_bytes(last.read_bytes()[:100])      # e.g. a bad network filesystem
     ra = _resume_args(tmp_path)
-    ckpt = ck.auto_load(ra, _model())
-    assert ckpt['epoch'] == 2 and ra.start_epoch == 3
+    ckpt = ck.auto_load(ra, _model(), roles=ROLES)
+    assert ckpt['epoch'] == 2 and ck.resume_point(ckpt, ra) == (3, 0)
     assert f'trying {tmp_path / "checkpoint-prev.pth"}' in capsys.readouterr().out
 
 
@@ -229,3 +232,28 @@ def test_rotation_never_leaves_the_folder_without_a_last_checkpoint(tmp_path):
     assert read_checkpoint(last)['epoch'] == 4
     assert read_checkpoint(str(tmp_path / 'checkpoint-prev.pth'))['epoch'] == 3
     assert sorted(os.listdir(tmp_path)) == ['checkpoint-last.pth', 'checkpoint-prev.pth']
+
+
+def test_resume_roles_come_from_the_parser(tmp_path, capsys):
+    """A Shape flag that changed refuses the resume, a Runtime flag is not mentioned, any other
+    change is warned about: read off the entry point's parser, for every flag it has."""
+    from cli.args import NEUTRAL, REFUSED, pretrain_parser
+    roles = resume_roles(pretrain_parser())
+    assert roles['mask_ratio'] == roles['model'] == roles['input_size'] == REFUSED
+    assert roles['num_workers'] == roles['output_dir'] == roles['world_size'] == NEUTRAL
+    assert 'lr' not in roles and 'epochs' not in roles and 'blr' not in roles
+    flags = {a.dest for a in pretrain_parser()._actions} | {'config', 'distributed', 'rank', 'world_size', 'gpu'}
+    assert set(roles) <= flags
+    m = _model()
+    path = str(tmp_path / 'checkpoint-last.pth')
+    ck.save_checkpoint(path, model=m, epoch=0, global_step=0, args=argparse.Namespace(
+        mask_ratio=0.9, num_workers=10, lr=1e-3, output_dir='elsewhere'))
+    now = _resume_args(tmp_path)
+    now.mask_ratio, now.num_workers, now.lr = 0.75, 2, 2e-3
+    with pytest.raises(ck.ResumeMismatchError, match=r"mask_ratio 0\.9 \(now 0\.75\)"):
+        ck.auto_load(now, _model(), roles=roles)
+    now.force_resume = True
+    ck.auto_load(now, _model(), roles=roles)
+    warn = [ln for ln in capsys.readouterr().out.splitlines() if 'resuming with' in ln]
+    assert len(warn) == 1 and 'lr 0.001 -> 0.002' in warn[0] and 'mask_ratio' in warn[0]
+    assert 'num_workers' not in warn[0] and 'output_dir' not in warn[0]

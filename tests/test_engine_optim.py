@@ -166,11 +166,12 @@ def test_schedule_never_climbs_when_the_scaled_lr_is_below_min_lr(capsys):
     part would rise from 4.7e-6 to 1e-5."""
     import numpy as np
     from cli.args import finalize_args, finetune_parser, parse_args
+    from engine.distributed import DistEnv
     from engine.optim import build_schedules
     args = parse_args(finetune_parser(), ['--blr', '1.5e-4', '--batch_size', '8', '--min_lr', '1e-5',
                                           '--no_scale_min_lr', '--warmup_lr', '1e-6', '--epochs', '4',
                                           '--warmup_epochs', '1', '--device', 'cpu'])
-    finalize_args(args, world_size=1)
+    args = finalize_args(args, DistEnv())
     lr, _ = build_schedules(args, 10)
     out = capsys.readouterr().out
     assert '--min_lr 1e-05 is above the lr 4.69e-06' in out and args.min_lr == args.lr

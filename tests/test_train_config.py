@@ -5,6 +5,7 @@ import os
 import pytest
 
 from cli.args import finalize_args, finetune_parser, parse_args, pretrain_parser, resolve_amp
+from engine.distributed import DistEnv
 from cli.config import ConfigError
 from tests.helpers import repo_root
 
@@ -23,8 +24,7 @@ def _configs(*patterns):
 def test_finetune_recipes_parse(path):
     args = parse_args(finetune_parser(), ['--config', path])
     assert args.model and args.data_set
-    args.device = 'cpu'
-    finalize_args(args, world_size=4)
+    args = finalize_args(args, DistEnv(world_size=4))
     assert args.lr == pytest.approx(args.blr * args.batch_size * args.update_freq * 4 / 256)
 
 
@@ -71,10 +71,10 @@ def test_command_line_overrides_config(tmp_path):
 def test_lr_flags():
     p = finetune_parser()
     a = parse_args(p, ['--batch_size', '8', '--update_freq', '2', '--blr', '1e-3', '--device', 'cpu'])
-    finalize_args(a, world_size=2)
+    a = finalize_args(a, DistEnv(world_size=2))
     assert a.lr == pytest.approx(1e-3 * 32 / 256) and a.total_batch_size == 32
     a = parse_args(finetune_parser(), ['--lr', '5e-4', '--device', 'cpu'])
-    finalize_args(a, world_size=8)
+    a = finalize_args(a, DistEnv(world_size=8))
     assert a.lr == 5e-4
     a = parse_args(finetune_parser(), ['--no_auto_resume', '--no_dist_eval', '--amp', 'fp16'])
     assert a.auto_resume is False and a.dist_eval is False and a.amp == 'fp16'
@@ -125,18 +125,18 @@ def test_published_schedule_and_transform_defaults():
     from cli.args import finalize_args
     from datasets.config import DataConfig
     a = parse_args(finetune_parser(), ['--config', os.path.join(ROOT, 'configs', 'finetune', 'dfew_base.yaml')])
-    finalize_args(a, world_size=4)
+    a = finalize_args(a, DistEnv(world_size=4))
     assert a.total_batch_size == 96 and abs(a.lr - 1e-3 * 96 / 256) < 1e-12
     assert abs(a.min_lr - 1e-6 * 96 / 256) < 1e-15 and a.warmup_lr == 0.0
     cfg = DataConfig.from_args(a)
     assert cfg.resize_mode == 'squash' and cfg.aug_order == 'published' and cfg.erase_mode == 'clip'
     b = parse_args(finetune_parser(), ['--blr', '1e-3', '--no_scale_min_lr', '--resize_mode', 'short_side',
                                        '--aug_order', 'crop_first'])
-    finalize_args(b, world_size=1)
+    b = finalize_args(b, DistEnv(world_size=1))
     assert b.min_lr == 1e-6
     assert DataConfig.from_args(b).resize_mode == 'short_side'
     p = parse_args(pretrain_parser(), ['--config', os.path.join(ROOT, 'configs', 'pretrain', 'voxceleb2_base.yaml')])
-    finalize_args(p, world_size=4)
+    p = finalize_args(p, DistEnv(world_size=4))
     assert abs(p.min_lr - 1e-5) < 1e-15 and p.warmup_lr == 0.0   # total batch 256: scale 1
 
 
@@ -178,3 +178,29 @@ def test_pretrain_fraction_scales_the_epochs_as_table_1(tmp_path, capsys):
         assert saved['epochs'] == epochs and saved['warmup_epochs'] == epochs
         assert ('epochs 1 -> 2' in text) == (epochs == 2)
         assert ('WARNING: --pretrain_fraction 0.5 with --no_scale_epochs' in text) == (epochs == 1)
+
+
+def test_finalize_is_the_one_step_that_derives_values(capsys):
+    """The entry points derive every value in finalize_args: the parsed flags stay as parsed, the
+    process's place and the entry point's own step are applied, and the result is read-only."""
+    from cli.args import fill_task_from_registry, scale_epochs_to_fraction
+    parsed = parse_args(finetune_parser(), ['--data_set', 'dfew', '--blr', '1e-3', '--batch_size', '4'])
+    before = dict(vars(parsed))
+    a = finalize_args(parsed, DistEnv(distributed=True, rank=1, world_size=2, local_rank=1),
+                      fill_task_from_registry)
+    assert vars(parsed) == before
+    assert (a.task, a.nb_classes, a.output_activation, a.short_side_size) == ('classification', 7, 'none', 160)
+    assert (a.distributed, a.rank, a.world_size, a.gpu, a.device) == (True, 1, 2, 1, 'cpu')
+    assert a.lr == pytest.approx(1e-3 * 8 / 256)
+    with pytest.raises(AttributeError, match=r'read-only \(--lr\)'):
+        a.lr = 1.0
+    with pytest.raises(AttributeError, match='read-only'):
+        del a.epochs
+    r = finalize_args(parse_args(finetune_parser(), ['--data_set', 'werewolf-xl', '--blr', '1e-3']),
+                      DistEnv(), fill_task_from_registry)
+    assert (r.task, r.nb_classes, r.mixup, r.cutmix, r.smoothing) == ('regression', 3, 0.0, 0.0, 0.0)
+    p = finalize_args(parse_args(pretrain_parser(), ['--pretrain_fraction', '0.1', '--epochs', '100',
+                                                     '--warmup_epochs', '5']),
+                      DistEnv(), scale_epochs_to_fraction)
+    assert (p.epochs, p.warmup_epochs, p.save_ckpt_freq, p.vis_every) == (1000, 50, 100, 50)
+    assert 'epochs 100 -> 1000' in capsys.readouterr().out

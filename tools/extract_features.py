@@ -222,10 +222,9 @@ def main(argv=None) -> int:
         print('give either --output X.npz or --output_dir', file=sys.stderr)
         return 2
     from engine import distributed as dist
-    dargs = argparse.Namespace(device=str(resolve_device(args.device)))
-    dist.init_distributed_mode(dargs)
-    rank, world = dargs.rank, dargs.world_size
-    device = torch.device(dargs.device)
+    env = dist.init_distributed_mode(str(resolve_device(args.device)))
+    rank, world = env.rank, env.world_size
+    device = torch.device(env.device)
     face_dir = tempfile.TemporaryDirectory(prefix='svfap_faces_') if args.face_crop else None
     try:
         try:
