@@ -20,6 +20,7 @@ from cli.args import fill_task_from_registry, finalize_args, finetune_parser, pa
 from datasets.build import build_finetune_dataset
 from datasets.config import DataConfig, resolve_task
 from engine.checkpoint import auto_load, check_input_files, save_checkpoint
+from engine.config import TrainConfig
 from engine.data import build_eval_loader, seed_everything
 from engine.distributed import DistEnv, is_main_process, run_with_process_group
 from engine.errors import cli_main
@@ -88,9 +89,9 @@ def _save_predictions(res: Dict, args, test_ds, info, label_names, prefix: str) 
         print(f'| {prefix} predictions: {files["videos"]} (per video), {files["views"]} (per view)')
 
 
-def _run_test(tag: str, model, args, test_ds, device, info, label_names, tb, step: int,
+def _run_test(tag: str, model, args, cfg: TrainConfig, test_ds, device, info, label_names, tb, step: int,
               save: bool = True) -> Dict:
-    loader = build_eval_loader(test_ds, args, device.type == 'cuda',
+    loader = build_eval_loader(test_ds, cfg, device.type == 'cuda',
                                distributed=args.distributed and args.dist_eval)
     t0 = time.time()
     res = evaluate(model, loader, device, args.amp, args.task,
@@ -115,13 +116,14 @@ class Validation(EpochHooks):
     and ``checkpoint-best.pth`` when the main metric (``--val_metric``, default the registry's)
     improves; without the metric, the lowest validation loss."""
 
-    def __init__(self, args, model_without_ddp, model_ema, val_ds, device, info, label_names, tb,
-                 best: Optional[Dict] = None, test_ds=None):
-        self.args, self.model, self.model_ema, self.val_ds = args, model_without_ddp, model_ema, val_ds
+    def __init__(self, args, cfg: TrainConfig, model_without_ddp, model_ema, val_ds, device, info,
+                 label_names, tb, best: Optional[Dict] = None, test_ds=None):
+        self.args, self.cfg = args, cfg
+        self.model, self.model_ema, self.val_ds = model_without_ddp, model_ema, val_ds
         self.device, self.info, self.label_names, self.tb = device, info, label_names, tb
         self.best = best
         self.best_state: Optional[Dict] = None
-        self.test_ds = test_ds if getattr(args, 'test_every_epoch', False) else None
+        self.test_ds = test_ds if args.test_every_epoch else None
         self.optimistic: Optional[Dict] = None  # the best epoch chosen on the test split
 
     def after_epoch(self, epoch: int, global_step: int, record: Dict) -> None:
@@ -130,7 +132,7 @@ class Validation(EpochHooks):
         if self.val_ds is None:
             return
         args, info = self.args, self.info
-        loader = build_eval_loader(self.val_ds, args, self.device.type == 'cuda',
+        loader = build_eval_loader(self.val_ds, self.cfg, self.device.type == 'cuda',
                                    distributed=args.distributed and args.dist_eval)
         vres = evaluate(self.model, loader, self.device, args.amp, args.task,
                         distributed=args.distributed and args.dist_eval, info=info,
@@ -162,7 +164,7 @@ class Validation(EpochHooks):
         """--test_every_epoch: the test split after every epoch, and its best epoch, as the published
         logs report it. Model selection on the test split: optimistic, never the result."""
         args = self.args
-        res = _run_test(f'test_optimistic_epoch{epoch}', self.model, args, self.test_ds,
+        res = _run_test(f'test_optimistic_epoch{epoch}', self.model, args, self.cfg, self.test_ds,
                         self.device, self.info, self.label_names, None, epoch, save=False)
         metric = main_metric_name(self.info, res['metrics'], args.val_metric)
         record.update({f'optimistic_test_{k}': v for k, v in res['metrics'].items()})
@@ -183,11 +185,12 @@ class Validation(EpochHooks):
 
 def run(args, env: DistEnv) -> Dict:
     args = finalize_args(args, env, fill_task_from_registry)
+    cfg = TrainConfig.from_args(args)
     spec = resolve_task(args.data_set, args.task, args.nb_classes)
     info, label_names = spec.info, list(spec.label_names)
     if is_main_process():
-        check_output_dirs(args)
-    check_input_files(args)
+        check_output_dirs(cfg)
+    check_input_files(cfg)
     device = torch.device(args.device)
     configure_backends(device)
     splits = _split_files(args)
@@ -214,11 +217,11 @@ def run(args, env: DistEnv) -> Dict:
 
     # identical initial weights on every process, whatever the world size
     seed_everything(args.seed)
-    model = create_model(args, pretrain=False)
+    model = create_model(cfg, pretrain=False)
     if args.finetune:
         load_initial_weights(model, args.finetune, args.output_dir)
-    model, model_without_ddp = wrap_model(model, args)
-    model_ema = build_ema(args, model_without_ddp)
+    model, model_without_ddp = wrap_model(model, cfg)
+    model_ema = build_ema(cfg, model_without_ddp)
     n_params = count_parameters(model_without_ddp)
 
     data_cfg = DataConfig.from_args(args)
@@ -236,13 +239,13 @@ def run(args, env: DistEnv) -> Dict:
         if args.eval:
             loaded = None
             if args.resume or (args.auto_resume and not args.finetune):
-                loaded = auto_load(args, model_without_ddp, model_ema=model_ema,
+                loaded = auto_load(cfg, model_without_ddp, model_ema=model_ema,
                                    roles=resume_roles(finetune_parser()))
             if loaded is None and not args.finetune:
                 print('| WARNING: --eval without --resume / --finetune and no checkpoint in '
                       '--output_dir: testing randomly initialised weights')
-            print_run_header(args, model_without_ddp, n_params, None)
-            res = _run_test('test', model_without_ddp, args, test_ds, device, info, label_names,
+            print_run_header(cfg, model_without_ddp, n_params, None)
+            res = _run_test('test', model_without_ddp, args, cfg, test_ds, device, info, label_names,
                             tb, 0)
             result['test'] = res['metrics']
             jsonl.write({'eval_only': True, **{f'test_{k}': v for k, v in res['metrics'].items()},
@@ -252,22 +255,21 @@ def run(args, env: DistEnv) -> Dict:
         train_ds = build_finetune_dataset(splits['train'], 'train', data_cfg)
         if is_main_process():
             print(describe_training_set(train_ds, splits['train'], args.train_fraction, label_names))
-        mixup_fn = build_mixup(args)
-        criterion = build_criterion(args, mixup_fn)
+        mixup_fn = build_mixup(cfg)
+        criterion = build_criterion(cfg, mixup_fn)
         print(f'| criterion {type(criterion).__name__}; mixup '
               f'{"off" if mixup_fn is None else f"{args.mixup}/{args.cutmix} switch {args.mixup_switch_prob}"}')
-        training = build_training(args, model, model_without_ddp, train_ds, args.layer_decay, model_ema,
+        training = build_training(cfg, model, model_without_ddp, train_ds, args.layer_decay, model_ema,
                                   resume_roles=resume_roles(finetune_parser()))
-        print_run_header(args, model_without_ddp, n_params, training.steps_per_epoch,
-                     training.start_epoch)
+        print_run_header(cfg, model_without_ddp, n_params, training.steps_per_epoch, training.start_epoch)
         compute_loss = make_finetune_loss(model, criterion, mixup_fn, device,
                                           train_ds.batch_augment)
-        hooks = Validation(args, model_without_ddp, model_ema, val_ds, device, info, label_names, tb,
+        hooks = Validation(args, cfg, model_without_ddp, model_ema, val_ds, device, info, label_names, tb,
                            best=(training.checkpoint or {}).get('best'), test_ds=test_ds)
-        result.update(fit(args, training, compute_loss, tb, jsonl, n_params, hooks))
+        result.update(fit(cfg, training, compute_loss, tb, jsonl, n_params, hooks))
         best, best_state = hooks.best, hooks.best_state
 
-        res = _run_test('test', model_without_ddp, args, test_ds, device, info, label_names, tb,
+        res = _run_test('test', model_without_ddp, args, cfg, test_ds, device, info, label_names, tb,
                         args.epochs)
         result['test'] = res['metrics']
         final = {'final_test': True, **{f'test_{k}': v for k, v in res['metrics'].items()},
@@ -277,7 +279,7 @@ def run(args, env: DistEnv) -> Dict:
             final.update({f'optimistic_best_test_{k}': v for k, v in hooks.optimistic['metrics'].items()})
             final['optimistic_best_epoch'] = hooks.optimistic['epoch']
         if model_ema is not None and args.model_ema_eval:
-            eres = _run_test('test_ema', model_ema.module, args, test_ds, device, info, label_names,
+            eres = _run_test('test_ema', model_ema.module, args, cfg, test_ds, device, info, label_names,
                              tb, args.epochs)
             result['test_ema'] = eres['metrics']
             final.update({f'test_ema_{k}': v for k, v in eres['metrics'].items()})
@@ -290,7 +292,7 @@ def run(args, env: DistEnv) -> Dict:
             model_without_ddp.load_state_dict(best_state)
             print(f'| testing checkpoint-best.pth ({best["metric"]} {best["value"]:.4f}, '
                   f'epoch {best["epoch"]})')
-            bres = _run_test('test_best', model_without_ddp, args, test_ds, device, info,
+            bres = _run_test('test_best', model_without_ddp, args, cfg, test_ds, device, info,
                              label_names, tb, args.epochs)
             result['test_best'] = bres['metrics']
             final.update({f'test_best_{k}': v for k, v in bres['metrics'].items()})

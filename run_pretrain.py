@@ -19,6 +19,7 @@ from cli.args import finalize_args, parse_args, pretrain_parser, resume_roles, s
 from datasets.build import build_pretrain_dataset
 from datasets.config import DataConfig
 from engine.checkpoint import check_input_files
+from engine.config import TrainConfig
 from engine.data import seed_everything
 from engine.distributed import DistEnv, is_main_process, run_with_process_group
 from engine.errors import cli_main
@@ -46,9 +47,10 @@ def _split_file(args) -> str:
 
 def run(args, env: DistEnv) -> Dict:
     args = finalize_args(args, env, scale_epochs_to_fraction)
+    cfg = TrainConfig.from_args(args)
     if is_main_process():
-        check_output_dirs(args)
-    check_input_files(args)
+        check_output_dirs(cfg)
+    check_input_files(cfg)
     if not args.normalize_target:
         raise ValueError('only per-patch normalised pixel targets (the published code\'s) are '
                          'supported; --normalize_target false is not implemented')
@@ -57,19 +59,18 @@ def run(args, env: DistEnv) -> Dict:
     split = _split_file(args)
 
     seed_everything(args.seed)  # identical initial weights on every process
-    model = create_model(args, pretrain=True)
+    model = create_model(cfg, pretrain=True)
     if args.finetune:
         load_initial_weights(model, args.finetune, args.output_dir)
     tubelet = int(getattr(model, 'tubelet_size', args.tubelet_size))
     patch = int(getattr(model, 'patch_size', 16))
-    model, model_without_ddp = wrap_model(model, args)
+    model, model_without_ddp = wrap_model(model, cfg)
     n_params = count_parameters(model_without_ddp)
 
     train_ds = build_pretrain_dataset(split, DataConfig.from_args(args))
-    training = build_training(args, model, model_without_ddp, train_ds, layer_decay=None, what='clips',
+    training = build_training(cfg, model, model_without_ddp, train_ds, layer_decay=None, what='clips',
                               resume_roles=resume_roles(pretrain_parser()))
-    print_run_header(args, model_without_ddp, n_params, training.steps_per_epoch,
-                     training.start_epoch)
+    print_run_header(cfg, model_without_ddp, n_params, training.steps_per_epoch, training.start_epoch)
     print(f'| {len(train_ds)} pre-training clips from {split}; mask ratio {args.mask_ratio}')
 
     tb = TensorboardLogger(args.log_dir) if is_main_process() else None
@@ -79,7 +80,7 @@ def run(args, env: DistEnv) -> Dict:
     hooks = ReconstructionPicture(args, model_without_ddp, tb, device, tubelet, patch,
                                   train_ds.batch_augment)
     try:
-        return fit(args, training, compute_loss, tb, jsonl, n_params, hooks)
+        return fit(cfg, training, compute_loss, tb, jsonl, n_params, hooks)
     finally:
         if tb is not None:
             tb.close()

@@ -41,7 +41,6 @@ import statistics
 import subprocess
 import sys
 import time
-from argparse import Namespace
 from typing import Dict, List, Optional, Sequence
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -211,9 +210,14 @@ def _train_step_fn(model, batch, pretrain: bool, device, cfg: Dict):
     from engine.step import Stepper, make_scaler
 
     amp = 'none' if cfg['dtype'] == 'fp32' else cfg['dtype']
-    opt_args = Namespace(weight_decay=0.05, opt='adamw', lr=1e-4, opt_eps=1e-8,
-                         opt_betas=[0.9, 0.95] if pretrain else [0.9, 0.999], momentum=0.9)
-    optimizer = build_optimizer(opt_args, model, layer_decay=None if pretrain else 0.75)
+    # the entry point's flags, finalized, as run_pretrain / run_finetune make them
+    from cli.args import finalize_args, finetune_parser, parse_args, pretrain_parser
+    from engine.config import TrainConfig
+    from engine.distributed import DistEnv
+    parser = pretrain_parser() if pretrain else finetune_parser()
+    opt_cfg = TrainConfig.from_args(finalize_args(parse_args(parser, ['--lr', '1e-4', '--device', 'cpu']),
+                                                  DistEnv()))
+    optimizer = build_optimizer(opt_cfg, model, layer_decay=None if pretrain else 0.75)
     run_model = torch.compile(model) if cfg['compile'] else model
     stepper = Stepper(run_model, model, optimizer, device, amp=amp,
                       scaler=make_scaler(device, amp) if device.type == 'cuda' else None)

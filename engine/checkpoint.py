@@ -16,7 +16,6 @@ are loaded by ``models.checkpoint.load_checkpoint`` (``--finetune``), not here.
 """
 from __future__ import annotations
 
-import argparse
 import glob
 import os
 import random
@@ -28,12 +27,13 @@ import numpy as np
 import torch
 
 from datasets.atomic_file import atomic_write
+from engine.config import TrainConfig, plain_flags
 from engine.distributed import all_gather_object, is_main_process
 from models.checkpoint import CheckpointError, check_checkpoint_file, read_checkpoint
 
 __all__ = ['atomic_torch_save', 'atomic_copy', 'save_checkpoint', 'resume_candidates',
            'find_resume_checkpoint', 'remove_stale_temp_files',
-           'get_rng_state', 'set_rng_state', 'plain_args', 'auto_load', 'resume_point', 'CHECKPOINT_FORMAT',
+           'get_rng_state', 'set_rng_state', 'auto_load', 'resume_point', 'CHECKPOINT_FORMAT',
            'ResumeMismatchError', 'changed_flags', 'save_epoch_checkpoints', 'save_preemption_checkpoint', 'check_input_files']
 
 CHECKPOINT_FORMAT = 'svfap-train-v1'
@@ -50,26 +50,6 @@ def atomic_copy(src: str, dst: str) -> None:
         with open(src, 'rb') as s:
             shutil.copyfileobj(s, f, 16 * 2 ** 20)
     atomic_write(dst, copy)
-
-
-def plain_args(args) -> Dict[str, Any]:
-    """``args`` as a dict of plain python values (safe for ``weights_only`` loading)."""
-    d = vars(args) if isinstance(args, argparse.Namespace) else dict(args)
-
-    def conv(v):
-        if v is None or isinstance(v, (bool, int, float, str)):
-            return v
-        if isinstance(v, (list, tuple)):
-            return [conv(x) for x in v]
-        if isinstance(v, dict):
-            return {str(k): conv(x) for k, x in v.items()}
-        if isinstance(v, (np.integer,)):
-            return int(v)
-        if isinstance(v, (np.floating,)):
-            return float(v)
-        return str(v)
-
-    return {k: conv(v) for k, v in d.items() if not k.startswith('_')}
 
 
 def get_rng_state() -> Dict[str, Any]:
@@ -116,7 +96,7 @@ def save_checkpoint(path: str, *, model, optimizer=None, scaler=None, model_ema=
         'model_ema': model_ema.state_dict() if model_ema is not None else None,
         'epoch': int(epoch),
         'global_step': int(global_step),
-        'args': plain_args(args) if args is not None else {},
+        'args': plain_flags(args) if args is not None else {},
         'rng': get_rng_state(),
         'best': best,
         'format': CHECKPOINT_FORMAT,
@@ -259,10 +239,10 @@ class ResumeMismatchError(RuntimeError):
     """The checkpoint to resume from was trained with other shape- or data-defining flags."""
 
 
-def changed_flags(saved: Dict[str, Any], args, roles: Mapping[str, str]) -> List[tuple]:
+def changed_flags(saved: Dict[str, Any], cfg: TrainConfig, roles: Mapping[str, str]) -> List[tuple]:
     """``(flag, checkpoint's value, this run's value)`` for every flag that differs and is not
     ``'neutral'`` in ``roles`` (the entry point's ``cli.args.resume_roles``)."""
-    now = plain_args(args)
+    now = cfg.flags
     out = []
     for k in sorted(set(saved) & set(now)):
         if roles.get(k) == 'neutral':
@@ -272,7 +252,7 @@ def changed_flags(saved: Dict[str, Any], args, roles: Mapping[str, str]) -> List
     return out
 
 
-def auto_load(args, model_without_ddp, optimizer=None, scaler=None, model_ema=None,
+def auto_load(cfg: TrainConfig, model_without_ddp, optimizer=None, scaler=None, model_ema=None,
               roles: Optional[Mapping[str, str]] = None) -> Optional[Dict]:
     """Restore a training state from ``--resume`` or, with ``--auto_resume``, the newest checkpoint
     in ``--output_dir``; returns the loaded dict (or None). Where training continues:
@@ -281,15 +261,15 @@ def auto_load(args, model_without_ddp, optimizer=None, scaler=None, model_ema=No
     other change is warned about (no roles: every change is warned about)."""
     roles = roles or {}
     if is_main_process():
-        for p in remove_stale_temp_files(getattr(args, 'output_dir', None)):
+        for p in remove_stale_temp_files(cfg.output_dir):
             print(f'| removed the partial file {p} of an interrupted checkpoint write')
-    path = getattr(args, 'resume', None) or None
+    path = cfg.resume or None
     if path:
         ckpt = read_checkpoint(path)
-    elif getattr(args, 'auto_resume', False):
-        path, ckpt = _load_newest_readable(args.output_dir, getattr(args, 'force_restart', False))
-        if path and not getattr(args, 'eval', False):
-            restore_last(args.output_dir, path)
+    elif cfg.auto_resume:
+        path, ckpt = _load_newest_readable(cfg.output_dir, cfg.force_restart)
+        if path and not cfg.eval:
+            restore_last(cfg.output_dir, path)
     if not path:
         return None
     if ckpt.get('format') != CHECKPOINT_FORMAT or 'model' not in ckpt:
@@ -297,16 +277,16 @@ def auto_load(args, model_without_ddp, optimizer=None, scaler=None, model_ema=No
                            f'from released or pre-trained weights')
     model_without_ddp.load_state_dict(ckpt['model'])
     print(f'| resumed model from {path} (epoch {ckpt.get("epoch")})')
-    changed = changed_flags(ckpt.get('args') or {}, args, roles)
+    changed = changed_flags(ckpt.get('args') or {}, cfg, roles)
     refused = [c for c in changed if roles.get(c[0]) == 'refused']
-    if refused and not getattr(args, 'force_resume', False):
+    if refused and not cfg.force_resume:
         raise ResumeMismatchError(
             f'{path} was trained with other ' + '; '.join(f'{k} {a!r} (now {b!r})' for k, a, b in refused)
             + ': these change shapes or data; use another --output_dir, or --force_resume to continue anyway')
     if changed:
         print(f'| WARNING: resuming with {len(changed)} flag(s) that differ from the checkpoint\'s: '
               + '; '.join(f'{k} {a!r} -> {b!r}' for k, a, b in changed), flush=True)
-    if getattr(args, 'eval', False):
+    if cfg.eval:
         # evaluation only: weights are all we need (EMA too, if asked)
         if model_ema is not None and ckpt.get('model_ema') is not None:
             model_ema.load_state_dict(ckpt['model_ema'])
@@ -321,18 +301,18 @@ def auto_load(args, model_without_ddp, optimizer=None, scaler=None, model_ema=No
     return ckpt
 
 
-def resume_point(ckpt: Optional[Dict], args) -> Tuple[int, int]:
+def resume_point(ckpt: Optional[Dict], cfg: TrainConfig) -> Tuple[int, int]:
     """``(epoch, step)`` where training continues: ``--start_epoch`` and 0 without a checkpoint;
     the epoch after the checkpoint's; or, for a checkpoint saved on a signal after ``step``
     optimizer steps of ``epoch`` (engine.preemption), that step, unless the batch geometry changed
     which samples those steps were (the epoch then starts again from its first step)."""
     if ckpt is None:
-        return int(args.start_epoch), 0
+        return int(cfg.start_epoch), 0
     mid = ckpt.get('resume_step')
     if not mid:
         return int(ckpt['epoch']) + 1, 0
     saved = ckpt.get('args') or {}
-    now = plain_args(args)
+    now = cfg.flags
     differ = {k: (saved.get(k), now.get(k)) for k in ('batch_size', 'update_freq', 'world_size')
               if saved.get(k) != now.get(k)}
     epoch = int(mid['epoch'])
@@ -346,26 +326,26 @@ def resume_point(ckpt: Optional[Dict], args) -> Tuple[int, int]:
     return epoch, int(mid['step'])
 
 
-def _writes_checkpoints(args) -> bool:
+def _writes_checkpoints(cfg: TrainConfig) -> bool:
     """This process writes the run's checkpoints: the main one, with an output folder and --save_ckpt."""
-    return bool(args.output_dir and getattr(args, 'save_ckpt', True)) and is_main_process()
+    return bool(cfg.output_dir and cfg.save_ckpt) and is_main_process()
 
 
-def save_epoch_checkpoints(args, epoch: int, global_step: int, model_without_ddp, optimizer, scaler,
+def save_epoch_checkpoints(cfg: TrainConfig, epoch: int, global_step: int, model_without_ddp, optimizer, scaler,
                            model_ema, best: Optional[Dict] = None) -> Optional[str]:
     """checkpoint-last.pth every epoch; checkpoint-<epoch>.pth every --save_ckpt_freq epochs and at
     the end, written first (``checkpoint-last.pth`` is then its atomic copy), so a crash between the
     two leaves the newer numbered file, which resume prefers. The previous checkpoint-last.pth is
     kept as checkpoint-prev.pth (:func:`rotate_last`): if the new one turns out unreadable,
     resuming falls back one epoch, not --save_ckpt_freq epochs. Main process only; atomic."""
-    if not _writes_checkpoints(args):
+    if not _writes_checkpoints(cfg):
         return None
-    last = rotate_last(args.output_dir)
-    freq = max(int(args.save_ckpt_freq or 0), 0)
+    last = rotate_last(cfg.output_dir)
+    freq = max(int(cfg.save_ckpt_freq or 0), 0)
     state = dict(model=model_without_ddp, optimizer=optimizer, scaler=scaler, model_ema=model_ema,
-                 epoch=epoch, global_step=global_step, args=args, best=best)
-    if (freq and (epoch + 1) % freq == 0) or epoch + 1 == args.epochs:
-        numbered = os.path.join(args.output_dir, f'checkpoint-{epoch}.pth')
+                 epoch=epoch, global_step=global_step, args=cfg.flags, best=best)
+    if (freq and (epoch + 1) % freq == 0) or epoch + 1 == cfg.epochs:
+        numbered = os.path.join(cfg.output_dir, f'checkpoint-{epoch}.pth')
         save_checkpoint(numbered, **state)
         atomic_copy(numbered, last)
     else:
@@ -373,25 +353,24 @@ def save_epoch_checkpoints(args, epoch: int, global_step: int, model_without_ddp
     return last
 
 
-def save_preemption_checkpoint(args, epoch: int, step: int, steps_per_epoch: int, model_without_ddp,
+def save_preemption_checkpoint(cfg: TrainConfig, epoch: int, step: int, steps_per_epoch: int, model_without_ddp,
                                optimizer, scaler, model_ema, best: Optional[Dict] = None) -> None:
     """checkpoint-last.pth after ``step`` optimizer steps of ``epoch`` (the old one becomes
     checkpoint-prev.pth), with every rank's random state: a resume continues the epoch at that step
     bit-exactly (``engine.preemption``). Called on every rank (the states are gathered)."""
     rng = all_gather_object(get_rng_state())
-    if not _writes_checkpoints(args):
+    if not _writes_checkpoints(cfg):
         return
-    save_checkpoint(rotate_last(args.output_dir), model=model_without_ddp, optimizer=optimizer,
+    save_checkpoint(rotate_last(cfg.output_dir), model=model_without_ddp, optimizer=optimizer,
                     scaler=scaler, model_ema=model_ema, epoch=epoch - 1,
-                    global_step=epoch * steps_per_epoch + step, args=args, best=best,
+                    global_step=epoch * steps_per_epoch + step, args=cfg.flags, best=best,
                     extra={'resume_step': {'epoch': int(epoch), 'step': int(step)}, 'rng_ranks': rng})
 
 
-def check_input_files(args) -> None:
+def check_input_files(cfg: TrainConfig) -> None:
     """``--resume`` and ``--finetune``: present and not visibly truncated, checked before anything
     is built (a torch zip file must end with its central directory). Reading them comes later."""
-    for flag in ('resume', 'finetune'):
-        path = getattr(args, flag, None)
+    for flag, path in (('resume', cfg.resume), ('finetune', cfg.finetune)):
         if path:
             try:
                 check_checkpoint_file(path)

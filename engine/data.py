@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, SequentialSampler
 
 from datasets.video_dataset import collate_repeated
+from engine.config import TrainConfig
 from engine.distributed import get_rank, get_world_size
 from engine.run_lock import forget_inherited_locks
 
@@ -123,32 +124,32 @@ class EpochSeededDataset(Dataset):
                 torch.set_rng_state(saved[2])
 
 
-def _loader_kwargs(args, device_is_cuda: bool) -> dict:
-    nw = int(getattr(args, 'num_workers', 0))
-    kw = dict(num_workers=nw, pin_memory=bool(getattr(args, 'pin_mem', True)) and device_is_cuda)
+def _loader_kwargs(cfg: TrainConfig, device_is_cuda: bool) -> dict:
+    nw = int(cfg.num_workers)
+    kw = dict(num_workers=nw, pin_memory=bool(cfg.pin_mem) and device_is_cuda)
     if nw > 0:
         kw['persistent_workers'] = True
-        kw['prefetch_factor'] = int(getattr(args, 'prefetch_factor', 4) or 2)
+        kw['prefetch_factor'] = int(cfg.prefetch_factor or 2)
         kw['worker_init_fn'] = seed_worker
     return kw
 
 
-def build_train_loader(dataset: Dataset, args, device_is_cuda: bool) -> DataLoader:
+def build_train_loader(dataset: Dataset, cfg: TrainConfig, device_is_cuda: bool) -> DataLoader:
     """Shuffled, per-(seed, epoch) deterministic training loader; call ``loader.sampler.set_epoch``."""
     world, rank = get_world_size(), get_rank()
     base = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True,
-                              seed=int(args.seed), drop_last=False)
+                              seed=int(cfg.seed), drop_last=False)
     sampler = EpochTaggedSampler(base)
     g = torch.Generator()
-    g.manual_seed(derive_seed(args.seed, rank, 0x10AD))
+    g.manual_seed(derive_seed(cfg.seed, rank, 0x10AD))
     repeated = getattr(dataset, 'num_sample', 1) > 1
-    return DataLoader(EpochSeededDataset(dataset, args.seed), sampler=sampler,
-                      batch_size=int(args.batch_size), drop_last=True, generator=g,
+    return DataLoader(EpochSeededDataset(dataset, cfg.seed), sampler=sampler,
+                      batch_size=int(cfg.batch_size), drop_last=True, generator=g,
                       collate_fn=collate_repeated if repeated else None,
-                      **_loader_kwargs(args, device_is_cuda))
+                      **_loader_kwargs(cfg, device_is_cuda))
 
 
-def build_eval_loader(dataset: Dataset, args, device_is_cuda: bool, distributed: bool,
+def build_eval_loader(dataset: Dataset, cfg: TrainConfig, device_is_cuda: bool, distributed: bool,
                       batch_size: Optional[int] = None) -> DataLoader:
     """In order, never shuffled. ``distributed=True``: each rank gets a strided share (padded)."""
     if distributed:
@@ -156,8 +157,8 @@ def build_eval_loader(dataset: Dataset, args, device_is_cuda: bool, distributed:
                                      shuffle=False, drop_last=False)
     else:
         sampler = SequentialSampler(dataset)
-    bs = int(batch_size or getattr(args, 'eval_batch_size', None) or args.batch_size)
-    kw = _loader_kwargs(args, device_is_cuda)
+    bs = int(batch_size or cfg.eval_batch_size or cfg.batch_size)
+    kw = _loader_kwargs(cfg, device_is_cuda)
     kw['persistent_workers'] = False  # evaluated a few times only; free the workers after
     return DataLoader(dataset, sampler=sampler, batch_size=bs, drop_last=False, **kw)
 

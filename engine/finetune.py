@@ -9,6 +9,8 @@ import torch.nn as nn
 from timm.data import Mixup
 from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 
+from engine.config import TrainConfig
+
 __all__ = ['VideoMixup', 'build_mixup', 'build_criterion', 'make_finetune_loss']
 
 
@@ -36,30 +38,30 @@ class VideoMixup:
         return self.mixup.mixup_enabled
 
 
-def build_mixup(args) -> Optional[VideoMixup]:
+def build_mixup(cfg: TrainConfig) -> Optional[VideoMixup]:
     """Mixup/CutMix for classification when ``--mixup > 0`` or ``--cutmix > 0`` (label smoothing is
     folded into the soft targets)."""
-    if args.task != 'classification':
+    if cfg.task != 'classification':
         return None
-    active = args.mixup > 0 or args.cutmix > 0 or args.cutmix_minmax is not None
+    active = cfg.mixup > 0 or cfg.cutmix > 0 or cfg.cutmix_minmax is not None
     if not active:
         return None
-    if args.batch_size % 2:
-        raise ValueError(f'mixup/cutmix needs an even --batch_size (got {args.batch_size}); '
+    if cfg.batch_size % 2:
+        raise ValueError(f'mixup/cutmix needs an even --batch_size (got {cfg.batch_size}); '
                          f'or pass --mixup 0 --cutmix 0')
-    return VideoMixup(mixup_alpha=args.mixup, cutmix_alpha=args.cutmix,
-                      cutmix_minmax=args.cutmix_minmax, prob=args.mixup_prob,
-                      switch_prob=args.mixup_switch_prob, mode=args.mixup_mode,
-                      label_smoothing=args.smoothing, num_classes=args.nb_classes)
+    return VideoMixup(mixup_alpha=cfg.mixup, cutmix_alpha=cfg.cutmix,
+                      cutmix_minmax=cfg.cutmix_minmax, prob=cfg.mixup_prob,
+                      switch_prob=cfg.mixup_switch_prob, mode=cfg.mixup_mode,
+                      label_smoothing=cfg.smoothing, num_classes=cfg.nb_classes)
 
 
-def build_criterion(args, mixup_fn) -> nn.Module:
-    if args.loss == 'mse' or (args.loss == 'auto' and args.task == 'regression'):
+def build_criterion(cfg: TrainConfig, mixup_fn) -> nn.Module:
+    if cfg.loss == 'mse' or (cfg.loss == 'auto' and cfg.task == 'regression'):
         return nn.MSELoss()
     if mixup_fn is not None:
         return SoftTargetCrossEntropy()
-    if args.smoothing > 0:
-        return LabelSmoothingCrossEntropy(smoothing=args.smoothing)
+    if cfg.smoothing > 0:
+        return LabelSmoothingCrossEntropy(smoothing=cfg.smoothing)
     return nn.CrossEntropyLoss()
 
 

@@ -16,7 +16,7 @@ from typing import Dict, List, Optional
 import torch
 
 from datasets.atomic_file import atomic_write_text
-from engine.checkpoint import plain_args
+from engine.config import TrainConfig
 from engine.distributed import all_reduce_sum, is_main_process
 
 __all__ = ['RateProgress', 'make_progress', 'progress_iter', 'DeviceMeter', 'ProgressPrinter', 'TensorboardLogger', 'JsonlLogger', 'format_seconds', 'print_run_header']
@@ -292,18 +292,18 @@ class JsonlLogger:
         return len(lines) - len(keep)
 
 
-def print_run_header(args, model, n_params: int, steps_per_epoch: Optional[int],
+def print_run_header(cfg: TrainConfig, model, n_params: int, steps_per_epoch: Optional[int],
                      start_epoch: int = 0) -> None:
     if not is_main_process():
         return
-    print(f'| model {args.model}: {n_params / 1e6:.2f}M trainable parameters')
+    print(f'| model {cfg.model}: {n_params / 1e6:.2f}M trainable parameters')
     if steps_per_epoch is not None:
-        print(f'| total batch {args.total_batch_size} = {args.batch_size} x {args.update_freq} '
-              f'(update_freq) x {args.world_size} (processes); lr {args.lr:.3e}; '
-              f'{steps_per_epoch} optimizer steps per epoch, {args.epochs} epochs; amp {args.amp}')
-    if args.output_dir:
-        os.makedirs(args.output_dir, exist_ok=True)
+        print(f'| total batch {cfg.total_batch_size} = {cfg.batch_size} x {cfg.update_freq} '
+              f'(update_freq) x {cfg.world_size} (processes); lr {cfg.lr:.3e}; '
+              f'{steps_per_epoch} optimizer steps per epoch, {cfg.epochs} epochs; amp {cfg.amp}')
+    if cfg.output_dir:
+        os.makedirs(cfg.output_dir, exist_ok=True)
         # a resumed run keeps the first run's args.json and writes its own beside it
         name = 'args.json' if not start_epoch else f'args-resumed-at-epoch-{start_epoch}.json'
-        atomic_write_text(os.path.join(args.output_dir, name),
-                          json.dumps(plain_args(args), indent=1, sort_keys=True))
+        atomic_write_text(os.path.join(cfg.output_dir, name),
+                          json.dumps(cfg.flags, indent=1, sort_keys=True))

@@ -9,49 +9,33 @@ import torch
 import torch.nn as nn
 
 import models  # noqa: F401  (registers the SVFAP names with timm)
+from engine.config import TrainConfig
 from engine.distributed import is_main_process
 from models.checkpoint import load_checkpoint
 from models.layers import set_attention_backend
 
-__all__ = ['model_kwargs_from_args', 'create_model', 'wrap_model', 'count_parameters', 'build_ema']
+__all__ = ['model_kwargs', 'create_model', 'wrap_model', 'count_parameters', 'build_ema']
 
-# flags passed to timm.create_model only when set (otherwise the registered config decides)
-_OPTIONAL_MODEL_FLAGS = {
-    'stage_depths': 'stage_depths',
-    'num_bottleneck_tokens': 'num_bottleneck_tokens',
-    'temporal_downsample': 'temporal_downsample',
-    'spatial_bottleneck': 'spatial_bottleneck',
-    'embed_dim': 'embed_dim',
-    'num_heads': 'num_heads',
-}
-
-
-def model_kwargs_from_args(args, pretrain: bool) -> Dict:
-    kw = dict(img_size=args.input_size, all_frames=args.num_frames,
-              drop_path_rate=args.drop_path, use_checkpoint=bool(getattr(args, 'use_checkpoint', False)))
-    if getattr(args, 'tubelet_size', None):
-        kw['tubelet_size'] = args.tubelet_size
-    for flag, name in _OPTIONAL_MODEL_FLAGS.items():
-        v = getattr(args, flag, None)
-        if v is not None:
-            kw[name] = tuple(v) if isinstance(v, list) else v
+def model_kwargs(cfg: TrainConfig, pretrain: bool) -> Dict:
+    """timm.create_model keywords: the input, drop path, the model flags that were given, and the
+    decoder (pre-training) or the head (fine-tuning)."""
+    kw = dict(img_size=cfg.input_size, all_frames=cfg.num_frames, tubelet_size=cfg.tubelet_size,
+              drop_path_rate=cfg.drop_path, use_checkpoint=bool(cfg.use_checkpoint))
+    kw.update(cfg.model_overrides())
     if pretrain:
-        kw['mask_ratio'] = args.mask_ratio
-        for flag in ('decoder_depth', 'decoder_embed_dim', 'decoder_num_heads'):
-            v = getattr(args, flag, None)
-            if v is not None:
-                kw[flag] = v
+        kw['mask_ratio'] = cfg.mask_ratio
+        for name in ('decoder_depth', 'decoder_embed_dim', 'decoder_num_heads'):
+            if getattr(cfg, name) is not None:
+                kw[name] = getattr(cfg, name)
     else:
-        kw['num_classes'] = args.nb_classes
-        kw['init_scale'] = args.init_scale
-        kw['fc_drop_rate'] = args.fc_drop_rate
-        kw['output_activation'] = args.output_activation or 'none'
+        kw.update(num_classes=cfg.nb_classes, init_scale=cfg.init_scale, fc_drop_rate=cfg.fc_drop_rate,
+                  output_activation=cfg.output_activation or 'none')
     return kw
 
 
-def create_model(args, pretrain: bool) -> nn.Module:
-    set_attention_backend(getattr(args, 'attention_backend', 'sdpa') or 'sdpa')
-    return timm.create_model(args.model, pretrained=False, **model_kwargs_from_args(args, pretrain))
+def create_model(cfg: TrainConfig, pretrain: bool) -> nn.Module:
+    set_attention_backend(cfg.attention_backend or 'sdpa')
+    return timm.create_model(cfg.model, pretrained=False, **model_kwargs(cfg, pretrain))
 
 
 def load_initial_weights(model: nn.Module, path: str, output_dir: Optional[str] = None):
@@ -77,22 +61,22 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def wrap_model(model: nn.Module, args) -> Tuple[nn.Module, nn.Module]:
+def wrap_model(model: nn.Module, cfg: TrainConfig) -> Tuple[nn.Module, nn.Module]:
     """Move to the device, optionally ``torch.compile``, wrap in DDP when distributed.
 
     Returns ``(model, model_without_ddp)``: the first is what runs forward/backward, the second the
     plain module whose ``state_dict`` is saved and whose parameters the optimizer holds.
     """
-    device = torch.device(args.device)
+    device = torch.device(cfg.device)
     model.to(device)
     model_without_ddp = model
     run_model = model
-    if getattr(args, 'distributed', False):
+    if cfg.distributed:
         ids = [device.index] if device.type == 'cuda' else None
         run_model = torch.nn.parallel.DistributedDataParallel(
             run_model, device_ids=ids, output_device=ids[0] if ids else None,
-            find_unused_parameters=bool(getattr(args, 'find_unused_parameters', False)))
-    if getattr(args, 'compile', False):
+            find_unused_parameters=bool(cfg.find_unused_parameters))
+    if cfg.compile:
         # compile the DDP-wrapped module (DDPOptimizer splits graphs at gradient buckets)
         run_model = torch.compile(run_model)
     return run_model, model_without_ddp
@@ -110,10 +94,10 @@ def find_ddp(model: nn.Module):
     return None
 
 
-def build_ema(args, model_without_ddp):
-    if not getattr(args, 'model_ema', False):
+def build_ema(cfg: TrainConfig, model_without_ddp):
+    if not cfg.model_ema:
         return None
     from timm.utils import ModelEmaV3
-    ema = ModelEmaV3(model_without_ddp, decay=args.model_ema_decay)
-    print(f'| EMA of the weights, decay {args.model_ema_decay}')
+    ema = ModelEmaV3(model_without_ddp, decay=cfg.model_ema_decay)
+    print(f'| EMA of the weights, decay {cfg.model_ema_decay}')
     return ema

@@ -18,6 +18,8 @@ import torch
 import torch.nn as nn
 from timm.optim import create_optimizer_v2, get_optimizer_class
 
+from engine.config import TrainConfig
+
 __all__ = ['NO_DECAY_TOKENS', 'param_groups', 'build_optimizer', 'cosine_scheduler',
            'apply_schedules', 'build_schedules']
 
@@ -99,21 +101,21 @@ def _takes_foreach(opt_name: str) -> bool:
         return False
 
 
-def build_optimizer(args, model: nn.Module, skip_list: Iterable[str] = (),
+def build_optimizer(cfg: TrainConfig, model: nn.Module, skip_list: Iterable[str] = (),
                     layer_decay: Optional[float] = None) -> torch.optim.Optimizer:
     """AdamW (or any timm optimizer name) over :func:`param_groups`; ``fused=True`` on CUDA,
     ``foreach=True`` on the CPU (when the optimizer class takes it)."""
-    groups = param_groups(model, args.weight_decay, layer_decay, skip_list, verbose=False,
-                          assignment=getattr(args, 'layer_decay_assignment', None) or 'published')
+    groups = param_groups(model, cfg.weight_decay, layer_decay, skip_list, verbose=False,
+                          assignment=cfg.layer_decay_assignment or 'published')
     # keep names out of the optimizer state dict (strings are fine for weights_only, but noisy)
     for g in groups:
         g.pop('param_names', None)
-    opt_name = args.opt.lower()
+    opt_name = cfg.opt.lower()
     kwargs = {}
-    if args.opt_eps is not None:
-        kwargs['eps'] = args.opt_eps
-    if args.opt_betas is not None:
-        kwargs['betas'] = tuple(args.opt_betas)
+    if cfg.opt_eps is not None:
+        kwargs['eps'] = cfg.opt_eps
+    if cfg.opt_betas is not None:
+        kwargs['betas'] = tuple(cfg.opt_betas)
     on_cuda = next(model.parameters()).is_cuda
     if opt_name in ('adamw', 'adam') and on_cuda:
         kwargs['fused'] = True
@@ -121,8 +123,8 @@ def build_optimizer(args, model: nn.Module, skip_list: Iterable[str] = (),
         # CPU: the multi-tensor (foreach) update instead of one small kernel per parameter
         kwargs['foreach'] = True
     if opt_name in ('sgd', 'momentum', 'nesterov'):
-        kwargs['momentum'] = getattr(args, 'momentum', 0.9)
-    opt = create_optimizer_v2(groups, opt=opt_name, lr=args.lr, weight_decay=args.weight_decay,
+        kwargs['momentum'] = cfg.momentum
+    opt = create_optimizer_v2(groups, opt=opt_name, lr=cfg.lr, weight_decay=cfg.weight_decay,
                               **kwargs)
     return opt
 
@@ -164,14 +166,14 @@ def apply_schedules(optimizer: torch.optim.Optimizer, it: int, lr_schedule: Sequ
     return lr
 
 
-def build_schedules(args, steps_per_epoch: int):
+def build_schedules(cfg: TrainConfig, steps_per_epoch: int):
     """Per-optimizer-step lr and weight-decay arrays of the finalized flags (``cli.args.finalize_args``
     has kept --min_lr and --warmup_lr at or below the lr)."""
-    lr_schedule = cosine_scheduler(args.lr, args.min_lr, args.epochs, steps_per_epoch,
-                                   warmup_epochs=args.warmup_epochs, start_warmup_value=args.warmup_lr,
-                                   warmup_steps=args.warmup_steps)
+    lr_schedule = cosine_scheduler(cfg.lr, cfg.min_lr, cfg.epochs, steps_per_epoch,
+                                   warmup_epochs=cfg.warmup_epochs, start_warmup_value=cfg.warmup_lr,
+                                   warmup_steps=cfg.warmup_steps)
     wd_schedule = None
-    if args.weight_decay_end is not None:
-        wd_schedule = cosine_scheduler(args.weight_decay, args.weight_decay_end, args.epochs,
+    if cfg.weight_decay_end is not None:
+        wd_schedule = cosine_scheduler(cfg.weight_decay, cfg.weight_decay_end, cfg.epochs,
                                        steps_per_epoch)
     return lr_schedule, wd_schedule

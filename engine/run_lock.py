@@ -23,6 +23,8 @@ import sys
 import time
 from typing import Dict, Optional
 
+from engine.config import TrainConfig
+
 LOCK_NAME = '.run.lock'
 _UNSUPPORTED = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL)
 
@@ -126,11 +128,11 @@ class OutputDirError(OSError):
     """--output_dir (or --log_dir) cannot be created or written; names the folder."""
 
 
-def check_output_dirs(args) -> None:
+def check_output_dirs(cfg: TrainConfig) -> None:
     """Create ``--output_dir`` and ``--log_dir`` and write a probe file into each, before anything
     is built, so a read-only or mistyped path fails at once with one line naming it; then take the
     output folder's lock, so a second run on it is refused in one line. The main process calls it."""
-    for flag, d in (('--output_dir', getattr(args, 'output_dir', None)), ('--log_dir', getattr(args, 'log_dir', None))):
+    for flag, d in (('--output_dir', cfg.output_dir), ('--log_dir', cfg.log_dir)):
         if not d:
             continue
         try:
@@ -141,6 +143,6 @@ def check_output_dirs(args) -> None:
             os.unlink(probe)
         except OSError as e:
             raise OutputDirError(f'cannot write to {flag} {d}: {e.strerror or e}') from None
-    if getattr(args, 'output_dir', None):
+    if cfg.output_dir:
         # the folder is this run's until it ends (engine.run_lock); a second run is refused
-        lock_run_dir(args.output_dir, 'evaluation' if getattr(args, 'eval', False) else 'training')
+        lock_run_dir(cfg.output_dir, 'evaluation' if cfg.eval else 'training')

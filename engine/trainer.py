@@ -1,9 +1,10 @@
 """The trainer both entry points share: optimisation set-up, the epoch loop, checkpoints, resume.
 
-    training = build_training(args, model, model_without_ddp, train_ds, layer_decay, model_ema)
-    result = fit(args, training, compute_loss, tb, jsonl, n_params, hooks)
+    training = build_training(cfg, model, model_without_ddp, train_ds, layer_decay, model_ema)
+    result = fit(cfg, training, compute_loss, tb, jsonl, n_params, hooks)
 
-``fit`` runs epochs ``training.start_epoch .. args.epochs - 1``: one :func:`engine.loop.train_one_epoch`
+with ``cfg`` the run's :class:`engine.config.TrainConfig`. ``fit`` runs epochs
+``training.start_epoch .. cfg.epochs - 1``: one :func:`engine.loop.train_one_epoch`
 each, then the entry point's :class:`EpochHooks` (validation and model selection for fine-tuning,
 the reconstruction picture for pre-training), ``checkpoint-last.pth`` (+ ``checkpoint-<N>.pth``),
 one ``log.jsonl`` record and a barrier. SIGTERM / SIGUSR1 stop it after the current optimizer
@@ -24,6 +25,7 @@ import torch
 from datasets.atomic_file import atomic_write
 from engine.checkpoint import (auto_load, resume_point, save_epoch_checkpoints,
                                save_preemption_checkpoint, set_rng_state)
+from engine.config import TrainConfig
 from engine.data import EpochSeededDataset, build_train_loader, seed_epoch
 from engine.distributed import barrier, check_same_on_all_ranks, get_rank, is_main_process
 from engine.loop import train_one_epoch
@@ -68,28 +70,28 @@ class EpochHooks:
         """After the epoch's training, before its checkpoint; may add entries to ``record``."""
 
 
-def build_training(args, model, model_without_ddp, train_ds, layer_decay: Optional[float],
+def build_training(cfg: TrainConfig, model, model_without_ddp, train_ds, layer_decay: Optional[float],
                    model_ema=None, what: str = 'training samples',
                    resume_roles: Optional[Dict[str, str]] = None) -> Training:
     """Loader, optimizer (with ``layer_decay``), loss scaler, schedules and :class:`Stepper`, then
     ``--resume`` / ``--auto_resume`` (``resume_roles``: :func:`engine.checkpoint.auto_load`; the
     start, checked to be the same on every process)."""
-    device = torch.device(args.device)
-    train_loader = build_train_loader(train_ds, args, device.type == 'cuda')
-    steps_per_epoch = len(train_loader) // args.update_freq
-    if args.max_steps_per_epoch:
-        steps_per_epoch = min(steps_per_epoch, int(args.max_steps_per_epoch))
+    device = torch.device(cfg.device)
+    train_loader = build_train_loader(train_ds, cfg, device.type == 'cuda')
+    steps_per_epoch = len(train_loader) // cfg.update_freq
+    if cfg.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, int(cfg.max_steps_per_epoch))
     if steps_per_epoch < 1:
         raise ValueError(f'{len(train_ds)} {what} give no full optimizer step at batch '
-                         f'{args.batch_size} x update_freq {args.update_freq} x '
-                         f'{args.world_size} processes')
-    optimizer = build_optimizer(args, model_without_ddp, layer_decay=layer_decay)
-    scaler = make_scaler(device, args.amp)
-    lr_schedule, wd_schedule = build_schedules(args, steps_per_epoch)
-    stepper = Stepper(model, model_without_ddp, optimizer, device, args.amp, args.update_freq,
-                      args.clip_grad, model_ema, scaler)
-    ckpt = auto_load(args, model_without_ddp, optimizer, scaler, model_ema, resume_roles)
-    start = resume_point(ckpt, args)
+                         f'{cfg.batch_size} x update_freq {cfg.update_freq} x '
+                         f'{cfg.world_size} processes')
+    optimizer = build_optimizer(cfg, model_without_ddp, layer_decay=layer_decay)
+    scaler = make_scaler(device, cfg.amp)
+    lr_schedule, wd_schedule = build_schedules(cfg, steps_per_epoch)
+    stepper = Stepper(model, model_without_ddp, optimizer, device, cfg.amp, cfg.update_freq,
+                      cfg.clip_grad, model_ema, scaler)
+    ckpt = auto_load(cfg, model_without_ddp, optimizer, scaler, model_ema, resume_roles)
+    start = resume_point(ckpt, cfg)
     check_same_on_all_ranks(start, 'the epoch and step to start from (is --output_dir on a file system '
                                    'that every node sees?)')
     return Training(model, model_without_ddp, optimizer, scaler, model_ema, stepper, train_loader,
@@ -129,7 +131,7 @@ class BrokenVideoList:
         return self.count
 
 
-def fit(args, tr: Training, compute_loss: Callable, tb, jsonl, n_params: int,
+def fit(cfg: TrainConfig, tr: Training, compute_loss: Callable, tb, jsonl, n_params: int,
         hooks: Optional[EpochHooks] = None) -> Dict:
     """The epoch loop. Returns ``{'train_history': [records], 'step_losses': {epoch: [...]}}``."""
     hooks = hooks or EpochHooks()
@@ -140,27 +142,27 @@ def fit(args, tr: Training, compute_loss: Callable, tb, jsonl, n_params: int,
     if tb is not None:
         tb.resume_at(tr.start_epoch, tr.steps_per_epoch, tr.start_step)
     if tb is not None and tr.start_epoch == 0:
-        tb.text('args', '  \n'.join(f'{k}: {v}' for k, v in sorted(vars(args).items())))
-    broken = BrokenVideoList(args.output_dir, tr.train_loader.dataset)
-    marker = os.path.join(args.output_dir, MARKER) if args.output_dir else None
+        tb.text('args', '  \n'.join(f'{k}: {v}' for k, v in sorted(cfg.flags.items())))
+    broken = BrokenVideoList(cfg.output_dir, tr.train_loader.dataset)
+    marker = os.path.join(cfg.output_dir, MARKER) if cfg.output_dir else None
     if marker and is_main_process() and os.path.exists(marker):
         os.unlink(marker)  # this run continues the preempted one (engine.preemption)
     t_start = time.time()
     # the ranks agree on a signal at log lines, where the loop reads the device anyway (never per step)
-    with Preemption(torch.device(args.device), check_every=args.log_every or 20) as preempt:
-        for epoch in range(tr.start_epoch, args.epochs):
+    with Preemption(torch.device(cfg.device), check_every=cfg.log_every or 20) as preempt:
+        for epoch in range(tr.start_epoch, cfg.epochs):
             skip = tr.start_step if epoch == tr.start_epoch else 0
-            tr.train_loader.sampler.set_epoch(epoch, skip=skip * args.batch_size * args.update_freq)
-            seed_epoch(args.seed, epoch)
+            tr.train_loader.sampler.set_epoch(epoch, skip=skip * cfg.batch_size * cfg.update_freq)
+            seed_epoch(cfg.seed, epoch)
             if skip:  # the loop's random state where the preempted run stopped (this rank's)
                 states = (tr.checkpoint or {}).get('rng_ranks') or []
                 set_rng_state(states[get_rank()] if get_rank() < len(states) else None)
             stats = train_one_epoch(tr.model, tr.train_loader, tr.stepper, epoch, tr.steps_per_epoch,
-                                    compute_loss, tr.lr_schedule, tr.wd_schedule, tb, args.log_every,
+                                    compute_loss, tr.lr_schedule, tr.wd_schedule, tb, cfg.log_every,
                                     on_batch=hooks.on_batch(epoch), start_step=skip, stop=preempt.due)
             stopped_after = stats.pop('stopped_after')
             if stopped_after is not None:
-                _stop(args, tr, hooks, preempt, epoch, stopped_after)
+                _stop(cfg, tr, hooks, preempt, epoch, stopped_after)
             global_step = (epoch + 1) * tr.steps_per_epoch
             result['step_losses'][epoch] = stats.pop('step_losses')
             if skip:
@@ -176,24 +178,24 @@ def fit(args, tr: Training, compute_loss: Callable, tb, jsonl, n_params: int,
             # the record before the checkpoint: a crash in between reruns the epoch, whose record
             # is then replaced (drop_epochs_from below), instead of losing it
             jsonl.write(record)
-            save_epoch_checkpoints(args, epoch, global_step, tr.model_without_ddp, tr.optimizer,
+            save_epoch_checkpoints(cfg, epoch, global_step, tr.model_without_ddp, tr.optimizer,
                                    tr.scaler, tr.model_ema, best=hooks.best)
             result['train_history'].append(record)
             barrier()
-            if epoch + 1 < args.epochs and preempt.due(-1, every_rank=True):  # a signal at the end
-                _stop(args, tr, hooks, preempt, epoch + 1, 0, saved=True)
+            if epoch + 1 < cfg.epochs and preempt.due(-1, every_rank=True):  # a signal at the end
+                _stop(cfg, tr, hooks, preempt, epoch + 1, 0, saved=True)
     return result
 
 
-def _stop(args, tr: Training, hooks, preempt, epoch: int, step: int, saved: bool = False):
+def _stop(cfg: TrainConfig, tr: Training, hooks, preempt, epoch: int, step: int, saved: bool = False):
     """Save the state after ``step`` optimizer steps of ``epoch`` (unless the epoch-end checkpoint
     already holds it), leave the marker the Slurm script requeues on, and raise :class:`Preempted`."""
-    path = os.path.join(args.output_dir, 'checkpoint-last.pth') if args.output_dir else None
+    path = os.path.join(cfg.output_dir, 'checkpoint-last.pth') if cfg.output_dir else None
     if not saved:
-        save_preemption_checkpoint(args, epoch, step, tr.steps_per_epoch, tr.model_without_ddp,
+        save_preemption_checkpoint(cfg, epoch, step, tr.steps_per_epoch, tr.model_without_ddp,
                                    tr.optimizer, tr.scaler, tr.model_ema, best=hooks.best)
-    if args.output_dir and is_main_process():
+    if cfg.output_dir and is_main_process():
         text = json.dumps({'signal': preempt.signum, 'epoch': epoch, 'step': step}).encode() + b'\n'
-        atomic_write(os.path.join(args.output_dir, MARKER), lambda f: f.write(text))
+        atomic_write(os.path.join(cfg.output_dir, MARKER), lambda f: f.write(text))
     barrier()
     raise Preempted(preempt.signum, epoch, step, path)

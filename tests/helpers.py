@@ -146,3 +146,16 @@ def tiny_checkpoints(d: str, NF: int = 8, RATE: int = 2, SIZE: int = 32) -> Dict
                                                        num_frames=NF, sampling_rate=RATE, mask_ratio=0.75)},
                paths['pt'])
     return paths
+
+
+def train_config(argv=(), entry: str = 'finetune', **overrides):
+    """The engine.config.TrainConfig an entry point makes from ``argv`` (one process, on the CPU
+    unless ``argv`` says otherwise), with ``overrides`` replacing fields."""
+    import dataclasses
+
+    from cli.args import finalize_args, finetune_parser, parse_args, pretrain_parser
+    from engine.config import TrainConfig
+    from engine.distributed import DistEnv
+    parser = finetune_parser() if entry == 'finetune' else pretrain_parser()
+    args = finalize_args(parse_args(parser, ['--device', 'cpu', '--blr', '1e-3'] + list(argv)), DistEnv())
+    return dataclasses.replace(TrainConfig.from_args(args), **overrides)

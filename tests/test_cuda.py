@@ -140,10 +140,10 @@ def _one_step(name: str, amp: str, batch, max_tries: int = 8):
     model = build(name, DEV, **({} if name.startswith('pretrain_') else dict(drop_path_rate=0.0)))
     model.train()
     pretrain = name.startswith('pretrain_')
-    from argparse import Namespace
-    opt_args = Namespace(weight_decay=0.05, opt='adamw', lr=1e-4, opt_eps=1e-8, momentum=0.9,
-                         opt_betas=[0.9, 0.95] if pretrain else [0.9, 0.999])
-    optimizer = build_optimizer(opt_args, model, layer_decay=None if pretrain else 0.75)
+    from tests.helpers import train_config
+    opt_cfg = train_config(['--lr', '1e-4', '--opt_eps', '1e-8', '--opt_betas', '0.9',
+                            '0.95' if pretrain else '0.999'])
+    optimizer = build_optimizer(opt_cfg, model, layer_decay=None if pretrain else 0.75)
     assert DRY_RUN or optimizer.defaults.get('fused'), 'AdamW is not fused on CUDA'
     stepper = Stepper(model, model, optimizer, device, amp=amp, scaler=make_scaler(device, amp))
     if pretrain:

@@ -7,9 +7,12 @@ import numpy as np
 import pytest
 import torch
 
+from dataclasses import replace
+
 import engine.checkpoint as ck
 from cli.args import finetune_parser, resume_roles
 from models.checkpoint import CheckpointError, read_checkpoint
+from tests.helpers import train_config
 
 ROLES = resume_roles(finetune_parser())   # as run_finetune passes them
 
@@ -19,19 +22,22 @@ def _model():
     return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.LayerNorm(8), torch.nn.Linear(8, 2))
 
 
-def _save(path, model, epoch, **kw):
+def _save(path, model, epoch, args=None, **kw):
+    """A checkpoint of ``model``; its flags are ``args``, or those of :func:`_resume_args`."""
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     model(torch.randn(3, 4)).sum().backward()
     opt.step()
-    args = argparse.Namespace(lr=1e-3, opt_betas=[0.9, 0.95], output_dir='x', stage_depths=None,
-                              cutmix_minmax=(0.2, 0.8))
+    if args is None:
+        args = _resume_args('elsewhere').flags
     return ck.save_checkpoint(path, model=model, optimizer=opt, epoch=epoch, global_step=10 * epoch,
                               args=args, **kw)
 
 
 def test_checkpoint_loads_weights_only(tmp_path):
     m = _model()
-    p = _save(str(tmp_path / 'checkpoint-last.pth'), m, 3,
+    flags = argparse.Namespace(lr=1e-3, opt_betas=[0.9, 0.95], output_dir='x', stage_depths=None,
+                               cutmix_minmax=(0.2, 0.8))
+    p = _save(str(tmp_path / 'checkpoint-last.pth'), m, 3, args=flags,
               scaler=torch.amp.GradScaler('cpu'), best={'metric': 'uar', 'value': 1.5, 'epoch': 2})
     obj = torch.load(p, weights_only=True)
     assert obj['epoch'] == 3 and obj['global_step'] == 30
@@ -108,18 +114,16 @@ def test_auto_load_restores_state(tmp_path):
     _save(path, m, 4)
     m2 = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.LayerNorm(8), torch.nn.Linear(8, 2))
     opt2 = torch.optim.AdamW(m2.parameters(), lr=1e-3)
-    args = argparse.Namespace(resume='', auto_resume=True, output_dir=str(tmp_path), start_epoch=0,
-                              eval=False)
-    ckpt = ck.auto_load(args, m2, opt2, roles=ROLES)
-    assert ck.resume_point(ckpt, args) == (5, 0) and args.start_epoch == 0   # args are not changed
+    cfg = _resume_args(tmp_path)
+    ckpt = ck.auto_load(cfg, m2, opt2, roles=ROLES)
+    assert ck.resume_point(ckpt, cfg) == (5, 0)
     for a, b in zip(m.parameters(), m2.parameters()):
         assert torch.equal(a, b)
     assert len(opt2.state) == len(list(m2.parameters()))
     # a file that is not ours is refused with a pointer to --finetune
     torch.save({'model': m.state_dict()}, str(tmp_path / 'other.pth'))
-    args.resume = str(tmp_path / 'other.pth')
     with pytest.raises(RuntimeError, match='--finetune'):
-        ck.auto_load(args, m2, opt2)
+        ck.auto_load(replace(cfg, resume=str(tmp_path / 'other.pth')), m2, opt2)
 
 
 def test_atomic_copy_matches_the_saved_file(tmp_path, monkeypatch):
@@ -140,8 +144,8 @@ def test_atomic_copy_matches_the_saved_file(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == ['checkpoint-2.pth', 'checkpoint-last.pth']
 
 
-def _resume_args(out, resume=''):
-    return argparse.Namespace(resume=resume, auto_resume=True, output_dir=str(out), eval=False, start_epoch=0)
+def _resume_args(out, resume='', argv=(), entry='finetune'):
+    return train_config(['--output_dir', str(out), '--resume', resume] + list(argv), entry)
 
 
 @pytest.mark.parametrize('damage', ['truncated', 'empty'])
@@ -184,8 +188,7 @@ def test_a_folder_of_unreadable_checkpoints_is_refused_every_time(tmp_path, caps
         with pytest.raises(CheckpointError, match=r'--force_restart'):
             ck.auto_load(_resume_args(tmp_path), _model())
     assert sorted(os.listdir(tmp_path)) == ['checkpoint-9.pth.unreadable', 'checkpoint-last.pth.unreadable']
-    args = _resume_args(tmp_path)
-    args.force_restart = True
+    args = _resume_args(tmp_path, argv=['--force_restart'])
     assert ck.auto_load(args, _model()) is None and ck.resume_point(None, args) == (0, 0)
     assert 'kept aside' in capsys.readouterr().out
 
@@ -206,8 +209,7 @@ def test_previous_last_checkpoint_is_kept_and_used_when_the_new_one_is_bad(tmp_p
     from engine.checkpoint import save_epoch_checkpoints
     m = _model()
     opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
-    args = argparse.Namespace(output_dir=str(tmp_path), save_ckpt=True, save_ckpt_freq=10, epochs=30,
-                              lr=1e-3)
+    args = train_config(['--output_dir', str(tmp_path), '--save_ckpt_freq', '10', '--epochs', '30'])
     for epoch in range(4):
         save_epoch_checkpoints(args, epoch, 10 * epoch, m, opt, None, None)
     assert sorted(os.listdir(tmp_path)) == ['checkpoint-last.pth', 'checkpoint-prev.pth']
@@ -248,12 +250,11 @@ def test_resume_roles_come_from_the_parser(tmp_path, capsys):
     path = str(tmp_path / 'checkpoint-last.pth')
     ck.save_checkpoint(path, model=m, epoch=0, global_step=0, args=argparse.Namespace(
         mask_ratio=0.9, num_workers=10, lr=1e-3, output_dir='elsewhere'))
-    now = _resume_args(tmp_path)
-    now.mask_ratio, now.num_workers, now.lr = 0.75, 2, 2e-3
+    now = _resume_args(tmp_path, argv=['--mask_ratio', '0.75', '--num_workers', '2', '--lr', '2e-3'],
+                       entry='pretrain')
     with pytest.raises(ck.ResumeMismatchError, match=r"mask_ratio 0\.9 \(now 0\.75\)"):
         ck.auto_load(now, _model(), roles=roles)
-    now.force_resume = True
-    ck.auto_load(now, _model(), roles=roles)
+    ck.auto_load(replace(now, force_resume=True), _model(), roles=roles)
     warn = [ln for ln in capsys.readouterr().out.splitlines() if 'resuming with' in ln]
     assert len(warn) == 1 and 'lr 0.001 -> 0.002' in warn[0] and 'mask_ratio' in warn[0]
     assert 'num_workers' not in warn[0] and 'output_dir' not in warn[0]

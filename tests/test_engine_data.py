@@ -1,5 +1,4 @@
 """Loaders: data order and item randomness are functions of (seed, epoch) only."""
-import argparse
 import random
 
 import numpy as np
@@ -7,6 +6,7 @@ import torch
 from torch.utils.data import Dataset
 
 from engine.data import build_eval_loader, build_train_loader
+from tests.helpers import train_config
 
 
 class RandomItems(Dataset):
@@ -21,8 +21,8 @@ class RandomItems(Dataset):
 
 
 def _epochs(num_workers, epochs=(0, 1, 2), seed=3):
-    args = argparse.Namespace(seed=seed, batch_size=4, num_workers=num_workers, pin_mem=False,
-                              prefetch_factor=2)
+    args = train_config(['--seed', str(seed), '--batch_size', '4', '--num_workers', str(num_workers),
+                         '--no_pin_mem', '--prefetch_factor', '2'])
     loader = build_train_loader(RandomItems(), args, device_is_cuda=False)
     out = {}
     for e in epochs:
@@ -56,6 +56,6 @@ def test_main_process_rng_not_disturbed_by_items():
 
 
 def test_eval_loader_in_order():
-    args = argparse.Namespace(seed=0, batch_size=3, num_workers=0, pin_mem=False)
+    args = train_config(['--batch_size', '3', '--num_workers', '0'])
     loader = build_eval_loader(list(range(7)), args, False, distributed=False)
     assert torch.cat(list(loader)).tolist() == list(range(7))

@@ -1,5 +1,4 @@
 """Parameter groups (weight-decay exclusion, layer-wise lr decay), optimizer and lr schedule."""
-import argparse
 import math
 
 import numpy as np
@@ -9,6 +8,7 @@ import torch
 
 import models  # noqa: F401
 from engine.optim import apply_schedules, build_optimizer, cosine_scheduler, param_groups
+from tests.helpers import train_config
 
 
 def _tiny(**kw):
@@ -70,8 +70,8 @@ def test_layer_decay_scales():
 
 def test_build_optimizer_and_apply_schedule():
     model = _tiny()
-    args = argparse.Namespace(opt='adamw', lr=1e-3, weight_decay=0.05, opt_eps=1e-8,
-                              opt_betas=[0.9, 0.999])
+    args = train_config(['--opt', 'adamw', '--lr', '1e-3', '--weight_decay', '0.05', '--opt_eps', '1e-8',
+                         '--opt_betas', '0.9', '0.999'])
     opt = build_optimizer(args, model, layer_decay=0.75)
     assert isinstance(opt, torch.optim.AdamW)
     assert not opt.defaults.get('fused')  # CPU: not the fused kernel
@@ -119,8 +119,7 @@ def test_cosine_schedule_values():
 
 
 def test_foreach_on_cpu():
-    opt = build_optimizer(argparse.Namespace(weight_decay=0.05, opt='adamw', lr=1e-3, opt_eps=None,
-                                             opt_betas=None), _tiny())
+    opt = build_optimizer(train_config(['--lr', '1e-3'], opt_eps=None, opt_betas=None), _tiny())
     assert opt.defaults.get('foreach') is True and not opt.defaults.get('fused')
 
 
