@@ -31,7 +31,7 @@ from engine.logger import JsonlLogger, TensorboardLogger, print_run_header
 from engine.model_utils import build_ema, count_parameters, create_model, load_initial_weights, wrap_model
 from engine.run_lock import check_output_dirs
 from engine.step import configure_backends
-from engine.trainer import EpochHooks, build_training, fit
+from engine.trainer import EpochHooks, broken_log_path, build_training, fit
 from models.checkpoint import read_checkpoint
 
 
@@ -252,7 +252,7 @@ def run(args, env: DistEnv) -> Dict:
                          'test_loss': res['loss'], 'test_num_videos': res['num_videos']})
             return result
 
-        train_ds = build_finetune_dataset(splits['train'], 'train', data_cfg)
+        train_ds = build_finetune_dataset(splits['train'], 'train', data_cfg, broken_log_path(cfg.output_dir))
         if is_main_process():
             print(describe_training_set(train_ds, splits['train'], args.train_fraction, label_names))
         mixup_fn = build_mixup(cfg)

@@ -28,7 +28,7 @@ from engine.model_utils import count_parameters, create_model, load_initial_weig
 from engine.pretrain import make_pretrain_loss, reconstruction_grid
 from engine.run_lock import check_output_dirs
 from engine.step import configure_backends
-from engine.trainer import EpochHooks, build_training, fit
+from engine.trainer import EpochHooks, broken_log_path, build_training, fit
 
 
 def _split_file(args) -> str:
@@ -67,7 +67,7 @@ def run(args, env: DistEnv) -> Dict:
     model, model_without_ddp = wrap_model(model, cfg)
     n_params = count_parameters(model_without_ddp)
 
-    train_ds = build_pretrain_dataset(split, DataConfig.from_args(args))
+    train_ds = build_pretrain_dataset(split, DataConfig.from_args(args), broken_log_path(cfg.output_dir))
     training = build_training(cfg, model, model_without_ddp, train_ds, layer_decay=None, what='clips',
                               resume_roles=resume_roles(pretrain_parser()))
     print_run_header(cfg, model_without_ddp, n_params, training.steps_per_epoch, training.start_epoch)

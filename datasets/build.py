@@ -76,8 +76,10 @@ def _cache(cfg: DataConfig) -> Optional[VideoCache]:
     return VideoCache(int(cfg.cache_gb * 2 ** 30), cfg.reader) if cfg.cache_gb > 0 else None
 
 
-def build_finetune_dataset(split_file: str, mode: str, cfg: DataConfig) -> VideoClsDataset:
-    """Fine-tuning dataset over ``split_file`` in mode 'train' | 'validation' | 'test'."""
+def build_finetune_dataset(split_file: str, mode: str, cfg: DataConfig,
+                           broken_log: Optional[str] = None) -> VideoClsDataset:
+    """Fine-tuning dataset over ``split_file`` in mode 'train' | 'validation' | 'test';
+    ``broken_log``: the file training processes append broken videos to (see video_dataset)."""
     cfg = _config(cfg)
     if mode not in ("train", "validation", "test"):
         raise ValueError(f"mode must be 'train', 'validation' or 'test', got {mode!r}")
@@ -109,7 +111,7 @@ def build_finetune_dataset(split_file: str, mode: str, cfg: DataConfig) -> Video
             resize_filter=cfg.resize_filter)
         return VideoClsDataset(entries, "train", transform=_staged(transform, cfg),
                                num_sample=cfg.num_sample, num_listed=listed,
-                               batch_augment=_batch_stage(transform, cfg), **common)
+                               batch_augment=_batch_stage(transform, cfg), broken_log=broken_log, **common)
     if mode == "test":
         segs, crops = cfg.test_num_segment, cfg.test_num_crop
     else:
@@ -120,8 +122,10 @@ def build_finetune_dataset(split_file: str, mode: str, cfg: DataConfig) -> Video
                            skip_broken_eval=cfg.skip_broken_eval, **common)
 
 
-def build_pretrain_dataset(split_file: str, cfg: DataConfig) -> VideoPretrainDataset:
-    """Pre-training dataset (clip, tube mask, n_broken_skipped) over ``split_file``."""
+def build_pretrain_dataset(split_file: str, cfg: DataConfig,
+                           broken_log: Optional[str] = None) -> VideoPretrainDataset:
+    """Pre-training dataset (clip, tube mask, n_broken_skipped) over ``split_file``;
+    ``broken_log``: the file its processes append broken videos to (see video_dataset)."""
     cfg = _config(cfg)
     crop = cfg.input_crop
     if crop is None and cfg.data_set:
@@ -150,4 +154,5 @@ def build_pretrain_dataset(split_file: str, cfg: DataConfig) -> VideoPretrainDat
     return VideoPretrainDataset(entries, _staged(transform, cfg), mask_gen, num_frames=cfg.num_frames,
                                 sampling_rate=cfg.sampling_rate, reader=cfg.reader, seed=cfg.seed,
                                 num_sample=cfg.num_sample, temporal_sampling=cfg.temporal_sampling,
-                                cache=_cache(cfg), batch_augment=_batch_stage(transform, cfg))
+                                cache=_cache(cfg), batch_augment=_batch_stage(transform, cfg),
+                                broken_log=broken_log)

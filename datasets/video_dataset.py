@@ -73,7 +73,7 @@ class _SubstitutingDataset(Dataset):
     def __init__(self, entries: Sequence[SplitEntry], reader: str, seed: int,
                  max_consecutive_failures: int = 50, num_sample: int = 1,
                  temporal_sampling: str = "published", cache: Optional[VideoCache] = None,
-                 batch_augment=None):
+                 batch_augment=None, broken_log: Optional[str] = None):
         check_temporal_sampling(temporal_sampling)
         self.temporal_sampling = temporal_sampling  # datasets.sampling
         if int(num_sample) < 1:
@@ -88,8 +88,8 @@ class _SubstitutingDataset(Dataset):
         self.max_consecutive_failures = int(max_consecutive_failures)
         self.broken = {}  # path -> reason, this process only
         # a file every process (DataLoader workers, ranks) appends "path<TAB>reason" lines to, once
-        # per path and process; set by the trainer (engine.trainer.BrokenVideoList)
-        self.broken_log: Optional[str] = None
+        # per path and process (the run's, engine.trainer.broken_log_path), or None
+        self.broken_log = broken_log
         # whole decoded videos kept in memory (datasets.video_cache), or None
         self.cache = cache
         # --augment_on device: what the training device does to a batch of worker outputs
@@ -151,7 +151,7 @@ class VideoClsDataset(_SubstitutingDataset):
                  seed: int = 0, skip_broken_eval: bool = False,
                  max_consecutive_failures: int = 50, num_sample: int = 1,
                  temporal_sampling: str = "published", cache: Optional[VideoCache] = None,
-                 batch_augment=None, num_listed: Optional[int] = None):
+                 batch_augment=None, num_listed: Optional[int] = None, broken_log: Optional[str] = None):
         if mode not in ("train", "validation", "test"):
             raise ValueError(f"mode must be 'train', 'validation' or 'test', got {mode!r}")
         self.mode = mode
@@ -166,7 +166,8 @@ class VideoClsDataset(_SubstitutingDataset):
         if mode != "train" and skip_broken_eval:
             entries, self.skipped = _probe_entries(entries, reader)
         super().__init__(entries, reader, seed, max_consecutive_failures,
-                         num_sample if mode == "train" else 1, temporal_sampling, cache, batch_augment)
+                         num_sample if mode == "train" else 1, temporal_sampling, cache, batch_augment,
+                         broken_log)
         self.labels = [e.label for e in self.entries]
         # the split file's samples before a few-shot subset (--train_fraction) was taken
         self.num_listed = len(self.entries) if num_listed is None else int(num_listed)
@@ -247,9 +248,9 @@ class VideoPretrainDataset(_SubstitutingDataset):
                  num_frames: int = 16, sampling_rate: int = 4, reader: str = DEFAULT_READER,
                  seed: int = 0, max_consecutive_failures: int = 50, num_sample: int = 1,
                  temporal_sampling: str = "published", cache: Optional[VideoCache] = None,
-                 batch_augment=None):
+                 batch_augment=None, broken_log: Optional[str] = None):
         super().__init__(entries, reader, seed, max_consecutive_failures, num_sample,
-                         temporal_sampling, cache, batch_augment)
+                         temporal_sampling, cache, batch_augment, broken_log)
         self.transform = transform
         self.mask_generator = mask_generator
         self.num_frames, self.sampling_rate = int(num_frames), int(sampling_rate)

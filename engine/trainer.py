@@ -26,14 +26,14 @@ from datasets.atomic_file import atomic_write
 from engine.checkpoint import (auto_load, resume_point, save_epoch_checkpoints,
                                save_preemption_checkpoint, set_rng_state)
 from engine.config import TrainConfig
-from engine.data import EpochSeededDataset, build_train_loader, seed_epoch
+from engine.data import build_train_loader, seed_epoch
 from engine.distributed import barrier, check_same_on_all_ranks, get_rank, is_main_process
 from engine.loop import train_one_epoch
 from engine.optim import build_optimizer, build_schedules
 from engine.preemption import MARKER, Preempted, Preemption
 from engine.step import Stepper, make_scaler
 
-__all__ = ['Training', 'EpochHooks', 'build_training', 'fit']
+__all__ = ['Training', 'EpochHooks', 'build_training', 'fit', 'broken_log_path']
 
 
 @dataclass
@@ -98,19 +98,20 @@ def build_training(cfg: TrainConfig, model, model_without_ddp, train_ds, layer_d
                     steps_per_epoch, lr_schedule, wd_schedule, ckpt, *start)
 
 
+def broken_log_path(output_dir: Optional[str]) -> Optional[str]:
+    """The file a run's training datasets append broken videos to (their ``broken_log``)."""
+    return os.path.join(output_dir, '.broken_videos.log') if output_dir else None
+
+
 class BrokenVideoList:
     """``<output_dir>/broken_videos.txt``: every broken training video met so far, ``path<TAB>reason``,
-    sorted, one line per path. The datasets' processes append to ``.broken_videos.log``; at each
+    sorted, one line per path. The datasets' processes append to :func:`broken_log_path`; at each
     epoch end the main process writes the deduplicated list (atomically) and counts it."""
 
-    def __init__(self, output_dir: Optional[str], dataset):
-        self.raw = os.path.join(output_dir, '.broken_videos.log') if output_dir else None
+    def __init__(self, output_dir: Optional[str]):
+        self.raw = broken_log_path(output_dir)
         self.path = os.path.join(output_dir, 'broken_videos.txt') if output_dir else None
         self.count = 0
-        if isinstance(dataset, EpochSeededDataset):
-            dataset = dataset.dataset
-        if self.raw is not None:
-            dataset.broken_log = self.raw  # before the loader's workers start: they inherit it
 
     def update(self) -> int:
         """Rewrite the list from the raw log; returns the number of distinct broken videos."""
@@ -143,7 +144,7 @@ def fit(cfg: TrainConfig, tr: Training, compute_loss: Callable, tb, jsonl, n_par
         tb.resume_at(tr.start_epoch, tr.steps_per_epoch, tr.start_step)
     if tb is not None and tr.start_epoch == 0:
         tb.text('args', '  \n'.join(f'{k}: {v}' for k, v in sorted(cfg.flags.items())))
-    broken = BrokenVideoList(cfg.output_dir, tr.train_loader.dataset)
+    broken = BrokenVideoList(cfg.output_dir)
     marker = os.path.join(cfg.output_dir, MARKER) if cfg.output_dir else None
     if marker and is_main_process() and os.path.exists(marker):
         os.unlink(marker)  # this run continues the preempted one (engine.preemption)
