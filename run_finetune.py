@@ -26,18 +26,35 @@ from engine.distributed import DistEnv, is_main_process, run_with_process_group
 from engine.errors import cli_main
 from engine.evaluation import (evaluate, main_metric_name, metrics_summary, video_group_keys,
                                write_prediction_csvs)
-from engine.finetune import build_criterion, build_mixup, make_finetune_loss
+from engine.finetune import build_criterion, build_mixup, make_finetune_loss, test_final_weights
 from engine.logger import JsonlLogger, TensorboardLogger, print_run_header
 from engine.model_utils import build_ema, count_parameters, create_model, load_initial_weights, wrap_model
 from engine.run_lock import check_output_dirs
 from engine.step import configure_backends
 from engine.trainer import EpochHooks, broken_log_path, build_training, fit
-from models.checkpoint import read_checkpoint
 
 
 def _split_lines(path: str) -> List[str]:
     with open(path) as f:
         return sorted(line.strip() for line in f if line.strip())
+
+
+def _selects_on_validation(splits: Dict[str, Optional[str]], info) -> bool:
+    """A validation split selects checkpoint-best.pth only when it is not the test split (said
+    once, either way)."""
+    if splits['val'] is None:
+        print('| no val.csv: no model selection; the final model is the one tested')
+        return False
+    if info is not None and info.val_is_test:
+        print(f'| NOTE: {info.name} has no validation split distinct from its test split '
+              f'(registry: val_is_test); no checkpoint is selected on validation, the final '
+              f'model is the one tested.')
+        return False
+    if _split_lines(splits['val']) == _split_lines(splits['test']):
+        print(f'| NOTE: {splits["val"]} is identical to {splits["test"]}; it is not used for '
+              f'model selection; the final model is the one tested.')
+        return False
+    return True
 
 
 def _split_files(args) -> Dict[str, Optional[str]]:
@@ -183,6 +200,23 @@ class Validation(EpochHooks):
               f'at epoch {self.optimistic["epoch"]}')
 
 
+def _final_record(tests: Dict[str, Dict], hooks: Validation) -> Dict:
+    """The run's last log.jsonl record: the final test, the best test epoch (--test_every_epoch,
+    optimistic), the EMA weights' and checkpoint-best.pth's tests."""
+    res = tests['test']
+    final = {'final_test': True, **{f'test_{k}': v for k, v in res['metrics'].items()},
+             'test_loss': res['loss'], 'test_num_videos': res['num_videos']}
+    if hooks.optimistic is not None:
+        final.update({f'optimistic_best_test_{k}': v for k, v in hooks.optimistic['metrics'].items()})
+        final['optimistic_best_epoch'] = hooks.optimistic['epoch']
+    for tag in ('test_ema', 'test_best'):
+        if tag in tests:
+            final.update({f'{tag}_{k}': v for k, v in tests[tag]['metrics'].items()})
+    if 'test_best' in tests:
+        final['best'] = hooks.best
+    return final
+
+
 def run(args, env: DistEnv) -> Dict:
     args = finalize_args(args, env, fill_task_from_registry)
     cfg = TrainConfig.from_args(args)
@@ -199,21 +233,7 @@ def run(args, env: DistEnv) -> Dict:
     if splits['test'] is None:
         raise FileNotFoundError(f'{args.data_path}/test.csv not found')
 
-    # a validation split is used to select checkpoint-best.pth only when it is not the test split
-    use_val = False
-    if splits['val'] is not None and not args.eval:
-        same = _split_lines(splits['val']) == _split_lines(splits['test'])
-        if info is not None and info.val_is_test:
-            print(f'| NOTE: {info.name} has no validation split distinct from its test split '
-                  f'(registry: val_is_test); no checkpoint is selected on validation, the final '
-                  f'model is the one tested.')
-        elif same:
-            print(f'| NOTE: {splits["val"]} is identical to {splits["test"]}; it is not used for '
-                  f'model selection; the final model is the one tested.')
-        else:
-            use_val = True
-    elif splits['val'] is None and not args.eval:
-        print('| no val.csv: no model selection; the final model is the one tested')
+    use_val = not args.eval and _selects_on_validation(splits, info)
 
     # identical initial weights on every process, whatever the world size
     seed_everything(args.seed)
@@ -267,37 +287,15 @@ def run(args, env: DistEnv) -> Dict:
         hooks = Validation(args, cfg, model_without_ddp, model_ema, val_ds, device, info, label_names, tb,
                            best=(training.checkpoint or {}).get('best'), test_ds=test_ds)
         result.update(fit(cfg, training, compute_loss, tb, jsonl, n_params, hooks))
-        best, best_state = hooks.best, hooks.best_state
 
-        res = _run_test('test', model_without_ddp, args, cfg, test_ds, device, info, label_names, tb,
-                        args.epochs)
-        result['test'] = res['metrics']
-        final = {'final_test': True, **{f'test_{k}': v for k, v in res['metrics'].items()},
-                 'test_loss': res['loss'], 'test_num_videos': res['num_videos']}
+        tests = test_final_weights(
+            lambda tag, m: _run_test(tag, m, args, cfg, test_ds, device, info, label_names, tb, args.epochs),
+            model_without_ddp, model_ema if args.model_ema_eval else None, hooks.best, hooks.best_state,
+            os.path.join(args.output_dir, 'checkpoint-best.pth') if args.output_dir else '')
+        result.update({tag: r['metrics'] for tag, r in tests.items()})
         if hooks.optimistic is not None:
             result['optimistic_best_test'] = hooks.optimistic
-            final.update({f'optimistic_best_test_{k}': v for k, v in hooks.optimistic['metrics'].items()})
-            final['optimistic_best_epoch'] = hooks.optimistic['epoch']
-        if model_ema is not None and args.model_ema_eval:
-            eres = _run_test('test_ema', model_ema.module, args, cfg, test_ds, device, info, label_names,
-                             tb, args.epochs)
-            result['test_ema'] = eres['metrics']
-            final.update({f'test_ema_{k}': v for k, v in eres['metrics'].items()})
-        best_path = os.path.join(args.output_dir, 'checkpoint-best.pth') if args.output_dir else ''
-        if best is not None and (best_state is not None or os.path.isfile(best_path)):
-            # every process holds the same weights, so each keeps its own copy of the best ones
-            # (a resumed run reads the file instead)
-            if best_state is None:
-                best_state = read_checkpoint(best_path)['model']
-            model_without_ddp.load_state_dict(best_state)
-            print(f'| testing checkpoint-best.pth ({best["metric"]} {best["value"]:.4f}, '
-                  f'epoch {best["epoch"]})')
-            bres = _run_test('test_best', model_without_ddp, args, cfg, test_ds, device, info,
-                             label_names, tb, args.epochs)
-            result['test_best'] = bres['metrics']
-            final.update({f'test_best_{k}': v for k, v in bres['metrics'].items()})
-            final['best'] = best
-        jsonl.write(final)
+        jsonl.write(_final_record(tests, hooks))
         return result
     finally:
         if tb is not None:

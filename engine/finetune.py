@@ -2,7 +2,8 @@
 is ``engine.evaluation``."""
 from __future__ import annotations
 
-from typing import Optional
+import os
+from typing import Callable, Dict, Optional
 
 import torch
 import torch.nn as nn
@@ -10,8 +11,9 @@ from timm.data import Mixup
 from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 
 from engine.config import TrainConfig
+from models.checkpoint import read_checkpoint
 
-__all__ = ['VideoMixup', 'build_mixup', 'build_criterion', 'make_finetune_loss']
+__all__ = ['VideoMixup', 'build_mixup', 'build_criterion', 'make_finetune_loss', 'test_final_weights']
 
 
 class VideoMixup:
@@ -84,3 +86,23 @@ def make_finetune_loss(model, criterion, mixup_fn, device: torch.device, batch_a
         return loss, n_broken
 
     return compute_loss
+
+
+def test_final_weights(run_test: Callable[[str, nn.Module], Dict], model_without_ddp: nn.Module,
+                       model_ema=None, best: Optional[Dict] = None, best_state: Optional[Dict] = None,
+                       best_path: str = '') -> Dict[str, Dict]:
+    """After the last epoch: the last weights (``'test'``), the EMA weights (``'test_ema'``, when
+    given) and the best validation epoch's (``'test_best'``, when one was selected: its state from
+    memory, or from ``best_path`` after a resume; every process holds the same weights, so each
+    keeps its own copy). ``run_test(tag, model)`` tests one model; returns ``{tag: its result}``."""
+    out = {'test': run_test('test', model_without_ddp)}
+    if model_ema is not None:
+        out['test_ema'] = run_test('test_ema', model_ema.module)
+    if best is not None and (best_state is not None or (best_path and os.path.isfile(best_path))):
+        if best_state is None:
+            best_state = read_checkpoint(best_path)['model']
+        model_without_ddp.load_state_dict(best_state)
+        print(f'| testing checkpoint-best.pth ({best["metric"]} {best["value"]:.4f}, '
+              f'epoch {best["epoch"]})')
+        out['test_best'] = run_test('test_best', model_without_ddp)
+    return out
