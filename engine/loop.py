@@ -8,7 +8,7 @@ step ``epoch * steps_per_epoch + step``. Nothing is read back from the device ex
 """
 from __future__ import annotations
 
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch
 
@@ -22,6 +22,39 @@ __all__ = ['train_one_epoch', 'EpochResult']
 
 class EpochResult(dict):
     """Epoch statistics (averaged over processes) plus ``step_losses`` (this process, per micro-step)."""
+
+
+def _log_line(progress: ProgressPrinter, stepper: Stepper, tb: Optional[TensorboardLogger],
+              vals: Dict[str, float], lr: float, step: int, it: int) -> None:
+    """One console line of the steps since the last (``vals``: their mean loss and grad norm), and
+    the same step in TensorBoard with the lr range and the weight decay."""
+    stats = {'lr': lr, 'loss': vals.get('loss', float('nan')),
+             'grad_norm': vals.get('grad_norm', float('nan'))}
+    scale = stepper.loss_scale()
+    if scale is not None:
+        stats['loss_scale'] = float(scale.item())
+    progress.log(step, stats)
+    if tb is not None:
+        groups = stepper.optimizer.param_groups
+        tb.scalars({'lr': lr, 'grad_norm': stats['grad_norm'], 'min_lr': min(g['lr'] for g in groups),
+                    'weight_decay': max(g['weight_decay'] for g in groups)},
+                   it, prefix='train/', axis='step')
+        if scale is not None:
+            tb.scalars({'loss_scale': stats['loss_scale']}, it, prefix='train/', axis='step')
+
+
+def _write_epoch(tb: TensorboardLogger, losses: List[float], update_freq: int, start_it: int,
+                 epoch: int, vals: Dict[str, float], overflow_steps: float, finished: bool) -> None:
+    """The loss of each optimizer step on this process (rank 0; the mean of its update_freq
+    micro-batches), written once per epoch on the axis of train/lr; the epoch's point (a stopped
+    epoch gets it when it is finished)."""
+    groups = [losses[i:i + update_freq] for i in range(0, len(losses), update_freq)]
+    tb.series('train/loss_step', [sum(g) / len(g) for g in groups], start_it, axis='step')
+    if finished:
+        tb.scalars({'loss': vals.get('loss', float('nan')),
+                    'grad_norm_epoch': vals.get('grad_norm', float('nan')),
+                    'overflow_steps': overflow_steps}, epoch, prefix='train_epoch/')
+    tb.flush()
 
 
 def train_one_epoch(model: torch.nn.Module, loader, stepper: Stepper, epoch: int,
@@ -80,21 +113,8 @@ def train_one_epoch(model: torch.nn.Module, loader, stepper: Stepper, epoch: int
         last = step == steps_per_epoch - 1
         if log_every and ((step + 1) % log_every == 0 or last):
             tracker.check(epoch, total=steps_per_epoch)
-            vals = window.values()
+            _log_line(progress, stepper, tb, window.values(), lr, step, it)
             window = DeviceMeter(device)
-            stats = {'lr': lr, 'loss': vals.get('loss', float('nan')),
-                     'grad_norm': vals.get('grad_norm', float('nan'))}
-            scale = stepper.loss_scale()
-            if scale is not None:
-                stats['loss_scale'] = float(scale.item())
-            progress.log(step, stats)
-            if tb is not None:
-                tb.scalars({'lr': lr, 'grad_norm': stats['grad_norm'],
-                            'min_lr': min(g['lr'] for g in stepper.optimizer.param_groups),
-                            'weight_decay': max(g['weight_decay'] for g in stepper.optimizer.param_groups)},
-                           it, prefix='train/', axis='step')
-                if scale is not None:
-                    tb.scalars({'loss_scale': stats['loss_scale']}, it, prefix='train/', axis='step')
         if stop is not None and not last and stop(step):
             stopped_after = step + 1
             break
@@ -108,16 +128,7 @@ def train_one_epoch(model: torch.nn.Module, loader, stepper: Stepper, epoch: int
     vals = meter.values(reduce=True)
     losses = torch.stack(step_losses).tolist() if step_losses else []
     if tb is not None and losses:
-        # the loss of each optimizer step on this process (rank 0; the mean of its update_freq
-        # micro-batches), written once per epoch on the axis of train/lr
-        groups = [losses[i:i + update_freq] for i in range(0, len(losses), update_freq)]
-        per_step = [sum(g) / len(g) for g in groups]
-        tb.series('train/loss_step', per_step, start_it, axis='step')
-        if stopped_after is None:  # a stopped epoch gets its epoch point when it is finished
-            tb.scalars({'loss': vals.get('loss', float('nan')),
-                        'grad_norm_epoch': vals.get('grad_norm', float('nan')),
-                        'overflow_steps': totals[0]}, epoch, prefix='train_epoch/')
-        tb.flush()
+        _write_epoch(tb, losses, update_freq, start_it, epoch, vals, totals[0], stopped_after is None)
     res = EpochResult(loss=vals.get('loss', float('nan')), grad_norm=vals.get('grad_norm', float('nan')),
                       lr=lr, overflow_steps=int(totals[0]), broken_skipped=int(totals[1]),
                       steps=(stopped_after or steps_per_epoch) - start_step, seconds=seconds)
