@@ -200,6 +200,17 @@ class Validation(EpochHooks):
               f'at epoch {self.optimistic["epoch"]}')
 
 
+def _load_for_eval(args, cfg: TrainConfig, model_without_ddp, model_ema) -> None:
+    """--eval: the weights of --resume, or of --output_dir's newest checkpoint (unless --finetune
+    gave them); a warning when there are none."""
+    loaded = None
+    if args.resume or (args.auto_resume and not args.finetune):
+        loaded = auto_load(cfg, model_without_ddp, model_ema=model_ema, roles=resume_roles(finetune_parser()))
+    if loaded is None and not args.finetune:
+        print('| WARNING: --eval without --resume / --finetune and no checkpoint in '
+              '--output_dir: testing randomly initialised weights')
+
+
 def _final_record(tests: Dict[str, Dict], hooks: Validation) -> Dict:
     """The run's last log.jsonl record: the final test, the best test epoch (--test_every_epoch,
     optimistic), the EMA weights' and checkpoint-best.pth's tests."""
@@ -257,13 +268,7 @@ def run(args, env: DistEnv) -> Dict:
 
     try:
         if args.eval:
-            loaded = None
-            if args.resume or (args.auto_resume and not args.finetune):
-                loaded = auto_load(cfg, model_without_ddp, model_ema=model_ema,
-                                   roles=resume_roles(finetune_parser()))
-            if loaded is None and not args.finetune:
-                print('| WARNING: --eval without --resume / --finetune and no checkpoint in '
-                      '--output_dir: testing randomly initialised weights')
+            _load_for_eval(args, cfg, model_without_ddp, model_ema)
             print_run_header(cfg, model_without_ddp, n_params, None)
             res = _run_test('test', model_without_ddp, args, cfg, test_ds, device, info, label_names,
                             tb, 0)

@@ -107,6 +107,45 @@ def resolve_path(raw: str, data_root: Optional[str]) -> str:
     return raw
 
 
+class _BadLine(ValueError):
+    """What is wrong with one split-file line."""
+
+
+def _parse_line(line: str, task: str, n_labels: int, num_classes: Optional[int],
+                data_root: Optional[str], check_paths: bool) -> Tuple[str, Label]:
+    """``(path as written, label)`` of one non-empty line; :class:`_BadLine` says what is wrong."""
+    toks = line.split()
+    if task == "pretrain":
+        # '<path>' or '<path> <dummy label>': the whole line is the path when it exists
+        # (eNTERFACE's '.../sentence 1'), else a trailing number is the dummy label
+        raw = " ".join(toks)
+        if len(toks) >= 2 and _is_number(toks[-1]) and not os.path.exists(resolve_path(raw, data_root)):
+            raw = " ".join(toks[:-1])
+        return raw, None
+    trailing = 0
+    while trailing < len(toks) - 1 and _is_number(toks[len(toks) - 1 - trailing]):
+        trailing += 1
+    if len(toks) < n_labels + 1 or trailing < n_labels:
+        what = "an integer label" if task == "classification" else f"{n_labels} numeric values"
+        raise _BadLine(f"expected '<path> {_label_spec(task, n_labels)}' ({what} after the path), "
+                       f"found {trailing} numeric value(s) after the path: {line!r}")
+    raw = " ".join(toks[:-n_labels])
+    if trailing > n_labels and check_paths and not os.path.exists(resolve_path(raw, data_root)):
+        # 'clip.mp4 0 3': an extra column, unless the path really ends in a number
+        raise _BadLine(f"expected {n_labels} numeric value(s) after the path, found {trailing} (and "
+                       f"{raw!r} does not exist): an extra column? {line!r}")
+    lab_toks = toks[-n_labels:]
+    if task != "classification":
+        return raw, tuple(float(t) for t in lab_toks)
+    if not _is_int(lab_toks[0]):
+        raise _BadLine(f"label {lab_toks[0]!r} is not an integer")
+    label = int(lab_toks[0])
+    if label < 0 or (num_classes is not None and label >= num_classes):
+        rng = f"0..{num_classes - 1}" if num_classes is not None else ">= 0"
+        raise _BadLine(f"label {label} out of range ({rng})")
+    return raw, label
+
+
 def read_split_file(split_file: str, task: str = "classification", num_outputs: int = 1,
                     num_classes: Optional[int] = None, data_root: Optional[str] = None,
                     check_paths: bool = True) -> List[SplitEntry]:
@@ -140,46 +179,11 @@ def read_split_file(split_file: str, task: str = "classification", num_outputs: 
             line = line.strip()
             if not line:
                 continue
-            toks = line.split()
-            label: Label = None
-            if task == "pretrain":
-                # '<path>' or '<path> <dummy label>': the whole line is the path when it exists
-                # (eNTERFACE's '.../sentence 1'), else a trailing number is the dummy label
-                raw = " ".join(toks)
-                if len(toks) >= 2 and _is_number(toks[-1]) \
-                        and not os.path.exists(resolve_path(raw, data_root)):
-                    raw = " ".join(toks[:-1])
-            else:
-                trailing = 0
-                while trailing < len(toks) - 1 and _is_number(toks[len(toks) - 1 - trailing]):
-                    trailing += 1
-                if len(toks) < n_labels + 1 or trailing < n_labels:
-                    what = "an integer label" if task == "classification" else \
-                        f"{n_labels} numeric values"
-                    errors.append((ln, f"expected '<path> {_label_spec(task, n_labels)}' "
-                                       f"({what} after the path), found {trailing} numeric "
-                                       f"value(s) after the path: {line!r}"))
-                    continue
-                raw = " ".join(toks[:-n_labels])
-                if trailing > n_labels and check_paths \
-                        and not os.path.exists(resolve_path(raw, data_root)):
-                    # 'clip.mp4 0 3': an extra column, unless the path really ends in a number
-                    errors.append((ln, f"expected {n_labels} numeric value(s) after the path, found "
-                                       f"{trailing} (and {raw!r} does not exist): an extra column? "
-                                       f"{line!r}"))
-                    continue
-                lab_toks = toks[-n_labels:]
-                if task == "classification":
-                    if not _is_int(lab_toks[0]):
-                        errors.append((ln, f"label {lab_toks[0]!r} is not an integer"))
-                        continue
-                    label = int(lab_toks[0])
-                    if label < 0 or (num_classes is not None and label >= num_classes):
-                        rng = f"0..{num_classes - 1}" if num_classes is not None else ">= 0"
-                        errors.append((ln, f"label {label} out of range ({rng})"))
-                        continue
-                else:
-                    label = tuple(float(t) for t in lab_toks)
+            try:
+                raw, label = _parse_line(line, task, n_labels, num_classes, data_root, check_paths)
+            except _BadLine as e:
+                errors.append((ln, str(e)))
+                continue
             entries.append(SplitEntry(resolve_path(raw, data_root), label, ln, raw))
     missing = [(e.line, e.path) for e in entries if not os.path.exists(e.path)] if check_paths else []
     if errors:

@@ -46,19 +46,10 @@ def detect_name_col(df) -> str:
                      f"columns: {list(df.columns)}")
 
 
-def main(argv=None):
-    p = common.base_parser(__doc__.split("\n")[0], dataset=NAME)
-    p.add_argument("--annotations", default=None, help="annotation CSV (default: first *.csv below root)")
-    p.add_argument("--name_col", default=None, help="clip-name column (default: auto-detect)")
-    p.add_argument("--arousal_col", default="Mean_A_1_2")
-    p.add_argument("--valence_col", default="Mean_P_1_2", help="pleasure = valence")
-    p.add_argument("--dominance_col", default="Mean_D_1_2")
-    p.add_argument("--session_col", default=None, help="session column (default: from the clip name)")
-    p.add_argument("--sep", default=",", help="CSV field separator")
-    args = p.parse_args(argv)
+def _read_annotations(args):
+    """The annotation CSV (``--annotations``, else the first below the root), checked: ``(table,
+    clip-name column, [arousal, valence, dominance] columns)``, each a column of numbers."""
     import pandas as pd
-
-    info = get_dataset_info(NAME)
     ann = args.annotations
     if ann is None:
         cands = sorted(glob.glob(os.path.join(args.root, "**", "*.csv"), recursive=True))
@@ -88,6 +79,23 @@ def main(argv=None):
             raise ValueError(f"{ann}: column {c!r} holds values that are not numbers ({shown}"
                              f"{' ...' if len(bad_rows) > 5 else ''}); is it the right column?")
     print(f"annotations {ann}: name column {name_col!r}; arousal, valence, dominance = {cols}")
+    return df, name_col, cols
+
+
+def main(argv=None):
+    p = common.base_parser(__doc__.split("\n")[0], dataset=NAME)
+    p.add_argument("--annotations", default=None, help="annotation CSV (default: first *.csv below root)")
+    p.add_argument("--name_col", default=None, help="clip-name column (default: auto-detect)")
+    p.add_argument("--arousal_col", default="Mean_A_1_2")
+    p.add_argument("--valence_col", default="Mean_P_1_2", help="pleasure = valence")
+    p.add_argument("--dominance_col", default="Mean_D_1_2")
+    p.add_argument("--session_col", default=None, help="session column (default: from the clip name)")
+    p.add_argument("--sep", default=",", help="CSV field separator")
+    args = p.parse_args(argv)
+    import pandas as pd
+
+    info = get_dataset_info(NAME)
+    df, name_col, cols = _read_annotations(args)
 
     videos = {} if args.frames_root else common.index_videos(args.root)
     items, nofile, bad = [], [], 0

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from datasets import synthetic as syn
+from datasets.synthetic import render as renderer
 from datasets.registry import get_dataset_info
 
 N_LAB, N_UNL, T, S, K = 35, 6, 12, 64, 5
@@ -291,7 +292,7 @@ def test_render_style_knobs_do_what_they_say():
     # a larger face covers more of the frame: more pixels differ from the face-free background
     spec, small = render(sensor_noise=0.0)
     _, large = render(sensor_noise=0.0, face_scale=0.6)
-    bg = syn._make_background(spec.scene, size).astype(np.float32) * syn._make_light(spec.scene, size)
+    bg = renderer._make_background(spec.scene, size).astype(np.float32) * renderer._make_light(spec.scene, size)
     cover = lambda clip: (np.abs(clip[0] - bg).max(-1) > 12).mean()  # noqa: E731
     assert cover(large) > 1.3 * cover(small)
     # a larger AU gain moves the face more between the start and the apex

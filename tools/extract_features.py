@@ -213,6 +213,49 @@ def write_npy_dir(out: Dict[str, np.ndarray], out_dir: str, inputs: Optional[Lis
     return index
 
 
+def _check_share(candidates, rank: int, world: int, args, lm, crop):
+    """This rank's share of the inputs (every world-th), each checked; a bad one is reported once,
+    by this rank. Returns ``(good input numbers, [(path, reason)] skipped, {number: face-crop
+    file read instead})``."""
+    good, skipped, read_from = [], [], {}
+    for gi, (e, err) in enumerate(candidates):
+        if gi % world != rank:
+            continue
+        try:
+            if err:
+                raise InputError(e.path, err)
+            info = inspect_video(e.path, args.reader, lm.input_size)
+            for n in info.notes:
+                report(e.path, n)
+            if crop is not None:
+                read_from[gi] = crop(e, gi)
+            good.append(gi)
+        except InputError as ie:
+            report(ie.path, ie.reason)
+            skipped.append((e.path, ie.reason))
+    return good, skipped, read_from
+
+
+def _gather_parts(part: Dict[str, np.ndarray], skipped_local, args, rank: int, world: int):
+    """Several processes: every rank's features through files beside the output, and every rank's
+    skipped inputs; rank 0 gets ``(parts, skipped)``, the others ``(None, skipped)``."""
+    from engine import distributed as dist
+    tmp = os.path.dirname(os.path.abspath(args.output or os.path.join(args.output_dir, 'x')))
+    os.makedirs(tmp, exist_ok=True)
+    np.savez(os.path.join(tmp, f'.features_part{rank}.npz'), **part)
+    skipped = sum(dist.all_gather_object(skipped_local), [])
+    dist.barrier()
+    if rank != 0:
+        return None, skipped
+    parts = []
+    for r in range(world):
+        f = os.path.join(tmp, f'.features_part{r}.npz')
+        with np.load(f) as z:
+            parts.append({k: z[k] for k in z.files})
+        os.remove(f)
+    return parts, skipped
+
+
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     if bool(args.inputs) == bool(args.split_file):
@@ -241,44 +284,17 @@ def main(argv=None) -> int:
             candidates = [(e, None) for e in entries]
         else:
             candidates = [(SplitEntry(p, None, i + 1, p), err) for i, (p, err) in enumerate(collect_inputs(args.inputs))]
-        # every rank checks its own share of the inputs; the bad ones are reported once, by that rank
-        good_local, skipped_local, read_from = [], [], {}
         crop = _face_cropper(args, lm, face_dir.name) if face_dir is not None else None
-        for gi, (e, err) in enumerate(candidates):
-            if gi % world != rank:
-                continue
-            try:
-                if err:
-                    raise InputError(e.path, err)
-                info = inspect_video(e.path, args.reader, lm.input_size)
-                for n in info.notes:
-                    report(e.path, n)
-                if crop is not None:
-                    read_from[gi] = crop(e, gi)
-                good_local.append(gi)
-            except InputError as ie:
-                report(ie.path, ie.reason)
-                skipped_local.append((e.path, ie.reason))
+        good_local, skipped_local, read_from = _check_share(candidates, rank, world, args, lm, crop)
         entries_all = [e for e, _ in candidates]
         shard = [dataclasses.replace(entries_all[gi], path=read_from.get(gi, entries_all[gi].path))
                  for gi in good_local]
         part = _run_shard(lm, shard, args, device, show_progress=rank == 0 and not args.no_progress)
         part['vid'] = np.asarray(good_local, np.int64)[part['vid']] if len(part['vid']) else part['vid']
         if world > 1:
-            tmp = os.path.dirname(os.path.abspath(args.output or os.path.join(args.output_dir, 'x')))
-            os.makedirs(tmp, exist_ok=True)
-            part_file = os.path.join(tmp, f'.features_part{rank}.npz')
-            np.savez(part_file, **part)
-            skipped = sum(dist.all_gather_object(skipped_local), [])
-            dist.barrier()
+            parts, skipped = _gather_parts(part, skipped_local, args, rank, world)
             if rank != 0:
                 return 0
-            parts = []
-            for r in range(world):
-                f = os.path.join(tmp, f'.features_part{r}.npz')
-                with np.load(f) as z:
-                    parts.append({k: z[k] for k in z.files})
-                os.remove(f)
         else:
             parts, skipped = [part], skipped_local
         skipped.sort(key=lambda s: s[0])

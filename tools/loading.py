@@ -171,6 +171,28 @@ def _tuple_or_int(v):
     return v
 
 
+def _decoder_or_head(build_kind: str, ckind: str, state: Dict, cargs: Dict, info, path: str):
+    """``(create_model keywords, task, label names)`` of what sits on the encoder: the decoder as
+    the checkpoint recorded it, the fine-tuned head (its outputs, checked against the data set's
+    labels), or nothing (a pre-training file in the fine-tuning model: the encoder only)."""
+    if build_kind == 'pretrain':
+        return {k: int(cargs[k]) for k in _DECODER_KEYS if cargs.get(k) is not None}, 'features', ()
+    if not (ckind == 'finetune' and 'head.weight' in state):
+        return {'num_classes': 0}, 'features', ()
+    n_out = int(state['head.weight'].shape[0])
+    if info is not None and info.task in (CLASSIFICATION, REGRESSION):
+        if info.num_outputs != n_out:
+            raise CheckpointError(f'{path}: the head has {n_out} outputs but data set {info.name!r} has '
+                                  f'{info.num_outputs} ({", ".join(info.label_names)}); give the right '
+                                  f'--data_set')
+        task, label_names = info.task, tuple(info.label_names)
+    else:
+        task = str(cargs.get('task') or CLASSIFICATION)
+        label_names = tuple(f'class_{i}' if task == CLASSIFICATION else f'output_{i}' for i in range(n_out))
+    act = cargs.get('output_activation') or (info.output_activation if info is not None else 'none')
+    return {'num_classes': n_out, 'output_activation': act or 'none'}, task, label_names
+
+
 def load_model(args, want: str = 'classifier', device: Optional[torch.device] = None,
                verbose: bool = True) -> LoadedModel:
     """Build the model a command needs and load ``args.checkpoint`` into it.
@@ -214,27 +236,8 @@ def load_model(args, want: str = 'classifier', device: Optional[torch.device] = 
     for key in _ARCH_KEYS:
         if cargs.get(key) is not None:
             kw[key] = _tuple_or_int(cargs[key])
-    task, label_names = 'features', ()
-    if build_kind == 'pretrain':
-        for key in _DECODER_KEYS:
-            if cargs.get(key) is not None:
-                kw[key] = int(cargs[key])
-    elif ckind == 'finetune' and 'head.weight' in state:
-        n_out = int(state['head.weight'].shape[0])
-        kw['num_classes'] = n_out
-        if info is not None and info.task in (CLASSIFICATION, REGRESSION):
-            if info.num_outputs != n_out:
-                raise CheckpointError(f'{path}: the head has {n_out} outputs but data set {info.name!r} has '
-                                      f'{info.num_outputs} ({", ".join(info.label_names)}); give the right '
-                                      f'--data_set')
-            task, label_names = info.task, tuple(info.label_names)
-        else:
-            task = str(cargs.get('task') or CLASSIFICATION)
-            label_names = tuple(f'class_{i}' if task == CLASSIFICATION else f'output_{i}' for i in range(n_out))
-        act = cargs.get('output_activation') or (info.output_activation if info is not None else 'none')
-        kw['output_activation'] = act or 'none'
-    else:  # pre-training file into the fine-tuning model: encoder only
-        kw['num_classes'] = 0
+    top, task, label_names = _decoder_or_head(build_kind, ckind, state, cargs, info, path)
+    kw.update(top)
 
     model = timm.create_model(name, pretrained=False, **kw)
     report_ = load_checkpoint(model, obj, verbose=False, strict=True)

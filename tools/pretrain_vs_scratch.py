@@ -170,6 +170,37 @@ def _plot(path: str, summary: List[Dict]) -> None:
     plt.close(fig)
 
 
+def _finished_runs(results_path: str) -> Dict[tuple, Dict]:
+    """The rows of ``runs.jsonl`` by ``(fraction, init, seed)``."""
+    done = {}
+    if os.path.isfile(results_path):
+        with open(results_path) as f:
+            for line in f:
+                r = json.loads(line)
+                done[(r['fraction'], r['init'], r['seed'])] = r
+    return done
+
+
+def _finetune_arm(args, fraction: float, init: str, seed: int, data_dir: str, out: str,
+                  pretrained: str) -> Dict:
+    """One fine-tuning run of the sweep (epochs scaled by 1 / fraction: the same steps per arm);
+    its row: steps, test UAR and WAR."""
+    import run_finetune
+    epochs = max(1, int(round(args.finetune_epochs / fraction)))
+    run_dir = os.path.join(out, f'frac{fraction:g}_{init}_seed{seed}')
+    run_argv = ['--config', os.path.join(QUICKSTART, 'finetune_tiny.yaml'),
+                '--data_path', data_dir, '--output_dir', run_dir, '--seed', str(seed),
+                '--train_fraction', str(fraction), '--epochs', str(epochs),
+                '--device', args.device, '--save_ckpt_freq', '1000', '--log_every', '1000']
+    if init == 'pretrained':
+        run_argv += ['--finetune', pretrained]
+    print(f'\n==> {fraction:.0%} of the labels, {init}, seed {seed}: {epochs} epochs', flush=True)
+    res = run_finetune.main(run_argv + args.extra)
+    steps = int(sum(h.get('train_steps', 0) for h in res.get('train_history', [])))
+    return {'fraction': fraction, 'init': init, 'seed': seed, 'epochs': epochs, 'steps': steps,
+            'uar': float(res['test']['uar']), 'war': float(res['test']['war'])}
+
+
 def main(argv: Optional[Sequence[str]] = None) -> Dict:
     command = 'python -m tools.pretrain_vs_scratch ' + ' '.join(
         sys.argv[1:] if argv is None else list(argv))
@@ -178,7 +209,6 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
     import torch
-    import run_finetune
     import run_pretrain
     from datasets.synthetic import generate_synthetic_dataset
 
@@ -214,34 +244,12 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
         n_test = sum(1 for line in f if line.strip())
     rows = []
     results_path = os.path.join(out, 'runs.jsonl')
-    done = {}
-    if os.path.isfile(results_path):          # resume an interrupted sweep
-        with open(results_path) as f:
-            for line in f:
-                r = json.loads(line)
-                done[(r['fraction'], r['init'], r['seed'])] = r
-    steps = None
+    done = _finished_runs(results_path)          # resume an interrupted sweep
     for fraction, init, seed in _arms(args.seeds, args.fractions):
-        key = (fraction, init, seed)
-        if key in done:
-            rows.append(done[key])
+        if (fraction, init, seed) in done:
+            rows.append(done[(fraction, init, seed)])
             continue
-        epochs = max(1, int(round(args.finetune_epochs / fraction)))
-        run_dir = os.path.join(out, f'frac{fraction:g}_{init}_seed{seed}')
-        run_argv = ['--config', os.path.join(QUICKSTART, 'finetune_tiny.yaml'),
-                '--data_path', data_dir, '--output_dir', run_dir, '--seed', str(seed),
-                '--train_fraction', str(fraction), '--epochs', str(epochs),
-                '--device', args.device, '--save_ckpt_freq', '1000', '--log_every', '1000']
-        if init == 'pretrained':
-            run_argv += ['--finetune', pretrained]
-        print(f'\n==> {fraction:.0%} of the labels, {init}, seed {seed}: {epochs} epochs',
-              flush=True)
-        res = run_finetune.main(run_argv + args.extra)
-        hist = res.get('train_history', [])
-        run_steps = int(sum(h.get('train_steps', 0) for h in hist))
-        row = {'fraction': fraction, 'init': init, 'seed': seed, 'epochs': epochs,
-               'steps': run_steps, 'uar': float(res['test']['uar']),
-               'war': float(res['test']['war'])}
+        row = _finetune_arm(args, fraction, init, seed, data_dir, out, pretrained)
         rows.append(row)
         with open(results_path, 'a') as f:
             f.write(json.dumps(row) + '\n')
