@@ -11,6 +11,7 @@ See docs/training.md.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Dict, Optional, Sequence
 
 import torch
@@ -62,12 +63,13 @@ def run(args, env: DistEnv) -> Dict:
     model = create_model(cfg, pretrain=True)
     if args.finetune:
         load_initial_weights(model, args.finetune, args.output_dir)
-    tubelet = int(getattr(model, 'tubelet_size', args.tubelet_size))
-    patch = int(getattr(model, 'patch_size', 16))
+    tubelet, patch = int(model.tubelet_size), int(model.patch_size)
     model, model_without_ddp = wrap_model(model, cfg)
     n_params = count_parameters(model_without_ddp)
 
-    train_ds = build_pretrain_dataset(split, DataConfig.from_args(args), broken_log_path(cfg.output_dir))
+    # the tube mask's token grid is the model's
+    data_cfg = replace(DataConfig.from_args(args), tubelet_size=tubelet, patch_size=patch)
+    train_ds = build_pretrain_dataset(split, data_cfg, broken_log_path(cfg.output_dir))
     training = build_training(cfg, model, model_without_ddp, train_ds, layer_decay=None, what='clips',
                               resume_roles=resume_roles(pretrain_parser()))
     print_run_header(cfg, model_without_ddp, n_params, training.steps_per_epoch, training.start_epoch)

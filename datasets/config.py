@@ -52,8 +52,8 @@ class DataConfig:
     skip_broken_eval: bool = False            # probe eval videos, leave broken ones out
     mask_ratio: float = 0.9                   # tube mask ratio (pre-training, Sec. 3.1.2)
     pretrain_scales: Tuple[float, ...] = PRETRAIN_SCALES   # multi-scale crop sizes (fractions of the short side)
-    tubelet_size: int = 2                     # token grid of the mask
-    patch_size: int = 16
+    tubelet_size: int = 2                     # token grid of the mask: the entry point sets both from
+    patch_size: int = 16                      # the model (frames per token, pixels per token side)
     input_crop: Optional[Tuple[int, int, int, int]] = None  # fixed (top, bottom, left, right); None: registry's
     task: Optional[str] = None                # only when data_set is not in the registry
     nb_classes: Optional[int] = None          # idem
