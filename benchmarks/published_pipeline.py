@@ -9,9 +9,10 @@ video, PIL holds every frame, PIL resizes):
   stacked, ``float / 255``, normalised channel by channel, and the 90 % tube mask;
 * fine-tuning item, DFEW-like 256x256 JPEG folders: the published training indices (an end in
   [64, L), ``linspace``), PIL ``open().convert('RGB')``, ``resize((160, 160), BILINEAR)``,
-  RandAugment ``rand-m7-n4-mstd0.5-inc1`` (ops drawn once, applied to every frame, fill 128),
-  ``ToTensor``, normalisation, random resized crop + flip (bilinear on the float clip), erasing
-  (p 0.25, one box, per-frame noise).
+  RandAugment ``rand-m7-n4-mstd0.5-inc1`` (built per item, ops drawn once, applied to every
+  frame, fill 128), torchvision's ``ToTensor`` per frame, stacked and permuted to (T, H, W, C),
+  normalised, random resized crop + flip (bilinear on the float clip), erasing (p 0.25, one box
+  per clip, per-frame noise: the published cube mode).
 
 This project's items are the defaults of ``datasets.build`` (``--temporal_sampling published
 --resize_filter pil``, the PyAV reader), then with repeated sampling (``--num_sample n``: one decode,
@@ -42,6 +43,7 @@ import torch
 from PIL import Image
 from timm.data.auto_augment import rand_augment_transform
 from timm.data.random_erasing import RandomErasing
+from torchvision.transforms.functional import to_tensor
 
 from benchmarks.decoding import synthetic_frames
 from datasets.build import build_finetune_dataset, build_pretrain_dataset
@@ -103,8 +105,7 @@ class PublishedRandAugment:
         return images
 
 
-def published_finetune_item(folder: str, rng: np.random.Generator, ra: PublishedRandAugment,
-                            eraser: RandomErasing):
+def published_finetune_item(folder: str, rng: np.random.Generator):
     files = sorted(glob.glob(os.path.join(folder, "*.jpg")))
     n = len(files)
     if n > F * STRIDE:
@@ -118,8 +119,8 @@ def published_finetune_item(folder: str, rng: np.random.Generator, ra: Published
         with open(files[i], "rb") as f:
             images.append(Image.open(f).convert("RGB"))
     images = [im.resize((S, S), Image.BILINEAR) for im in images]
-    images = ra(images)
-    x = torch.stack([torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0) for im in images])
+    images = PublishedRandAugment()(images)   # the published code builds its transform per item
+    x = torch.stack([to_tensor(im) for im in images]).permute(0, 2, 3, 1)  # T H W C, as published
     x = (x - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
     x = x.permute(3, 0, 1, 2)  # C T H W
     area = S * S
@@ -136,7 +137,9 @@ def published_finetune_item(folder: str, rng: np.random.Generator, ra: Published
                                         align_corners=False)
     if rng.random() < 0.5:
         x = x.flip(-1)
-    return eraser(x.permute(1, 0, 2, 3)).permute(1, 0, 2, 3)
+    c, t, h, w = x.shape   # one box for the clip, noise per frame (the published cube mode)
+    RandomErasing(0.25, mode="pixel", device="cpu")(x.reshape(c * t, h, w))
+    return x
 
 
 # ----------------------------------------------------------------------------- pixels
@@ -193,11 +196,10 @@ def main(argv=None):
         pixels = check_pixels(mp4s[0], folders[0], args.tolerance)
         write_split_file(os.path.join(tmp, "pre.csv"), [(m, 0) for m in mp4s])
         write_split_file(os.path.join(tmp, "ft.csv"), [(f, 0) for f in folders])
-        ra, eraser = PublishedRandAugment(), RandomErasing(0.25, mode="pixel", device="cpu")
         items = {("pre-training", "published (decord + PIL)"):
                  lambda i, rng: (published_pretrain_item(mp4s[i], rng), 1)[1],
                  ("fine-tuning", "published (PIL)"):
-                 lambda i, rng: (published_finetune_item(folders[i], rng, ra, eraser), 1)[1]}
+                 lambda i, rng: (published_finetune_item(folders[i], rng), 1)[1]}
         for n in [1] + list(args.num_sample):
             for where in ("workers", "device"):
                 name = "ours, default" if (n, where) == (1, "workers") else "ours" + \
@@ -217,7 +219,7 @@ def main(argv=None):
                 while clips < args.clips:
                     clips += item(int(rng.integers(args.videos)), rng)
                 rates.setdefault(key, []).append(clips / (time.perf_counter() - t0))
-    print(f"pixel check (mean abs difference, normalised units): "
+    print("pixel check (mean abs difference, normalised units): "
           + ", ".join(f"{k} {v:.4f}" for k, v in pixels.items()))
     lines = ["| item | pipeline | clips/s per core (median of rounds) | x published |", "|---|---|---|---|"]
     for (item, name), v in rates.items():

@@ -1,5 +1,5 @@
 # Sourced by the launchers' shared parts (scripts/finetune/_run_folds.sh, scripts/pretrain/_pretrain.sh):
-# the repository root, the launcher's name, the per-GPU batch and the interpreter.
+# the repository root, the launcher's name, the per-GPU batch, the interpreter and torchrun.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,4 +23,25 @@ use_project_venv() {
     export PATH="$ROOT/.venv/bin:$PATH"
   fi
   PYTHON="${PYTHON:-python}"
+}
+
+# Everything a launcher needs before torchrun: the per-GPU batch, the interpreter, and the launcher
+# and its rendezvous port (TORCHRUN torchrun, MASTER_PORT 29500 unless given).
+prepare_launch() {
+  per_gpu_batch
+  use_project_venv
+  TORCHRUN="${TORCHRUN:-torchrun}"
+  MASTER_PORT="${MASTER_PORT:-29500}"
+}
+
+# torchrun ENTRY_POINT DATA_PATH OUTPUT_DIR [flags...] with the recipe ($CONFIG) and the batch geometry.
+run_entry_point() {
+  local entry="$1" data="$2" out="$3"
+  shift 3
+  "$TORCHRUN" --nproc_per_node="$NGPUS" --master_port="$MASTER_PORT" "$entry" \
+    --config "$CONFIG" \
+    --data_path "$data" \
+    --output_dir "$out" \
+    --batch_size "$BATCH_SIZE" --update_freq "$UPDATE_FREQ" \
+    "$@"
 }

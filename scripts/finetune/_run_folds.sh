@@ -1,7 +1,7 @@
 # Sourced by scripts/finetune/<dataset>.sh after it sets DATASET, CONFIG_NAME, FOLDS, SPLITS_DEFAULT.
 # Fine-tunes every fold with torchrun, then pools the folds' test predictions (tools.pool_folds).
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../_launch.sh"   # ROOT, SCRIPT, per_gpu_batch, use_project_venv
+source "$(dirname "${BASH_SOURCE[0]}")/../_launch.sh"   # ROOT, SCRIPT, prepare_launch, run_entry_point
 
 usage() {
   cat <<USAGE
@@ -48,14 +48,11 @@ TOTAL_BATCH="${TOTAL_BATCH:-96}"
 UPDATE_FREQ="${UPDATE_FREQ:-1}"
 SKIP_DONE="${SKIP_DONE:-1}"
 PRED_NAME="${PRED_NAME:-test_predictions.csv}"
-MASTER_PORT="${MASTER_PORT:-29500}"
 POOL_PARTIAL="${POOL_PARTIAL:-0}"
 RUN_FOLDS="${RUN_FOLDS:-${FOLDS[*]}}"
 CONFIG="configs/finetune/${CONFIG_NAME}_${MODEL}.yaml"
 
-per_gpu_batch
-use_project_venv
-TORCHRUN="${TORCHRUN:-torchrun}"
+prepare_launch
 
 [ -f "$CONFIG" ] || { echo "error: config $CONFIG not found (MODEL=$MODEL has no recipe for ${DATASET})" >&2; exit 2; }
 FT_ARGS=()
@@ -94,12 +91,7 @@ for fold in $RUN_FOLDS; do
   [ -d "$SPLITS/$d" ] || { echo "error: split folder $SPLITS/$d not found (run python -m preprocess.* first or set SPLITS)" >&2; exit 2; }
   mkdir -p "$OUT/$d"
   echo "[$DATASET] fold $fold -> $OUT/$d"
-  "$TORCHRUN" --nproc_per_node="$NGPUS" --master_port="$MASTER_PORT" run_finetune.py \
-    --config "$CONFIG" \
-    --data_path "$SPLITS/$d" \
-    --output_dir "$OUT/$d" \
-    --batch_size "$BATCH_SIZE" --update_freq "$UPDATE_FREQ" \
-    ${FT_ARGS[@]+"${FT_ARGS[@]}"} "$@"
+  run_entry_point run_finetune.py "$SPLITS/$d" "$OUT/$d" ${FT_ARGS[@]+"${FT_ARGS[@]}"} "$@"
 done
 
 PRED_FILES=()

@@ -1,7 +1,7 @@
 # Sourced by scripts/pretrain/voxceleb2_{base,small}.sh after they set MODEL_SIZE.
 # Single-node masked-autoencoder pre-training with torchrun.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../_launch.sh"   # ROOT, SCRIPT, per_gpu_batch, use_project_venv
+source "$(dirname "${BASH_SOURCE[0]}")/../_launch.sh"   # ROOT, SCRIPT, prepare_launch, run_entry_point
 
 usage() {
   cat <<USAGE
@@ -34,17 +34,9 @@ OUTPUT="${OUTPUT:-output/pretrain/voxceleb2_${MODEL_SIZE}}"
 NGPUS="${NGPUS:-4}"
 TOTAL_BATCH="${TOTAL_BATCH:-256}"
 UPDATE_FREQ="${UPDATE_FREQ:-1}"
-MASTER_PORT="${MASTER_PORT:-29500}"
 CONFIG="configs/pretrain/voxceleb2_${MODEL_SIZE}.yaml"
-per_gpu_batch
-use_project_venv
-TORCHRUN="${TORCHRUN:-torchrun}"
+prepare_launch
 [ -e "$DATA" ] || { echo "error: DATA=$DATA not found (python -m preprocess.voxceleb2 writes it)" >&2; exit 2; }
 mkdir -p "$OUTPUT"
 echo "[pretrain] SVFAP-${MODEL_SIZE}: ${NGPUS} GPU(s) x batch ${BATCH_SIZE} x update_freq ${UPDATE_FREQ} = $((NGPUS * BATCH_SIZE * UPDATE_FREQ)) (recipe ${TOTAL_BATCH})"
-"$TORCHRUN" --nproc_per_node="$NGPUS" --master_port="$MASTER_PORT" run_pretrain.py \
-  --config "$CONFIG" \
-  --data_path "$DATA" \
-  --output_dir "$OUTPUT" \
-  --batch_size "$BATCH_SIZE" --update_freq "$UPDATE_FREQ" \
-  "$@"
+run_entry_point run_pretrain.py "$DATA" "$OUTPUT" "$@"
