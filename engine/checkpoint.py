@@ -32,7 +32,7 @@ from engine.distributed import all_gather_object, is_main_process
 from models.checkpoint import CheckpointError, check_checkpoint_file, read_checkpoint
 
 __all__ = ['atomic_torch_save', 'atomic_copy', 'save_checkpoint', 'resume_candidates',
-           'find_resume_checkpoint', 'remove_stale_temp_files',
+           'remove_stale_temp_files',
            'get_rng_state', 'set_rng_state', 'auto_load', 'resume_point', 'CHECKPOINT_FORMAT',
            'ResumeMismatchError', 'changed_flags', 'save_epoch_checkpoints', 'save_preemption_checkpoint', 'check_input_files']
 
@@ -125,12 +125,6 @@ def resume_candidates(output_dir: str) -> List[str]:
         if m:
             numbered.append((int(m.group(1)), p))
     return out + [p for _, p in sorted(numbered, reverse=True)]
-
-
-def find_resume_checkpoint(output_dir: str) -> Optional[str]:
-    """``checkpoint-last.pth`` if present, else the highest ``checkpoint-<epoch>.pth``."""
-    c = resume_candidates(output_dir)
-    return c[0] if c else None
 
 
 def remove_stale_temp_files(output_dir: str) -> List[str]:

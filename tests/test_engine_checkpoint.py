@@ -99,13 +99,13 @@ def test_interrupted_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == ['checkpoint-last.pth']
 
 
-def test_find_resume_checkpoint(tmp_path):
-    assert ck.find_resume_checkpoint(str(tmp_path)) is None
+def test_resume_candidates_newest_first(tmp_path):
+    assert ck.resume_candidates(str(tmp_path)) == []
     for e in (1, 10, 2):
         (tmp_path / f'checkpoint-{e}.pth').write_bytes(b'x')
-    assert ck.find_resume_checkpoint(str(tmp_path)).endswith('checkpoint-10.pth')
+    assert ck.resume_candidates(str(tmp_path))[0].endswith('checkpoint-10.pth')
     (tmp_path / 'checkpoint-last.pth').write_bytes(b'x')
-    assert ck.find_resume_checkpoint(str(tmp_path)).endswith('checkpoint-last.pth')
+    assert ck.resume_candidates(str(tmp_path))[0].endswith('checkpoint-last.pth')
 
 
 def test_auto_load_restores_state(tmp_path):
