@@ -96,10 +96,12 @@ def _to_rgb3(img: np.ndarray, bgr: bool) -> np.ndarray:
 
 def _read_image(folder: str, file: str) -> np.ndarray:
     """uint8 (H, W, 3) RGB. JPEG is decoded straight to RGB (libjpeg-turbo's pixels, as PIL's);
-    other images as stored (16-bit PNG scaled to 8 bits, grey and alpha made RGB)."""
+    other images as stored (16-bit PNG scaled to 8 bits, grey and alpha made RGB). An EXIF
+    orientation tag is not applied, as PIL's ``open().convert('RGB')`` (the published loader) does
+    not apply it."""
     rgb = getattr(cv2, "IMREAD_COLOR_RGB", None)   # OpenCV >= 4.10
     jpeg_rgb = rgb is not None and file.lower().endswith((".jpg", ".jpeg"))
-    img = cv2.imread(file, rgb if jpeg_rgb else cv2.IMREAD_UNCHANGED)
+    img = cv2.imread(file, rgb | cv2.IMREAD_IGNORE_ORIENTATION if jpeg_rgb else cv2.IMREAD_UNCHANGED)
     if img is None:
         raise VideoReadError(folder, f"cannot decode frame {file}")
     if jpeg_rgb:

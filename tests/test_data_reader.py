@@ -59,6 +59,25 @@ def test_frame_folders_sorted_order(media):
         ["1.jpg", "2.jpg", "10.jpg", "img_9.png", "img_010.png"]
 
 
+def test_jpeg_frames_keep_their_stored_orientation(tmp_path):
+    """A JPEG frame with an EXIF orientation tag is read as stored, as PIL's open().convert('RGB')
+    (the published loader) reads it; OpenCV alone would rotate it (to 60 x 40 here)."""
+    from PIL import Image
+    d = tmp_path / "exif"
+    d.mkdir()
+    frame = np.zeros((40, 60, 3), np.uint8)
+    frame[:10, :20] = (255, 0, 0)
+    exif = Image.Exif()
+    exif[0x0112] = 6   # "rotate 90 degrees clockwise to display"
+    for i in (1, 2):
+        Image.fromarray(frame).save(str(d / f"{i:05d}.jpg"), exif=exif.tobytes(), quality=95)
+    got = open_video(str(d)).get([0, 1])
+    with Image.open(str(d / "00001.jpg")) as im:
+        published = np.asarray(im.convert("RGB"))
+    assert got.shape == (2, 40, 60, 3)
+    assert np.array_equal(got[0], published) and np.array_equal(got[1], published)
+
+
 def test_unpadded_frame_names_are_read_sorted_with_one_warning(tmp_path, monkeypatch, caplog):
     """The published reader sorts file names, so 10.png comes before 2.png: so do we, and say so."""
     monkeypatch.setattr(vr, "_warn_unpadded", True)
