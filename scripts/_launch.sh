@@ -25,9 +25,12 @@ use_project_venv() {
   PYTHON="${PYTHON:-python}"
 }
 
-# Everything a launcher needs before torchrun: the per-GPU batch, the interpreter, and the launcher
-# and its rendezvous port (TORCHRUN torchrun, MASTER_PORT 29500 unless given).
+# Everything a launcher needs before torchrun (TOTAL_BATCH set): GPUs and accumulation (NGPUS 4,
+# UPDATE_FREQ 1 unless given), the per-GPU batch, the interpreter, and the launcher and its
+# rendezvous port (TORCHRUN torchrun, MASTER_PORT 29500 unless given).
 prepare_launch() {
+  NGPUS="${NGPUS:-4}"
+  UPDATE_FREQ="${UPDATE_FREQ:-1}"
   per_gpu_batch
   use_project_venv
   TORCHRUN="${TORCHRUN:-torchrun}"

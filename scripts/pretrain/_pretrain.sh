@@ -31,9 +31,7 @@ done
 
 DATA="${DATA:-data/splits/voxceleb2/pretrain.csv}"
 OUTPUT="${OUTPUT:-output/pretrain/voxceleb2_${MODEL_SIZE}}"
-NGPUS="${NGPUS:-4}"
 TOTAL_BATCH="${TOTAL_BATCH:-256}"
-UPDATE_FREQ="${UPDATE_FREQ:-1}"
 CONFIG="configs/pretrain/voxceleb2_${MODEL_SIZE}.yaml"
 prepare_launch
 [ -e "$DATA" ] || { echo "error: DATA=$DATA not found (python -m preprocess.voxceleb2 writes it)" >&2; exit 2; }
