@@ -23,7 +23,7 @@ WANT="$(cat "$REQS" "$ROOT/requirements-nodeps.txt" | sha256sum | cut -d' ' -f1)
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   echo "[setup] installing $(basename "$REQS") into $VENV (first time: a few minutes)"
   # torch's Linux wheels bring the CUDA libraries: the venv takes about 6.5 GB at its peak
-  FREE_MB="$(df -Pm "$(dirname "$VENV")" | awk 'NR==2 {print $4}')"
+  FREE_MB="$(df -Pm "$(dirname "$VENV")" 2>/dev/null | awk 'NR==2 {print $4}')" || FREE_MB=""
   if [ -n "$FREE_MB" ] && [ "$FREE_MB" -lt 7000 ]; then
     echo "[setup] warning: $FREE_MB MB free under $(dirname "$VENV"); the install needs about 7000 MB" \
          "(PIP_NO_CACHE_DIR=1 saves the 3 GB wheel cache; SVFAP_VENV=DIR puts the venv elsewhere)" >&2
