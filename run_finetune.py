@@ -173,7 +173,7 @@ class Validation(EpochHooks):
             if args.output_dir and args.save_ckpt:
                 save_checkpoint(os.path.join(args.output_dir, 'checkpoint-best.pth'),
                                 model=self.model, model_ema=self.model_ema, epoch=epoch,
-                                global_step=global_step, args=args, best=self.best)
+                                global_step=global_step, args=self.cfg.flags, best=self.best)
             print(f'| new best {val_metric} {value:.4f} at epoch {epoch}')
 
 
@@ -200,13 +200,13 @@ class Validation(EpochHooks):
               f'at epoch {self.optimistic["epoch"]}')
 
 
-def _load_for_eval(args, cfg: TrainConfig, model_without_ddp, model_ema) -> None:
+def _load_for_eval(cfg: TrainConfig, model_without_ddp, model_ema, roles) -> None:
     """--eval: the weights of --resume, or of --output_dir's newest checkpoint (unless --finetune
     gave them); a warning when there are none."""
     loaded = None
-    if args.resume or (args.auto_resume and not args.finetune):
-        loaded = auto_load(cfg, model_without_ddp, model_ema=model_ema, roles=resume_roles(finetune_parser()))
-    if loaded is None and not args.finetune:
+    if cfg.resume or (cfg.auto_resume and not cfg.finetune):
+        loaded = auto_load(cfg, model_without_ddp, model_ema=model_ema, roles=roles)
+    if loaded is None and not cfg.finetune:
         print('| WARNING: --eval without --resume / --finetune and no checkpoint in '
               '--output_dir: testing randomly initialised weights')
 
@@ -231,6 +231,7 @@ def _final_record(tests: Dict[str, Dict], hooks: Validation) -> Dict:
 def run(args, env: DistEnv) -> Dict:
     args = finalize_args(args, env, fill_task_from_registry)
     cfg = TrainConfig.from_args(args)
+    roles = resume_roles(finetune_parser())
     spec = resolve_task(args.data_set, args.task, args.nb_classes)
     info, label_names = spec.info, list(spec.label_names)
     if is_main_process():
@@ -268,7 +269,7 @@ def run(args, env: DistEnv) -> Dict:
 
     try:
         if args.eval:
-            _load_for_eval(args, cfg, model_without_ddp, model_ema)
+            _load_for_eval(cfg, model_without_ddp, model_ema, roles)
             print_run_header(cfg, model_without_ddp, n_params, None)
             res = _run_test('test', model_without_ddp, args, cfg, test_ds, device, info, label_names,
                             tb, 0)
@@ -285,7 +286,7 @@ def run(args, env: DistEnv) -> Dict:
         print(f'| criterion {type(criterion).__name__}; mixup '
               f'{"off" if mixup_fn is None else f"{args.mixup}/{args.cutmix} switch {args.mixup_switch_prob}"}')
         training = build_training(cfg, model, model_without_ddp, train_ds, args.layer_decay, model_ema,
-                                  resume_roles=resume_roles(finetune_parser()))
+                                  resume_roles=roles)
         print_run_header(cfg, model_without_ddp, n_params, training.steps_per_epoch, training.start_epoch)
         compute_loss = make_finetune_loss(model, criterion, mixup_fn, device,
                                           train_ds.batch_augment)

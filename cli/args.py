@@ -400,11 +400,11 @@ class FinalArgs(argparse.Namespace):
         self.__dict__.update(values)
 
     def __setattr__(self, name, value):
-        raise AttributeError(f'the finalized flags are read-only (--{name}): derive values in '
-                             f'cli.args.finalize_args')
+        self.__delattr__(name)
 
     def __delattr__(self, name):
-        self.__setattr__(name, None)
+        raise AttributeError(f'the finalized flags are read-only (--{name}): derive values in '
+                             f'cli.args.finalize_args')
 
 
 def fill_task_from_registry(args) -> None:
@@ -461,7 +461,7 @@ def _keep_schedule_ends_below_lr(args) -> None:
     for flag in ('min_lr', 'warmup_lr'):
         v = getattr(args, flag, None)
         if v is not None and v > args.lr:
-            if int(os.environ.get('RANK', '0')) == 0:
+            if args.rank == 0:
                 print(f'| WARNING: --{flag} {v:.3g} is above the lr {args.lr:.3g} (total batch '
                       f'{args.total_batch_size}): the schedule would rise; --{flag} set to '
                       f'{args.lr:.3g}', flush=True)

@@ -20,8 +20,6 @@ __all__ = ['TrainConfig', 'plain_flags']
 
 # a model flag that, when given, overrides the registered config (timm.create_model keyword)
 _OVERRIDE = {'model_override': True}
-# a flag of one entry point only: None in the other
-_ONE_ENTRY_POINT = dict(default=None)
 
 
 def plain_flags(args) -> Dict[str, Any]:
@@ -103,30 +101,30 @@ class TrainConfig:
     force_restart: bool
     start_epoch: int
     flags: Dict[str, Any]                           # every finalized flag, plain values
-    # ---- pre-training only
-    mask_ratio: Optional[float] = field(**_ONE_ENTRY_POINT)
-    decoder_depth: Optional[int] = field(**_ONE_ENTRY_POINT)
-    decoder_embed_dim: Optional[int] = field(**_ONE_ENTRY_POINT)
-    decoder_num_heads: Optional[int] = field(**_ONE_ENTRY_POINT)
-    # ---- fine-tuning only: head, loss, mixup, layer decay, EMA, evaluation
-    task: Optional[str] = field(**_ONE_ENTRY_POINT)
-    nb_classes: Optional[int] = field(**_ONE_ENTRY_POINT)
-    init_scale: Optional[float] = field(**_ONE_ENTRY_POINT)
-    fc_drop_rate: Optional[float] = field(**_ONE_ENTRY_POINT)
-    output_activation: Optional[str] = field(**_ONE_ENTRY_POINT)
-    loss: Optional[str] = field(**_ONE_ENTRY_POINT)
-    smoothing: Optional[float] = field(**_ONE_ENTRY_POINT)
-    mixup: Optional[float] = field(**_ONE_ENTRY_POINT)
-    cutmix: Optional[float] = field(**_ONE_ENTRY_POINT)
-    cutmix_minmax: Optional[Tuple[float, float]] = field(**_ONE_ENTRY_POINT)
-    mixup_prob: Optional[float] = field(**_ONE_ENTRY_POINT)
-    mixup_switch_prob: Optional[float] = field(**_ONE_ENTRY_POINT)
-    mixup_mode: Optional[str] = field(**_ONE_ENTRY_POINT)
-    layer_decay_assignment: Optional[str] = field(**_ONE_ENTRY_POINT)
-    model_ema: Optional[bool] = field(**_ONE_ENTRY_POINT)
-    model_ema_decay: Optional[float] = field(**_ONE_ENTRY_POINT)
-    eval: Optional[bool] = field(**_ONE_ENTRY_POINT)
-    eval_batch_size: Optional[int] = field(**_ONE_ENTRY_POINT)
+    # ---- pre-training only (None in fine-tuning)
+    mask_ratio: Optional[float] = None
+    decoder_depth: Optional[int] = None
+    decoder_embed_dim: Optional[int] = None
+    decoder_num_heads: Optional[int] = None
+    # ---- fine-tuning only (None in pre-training): head, loss, mixup, layer decay, EMA, evaluation
+    task: Optional[str] = None
+    nb_classes: Optional[int] = None
+    init_scale: Optional[float] = None
+    fc_drop_rate: Optional[float] = None
+    output_activation: Optional[str] = None
+    loss: Optional[str] = None
+    smoothing: Optional[float] = None
+    mixup: Optional[float] = None
+    cutmix: Optional[float] = None
+    cutmix_minmax: Optional[Tuple[float, float]] = None
+    mixup_prob: Optional[float] = None
+    mixup_switch_prob: Optional[float] = None
+    mixup_mode: Optional[str] = None
+    layer_decay_assignment: Optional[str] = None
+    model_ema: Optional[bool] = None
+    model_ema_decay: Optional[float] = None
+    eval: Optional[bool] = None
+    eval_batch_size: Optional[int] = None
 
     @classmethod
     def from_args(cls, args) -> 'TrainConfig':
